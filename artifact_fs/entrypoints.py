@@ -1,0 +1,64 @@
+"""The target of every ``mlflow.artifact_repository`` entry point.
+
+MLflow imports this module while its registry module is being imported, so it
+imports nothing heavy (no mlflow registry, no s3fs/gcsfs/adlfs/pyarrow/pandas).
+The escape hatch is read when a repository is built, never at import:
+``ARTIFACT_FS_BUILTIN_SCHEMES=s3,gs`` (or ``*``) leaves those schemes to MLflow's
+own repositories (``file`` also covers plain paths).
+
+Plain paths have the scheme ``""``, and setuptools cannot declare an entry point with
+an empty name. So the entry points name ``mlflow_repository``, which this module
+serves through ``__getattr__``: each time MLflow's registry loads it, the factory is
+also registered for ``""`` in that registry, whatever the import order.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+from .backends import BUILTIN_SCHEMES_VAR, scheme_row
+from .uri import uri_scheme
+
+
+def builtin_schemes(env=None) -> set[str]:
+    """The schemes the escape-hatch variable hands back to MLflow (``*`` means all)."""
+    env = os.environ if env is None else env
+    value = env.get(BUILTIN_SCHEMES_VAR, "")
+    names = {part.strip().lower() for part in value.split(",") if part.strip()}
+    return names
+
+
+def create_repository(artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None):
+    """Build the repository for ``artifact_uri``: artifact_fs's, or MLflow's when the escape hatch says so."""
+    scheme = uri_scheme(artifact_uri)
+    handed_back = builtin_schemes()
+    row = scheme_row(scheme)
+    if row is not None and row.mlflow_builtin and (scheme in handed_back or "*" in handed_back or
+                                                   (scheme == "" and "file" in handed_back)):
+        module_name, _, class_name = row.mlflow_builtin.partition(":")
+        builtin = getattr(importlib.import_module(module_name), class_name)
+        try:
+            return builtin(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
+        except TypeError:  # older MLflow signatures
+            return builtin(artifact_uri)
+    from .repository import FsspecArtifactRepository
+
+    return FsspecArtifactRepository(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
+
+
+_REGISTRY_MODULE = "mlflow.store.artifact.artifact_repository_registry"
+
+
+def _claim_plain_paths() -> None:
+    registry = getattr(sys.modules.get(_REGISTRY_MODULE), "_artifact_repository_registry", None)
+    if registry is not None:
+        registry.register("", create_repository)
+
+
+def __getattr__(name: str):
+    if name == "mlflow_repository":
+        _claim_plain_paths()
+        return create_repository
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,248 @@
+"""``FsspecArtifactRepository``: the one MLflow artifact repository, for every store.
+
+It maps MLflow's ``ArtifactRepository`` contract onto fsspec calls (``put``, ``ls``,
+``find``, ``get``, ``rm``); what differs between stores is data in the scheme table
+(:mod:`artifact_fs.backends`). Construction only parses the URI and reads the
+environment: no network I/O, no backend import.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tempfile
+import threading
+
+from mlflow.entities import FileInfo
+from mlflow.store.artifact.artifact_repo import ArtifactRepository
+
+from . import transfer
+from .errors import mlflow_errors, mlflow_exception, to_mlflow_exception
+from .filesystem import open_filesystem
+from .paths import TEMP_PREFIX, clean_artifact_path, clean_file_name, join_artifact_path, local_destination
+from .resolver import Resolved, resolve
+from .uri import redact_uri
+
+
+class FsspecArtifactRepository(ArtifactRepository):
+    """An MLflow artifact repository backed by any fsspec filesystem.
+
+    Parameters
+    ----------
+    artifact_uri:
+        The artifact root, in any form :func:`artifact_fs.resolve` accepts.
+    tracking_uri, registry_uri:
+        Passed to MLflow's base class, as every repository receives them.
+
+    Examples
+    --------
+    >>> repo = FsspecArtifactRepository("memory://doctest-run/artifacts")
+    >>> repo.list_artifacts()
+    []
+    """
+
+    def __init__(self, artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None):
+        try:
+            super().__init__(artifact_uri, tracking_uri, registry_uri)
+        except TypeError:  # MLflow releases whose base class takes fewer arguments
+            super().__init__(artifact_uri)
+        try:
+            self.resolved: Resolved = resolve(artifact_uri)
+        except (ValueError, ImportError) as exc:
+            raise to_mlflow_exception(exc, f"Invalid artifact URI {redact_uri(artifact_uri)!r}") from exc
+        self.row = self.resolved.row
+        self._fs = None
+        self._fs_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(artifact_uri={self.redacted_uri!r}, url={self.resolved.url!r})"
+
+    @property
+    def redacted_uri(self) -> str:
+        """The artifact URI with any password replaced by ``***`` (for messages and logs)."""
+        return redact_uri(self.artifact_uri)
+
+    @property
+    def fs(self):
+        """The fsspec filesystem, created on first use."""
+        if self._fs is None:
+            with self._fs_lock:
+                if self._fs is None:
+                    self._fs = open_filesystem(self.resolved)
+        return self._fs
+
+    def _remote(self, relative: str) -> str:
+        root = self.resolved.root
+        if not relative:
+            return root
+        return f"{root.rstrip('/')}/{relative}" if root not in ("", "/") else f"{root}{relative}"
+
+    def _relative(self, name: str, base_relative: str) -> str | None:
+        """Root-relative artifact path of a listed remote name, or None if it is not under the root."""
+        name = self.fs._strip_protocol(name).rstrip("/")
+        root = self.resolved.root.rstrip("/")
+        if root and not name.startswith(root + "/"):
+            return None
+        relative = name[len(root) + 1 :] if root else name.lstrip("/")
+        if base_relative and not (relative == base_relative or relative.startswith(base_relative + "/")):
+            return None
+        return relative
+
+    # --- uploads --------------------------------------------------------------------------
+
+    @mlflow_errors("Failed to log artifact {arg!r} to {self.redacted_uri}")
+    def log_artifact(self, local_file, artifact_path=None):
+        """Upload one local file to ``<root>/<artifact_path>/<basename>``."""
+        local_file = os.fspath(local_file)
+        relative = join_artifact_path(clean_artifact_path(artifact_path), clean_file_name(os.path.basename(local_file)))
+        destination = self._remote(relative)
+        if self.row.local and os.path.abspath(local_file) == os.path.abspath(destination):
+            return  # logging a file onto itself, as MLflow's local repository allows
+        self._upload([(local_file, destination)])
+
+    @mlflow_errors("Failed to log artifacts from {arg!r} to {self.redacted_uri}")
+    def log_artifacts(self, local_dir, artifact_path=None):
+        """Upload the contents of ``local_dir`` under ``<root>/<artifact_path>/``, concurrently."""
+        local_dir = os.path.abspath(os.fspath(local_dir))
+        if not os.path.isdir(local_dir):
+            raise NotADirectoryError(f"{local_dir!r} is not a directory")
+        base = clean_artifact_path(artifact_path)
+        pairs, empty_dirs = [], []
+        for dirpath, dirnames, filenames in os.walk(local_dir):
+            subdir = os.path.relpath(dirpath, local_dir).replace(os.sep, "/")
+            subdir = "" if subdir == "." else clean_artifact_path(subdir)
+            for name in sorted(filenames):
+                relative = join_artifact_path(base, subdir, clean_file_name(name))
+                pairs.append((os.path.join(dirpath, name), self._remote(relative)))
+            if not filenames and not dirnames:
+                empty_dirs.append(self._remote(join_artifact_path(base, subdir)))
+        if self.row.real_directories:
+            for directory in empty_dirs:
+                self.fs.makedirs(directory, exist_ok=True)
+        self._upload(pairs)
+
+    def _upload(self, pairs):
+        extra = self.resolved.storage_options.get(self.row.upload_extra_option or "", {}) or {}
+        transfer.upload(self.fs, self.row, pairs, self.resolved.upload_options, extra)
+
+    # --- listing --------------------------------------------------------------------------
+
+    @mlflow_errors("Failed to list artifacts in {self.redacted_uri} at {arg!r}")
+    def list_artifacts(self, path=None):
+        """Immediate children of ``path``, root-relative and sorted; ``[]`` for a file or a missing path."""
+        relative = clean_artifact_path(path)
+        target = self._remote(relative)
+        try:
+            entries = self.fs.ls(target, detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        infos = {}
+        for entry in entries:
+            child = self._relative(entry["name"], relative)
+            if child is None or child == relative:
+                continue  # the path itself (a file, or a zero-byte directory marker)
+            name = child[len(relative) + 1 :] if relative else child
+            if "/" in name or name in ("", ".", "..") or name.startswith(TEMP_PREFIX):
+                continue
+            is_dir = entry.get("type") == "directory"
+            infos[child] = FileInfo(child, is_dir, None if is_dir else int(entry.get("size") or 0))
+        return sorted(infos.values(), key=lambda info: info.path)
+
+    def _is_directory(self, artifact_path):
+        return self.fs.isdir(self._remote(clean_artifact_path(artifact_path)))
+
+    # --- downloads ------------------------------------------------------------------------
+
+    def get_local_path(self, artifact_path: str) -> str | None:
+        """The artifact's path on this machine for local roots; ``None`` for remote stores."""
+        if not self.row.local:
+            return None
+        relative = clean_artifact_path(artifact_path)
+        return os.path.normpath(self._remote(relative))
+
+    @mlflow_errors("Failed to download artifact {arg!r} from {self.redacted_uri}")
+    def _download_file(self, remote_file_path, local_path):
+        """Download one root-relative file to ``local_path`` (thread-safe)."""
+        source = self._remote(clean_artifact_path(remote_file_path))
+        transfer.download(self.fs, [(source, os.fspath(local_path))], self.resolved.download_options)
+
+    @mlflow_errors("Failed to download artifacts {arg!r} from {self.redacted_uri}")
+    def download_artifacts(self, artifact_path, dst_path=None):
+        """Download a file or a whole directory with one recursive listing and one batched get."""
+        relative = clean_artifact_path(artifact_path)
+        if dst_path is None and self.row.local:
+            in_place = self.get_local_path(relative)
+            if not os.path.exists(in_place):
+                raise mlflow_exception(f"No such artifact: {artifact_path!r}", "RESOURCE_DOES_NOT_EXIST")
+            return in_place
+        dst = _destination_dir(dst_path)
+        target = self._remote(relative)
+        try:
+            info = self.fs.info(target)
+        except FileNotFoundError:
+            if not relative:
+                return dst  # an empty root downloads as an empty directory
+            raise FileNotFoundError(f"No such artifact: {artifact_path!r}") from None
+        if info.get("type") != "directory":
+            pairs, dirs = [(target, local_destination(dst, relative))], []
+        else:
+            pairs, dirs = self._plan_tree(target, relative, dst)
+        for directory in dirs:
+            os.makedirs(directory, exist_ok=True)
+        transfer.download(self.fs, pairs, self.resolved.download_options)
+        return os.path.join(dst, os.path.normpath(relative)) if relative else dst
+
+    def _plan_tree(self, target, relative, dst):
+        found = self.fs.find(target, withdirs=True, detail=True)
+        pairs, dirs = [], [local_destination(dst, relative)]
+        for name, entry in sorted(found.items()):
+            child = self._relative(name, relative)
+            if child is None or child == relative or posixpath.basename(child).startswith(TEMP_PREFIX):
+                continue
+            local = local_destination(dst, clean_artifact_path(child))
+            if entry.get("type") == "directory" or name.endswith("/"):
+                dirs.append(local)
+            else:
+                pairs.append((self.fs._strip_protocol(name), local))
+        return pairs, dirs
+
+    # --- deletion -------------------------------------------------------------------------
+
+    @mlflow_errors("Failed to delete artifacts {arg!r} from {self.redacted_uri}")
+    def delete_artifacts(self, artifact_path=None):
+        """Delete a file or a directory recursively; a missing path is a no-op.
+
+        Only keys under ``<path>/`` are touched (``dir`` never removes ``dir2``), and on
+        object stores only objects are deleted, never the bucket or container itself.
+        """
+        target = self._remote(clean_artifact_path(artifact_path))
+        try:
+            info = self.fs.info(target)
+        except FileNotFoundError:
+            return
+        if info.get("type") != "directory":
+            self.fs.rm_file(target)
+        elif self.row.real_directories:
+            self.fs.rm(target, recursive=True)
+        else:
+            keys = [self.fs._strip_protocol(k) for k in self.fs.find(target, withdirs=True, detail=True)]
+            keys = [k for k in keys if k.startswith(target.rstrip("/") + "/") and k.rstrip("/") != target]
+            if keys:
+                self.fs.rm(keys)
+
+
+def _destination_dir(dst_path) -> str:
+    if dst_path is None:
+        return tempfile.mkdtemp()
+    dst = os.path.abspath(os.fspath(dst_path))
+    if not os.path.exists(dst):
+        raise mlflow_exception(
+            f"The destination path for downloaded artifacts does not exist! Destination path: {dst}",
+            "RESOURCE_DOES_NOT_EXIST",
+        )
+    if not os.path.isdir(dst):
+        raise mlflow_exception(
+            f"The destination path for downloaded artifacts must be a directory! Destination path: {dst}",
+            "INVALID_PARAMETER_VALUE",
+        )
+    return dst

@@ -1,0 +1,234 @@
+"""``resolve(uri, env)``: the one pure function that turns an MLflow artifact URI and
+MLflow's environment settings into an fsspec location.
+
+Precedence, lowest first (a later layer wins, option by option, nested dicts merged):
+
+1. ``default``      the scheme row's defaults (e.g. ``auto_mkdir`` for local paths)
+2. ``fsspec``       fsspec's own configuration for the protocol (config files, ``FSSPEC_*``)
+3. ``environment``  MLflow / cloud variables, translated by the settings table
+4. ``uri``          options the URI itself encodes (endpoint, account, host, user)
+5. ``override``     keyword arguments given by the caller
+
+A later issue's per-bucket profiles slot in as one more layer between 3 and 4.
+The environment is read only when ``resolve`` is called, never at import.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from . import uri as uri_grammar
+from ._table import SKIP, Scheme, Setting
+from .backends import SCHEMES, SECRET_OPTION_NAMES, scheme_row
+from .errors import BackendNotInstalledError, InvalidSettingError, InvalidURIError
+
+LAYERS = ("default", "fsspec", "environment", "uri", "override")
+_CHANNELS = ("upload:", "download:")
+
+
+@dataclass(frozen=True, eq=False)
+class Resolved:
+    """Where an MLflow URI points in fsspec terms.
+
+    ``url`` is the fsspec URL of the artifact root, ``root`` the same without the
+    protocol, ``storage_options`` the filesystem's keyword arguments,
+    ``upload_options`` / ``download_options`` per-transfer keyword arguments, and
+    ``sources`` which layer set each option (``"environment MLFLOW_S3_ENDPOINT_URL"``).
+    Secrets are redacted from ``repr`` and :meth:`redacted`.
+    """
+
+    uri: str
+    scheme: str
+    protocol: str
+    root: str
+    storage_options: dict[str, Any]
+    row: Scheme  #: the table row (capabilities, install hint)
+    authority: str = ""  #: host[:port] for SFTP/FTP/HDFS URLs
+    upload_options: dict[str, Any] = field(default_factory=dict)
+    download_options: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    secrets: frozenset[str] = frozenset()
+
+    @property
+    def url(self) -> str:
+        """The fsspec URL of the artifact root, e.g. ``s3://bucket/prefix``."""
+        if self.authority:
+            return f"{self.protocol}://{self.authority}{self.root}"
+        return f"{self.protocol}://{self.root}"
+
+    def redacted(self) -> dict[str, Any]:
+        """All fields as plain data with every secret value replaced by ``"***"``."""
+        return {
+            "uri": uri_grammar.redact_uri(self.uri),
+            "scheme": self.scheme,
+            "protocol": self.protocol,
+            "url": self.url,
+            "storage_options": _redact(self.storage_options, self.secrets),
+            "upload_options": self.upload_options,
+            "download_options": self.download_options,
+            "sources": dict(self.sources),
+        }
+
+    def __repr__(self) -> str:
+        shown = self.redacted()
+        return f"Resolved(url={shown['url']!r}, storage_options={shown['storage_options']!r})"
+
+    __str__ = __repr__
+
+
+def resolve(uri: str, env: Mapping[str, str] | None = None, **overrides: Any) -> Resolved:
+    """Turn an MLflow artifact URI into an fsspec protocol, root path and storage options.
+
+    Parameters
+    ----------
+    uri:
+        Any MLflow artifact URI (``s3://b/p``, ``wasbs://c@a.blob.core.windows.net/p``,
+        ``/plain/path``...) or any URL of a protocol fsspec knows (``memory://x``).
+    env:
+        The environment to read settings from; ``None`` means ``os.environ`` as it is now.
+    **overrides:
+        Storage options that win over everything else.
+
+    Examples
+    --------
+    >>> r = resolve("s3://bkt/runs", env={"MLFLOW_S3_ENDPOINT_URL": "http://127.0.0.1:9000"})
+    >>> r.url, r.storage_options["endpoint_url"]
+    ('s3://bkt/runs', 'http://127.0.0.1:9000')
+    """
+    if not isinstance(uri, str):
+        uri = os.fspath(uri)
+    env = os.environ if env is None else env
+    row = scheme_row(uri_grammar.uri_scheme(uri)) or _fsspec_row(uri)
+    parsed = uri_grammar.parse(uri, row)
+    layers = [
+        ("default", _flat(row.defaults, "default")),
+        ("fsspec", _flat(fsspec_config(row.protocol, env), "fsspec")),
+        ("environment", environment_options(row, env)),
+        ("uri", _flat(parsed.options, "uri")),
+        ("override", _flat(overrides, "override")),
+    ]
+    secrets = {s.option for s in row.settings if s.secret} | set(row.secret_uri_options)
+    return _assemble(uri, row, parsed, layers, secrets)
+
+
+def environment_options(row: Scheme, env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """The options a row's settings produce from ``env``: ``{option path: (value, source)}``."""
+    out: dict[str, tuple[Any, str]] = {}
+    for setting in row.settings:
+        raw = env.get(setting.var)
+        if raw is None or raw == "" or any(env.get(other) for other in setting.unless):
+            continue
+        value = _parse_setting(setting, raw)
+        if value is not SKIP:
+            out[setting.option] = (value, f"environment {setting.var}")
+    return out
+
+
+def fsspec_config(protocol: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """fsspec's configuration for ``protocol``: its config files plus ``FSSPEC_*`` in ``env``."""
+    import fsspec.config
+
+    conf = {protocol: copy.deepcopy(fsspec.config.conf.get(protocol, {}))}
+    fsspec.config.set_conf_env(conf, envdict={k: v for k, v in env.items() if k.startswith("FSSPEC_")})
+    return conf.get(protocol, {})
+
+
+def supported_schemes() -> list[str]:
+    """MLflow schemes in the table (``""`` shown as ``<path>``)."""
+    return sorted(row.name or "<path>" for row in SCHEMES if row.mlflow_builtin)
+
+
+# --- internals -------------------------------------------------------------------------
+
+
+def _parse_setting(setting: Setting, raw: str) -> Any:
+    try:
+        return setting.parse(raw)
+    except ValueError as exc:
+        shown = "" if setting.secret else f"={raw!r}"
+        raise InvalidSettingError(f"environment variable {setting.var}{shown} is not valid: {exc}") from None
+
+
+def _flat(options: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, tuple[Any, str]]:
+    """Nested dicts → ``{"a.b": (value, source)}`` so layers merge leaf by leaf."""
+    out: dict[str, tuple[Any, str]] = {}
+    for key, value in options.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(_flat(value, source, path + "."))
+        else:
+            out[path] = (value, source)
+    return out
+
+
+def _assemble(uri: str, row: Scheme, parsed, layers, secrets: set[str]) -> Resolved:
+    merged: dict[str, tuple[Any, str]] = {}
+    for _name, options in layers:
+        for path, (value, source) in options.items():
+            for existing in [p for p in merged if p.startswith(path + ".")]:
+                del merged[existing]  # a whole dict replaces the leaves below it
+            merged[path] = (value, source)
+    trees: dict[str, dict[str, Any]] = {"": {}, "upload:": {}, "download:": {}}
+    for path, (value, _source) in merged.items():
+        channel = next((c for c in _CHANNELS if path.startswith(c)), "")
+        _set_dotted(trees[channel], path[len(channel):], value)
+    secrets = frozenset(secrets | {p for p in merged if p.rsplit(".", 1)[-1] in SECRET_OPTION_NAMES})
+    return Resolved(
+        uri=uri,
+        scheme=row.name,
+        protocol=row.protocol,
+        root=parsed.root,
+        authority=parsed.authority,
+        storage_options=trees[""],
+        upload_options=trees["upload:"],
+        download_options=trees["download:"],
+        sources={path: source for path, (_v, source) in merged.items()},
+        secrets=secrets,
+        row=row,
+    )
+
+
+def _set_dotted(tree: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    for key in parents:
+        tree = tree.setdefault(key, {})
+    tree[leaf] = copy.deepcopy(value)
+
+
+def _redact(options: Any, secrets: frozenset[str], prefix: str = "") -> Any:
+    if not isinstance(options, dict):
+        return options
+    out = {}
+    for key, value in options.items():
+        path = f"{prefix}{key}"
+        if path in secrets or key in SECRET_OPTION_NAMES:
+            out[key] = "***" if value is not None else None
+        else:
+            out[key] = _redact(value, secrets, path + ".")
+    return out
+
+
+def _fsspec_row(uri: str) -> Scheme:
+    """A row for a protocol fsspec knows but the table does not: passed through unchanged."""
+    import fsspec
+    from fsspec.core import split_protocol
+
+    protocol, _ = split_protocol(uri)
+    if protocol is None or protocol not in fsspec.available_protocols():
+        known = ", ".join(supported_schemes())
+        raise InvalidURIError(
+            f"unsupported artifact URI {uri_grammar.redact_uri(uri)!r}: MLflow schemes are {known}, "
+            "or any protocol fsspec knows (memory://, az://, gcs://...)"
+        )
+    try:
+        cls = fsspec.get_filesystem_class(protocol)
+    except ImportError as exc:
+        raise BackendNotInstalledError(f"{protocol}:// needs a package that is not installed: {exc}") from None
+    return Scheme(name=protocol, protocol=protocol, grammar="fsspec", impl=f"{cls.__module__}.{cls.__name__}")
+
+
+__all__ = ["LAYERS", "Resolved", "environment_options", "fsspec_config", "resolve", "supported_schemes"]
+

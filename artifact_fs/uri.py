@@ -1,0 +1,187 @@
+"""MLflow URI grammars: a handful of generic parsers, each named by a scheme row.
+
+A parser takes the URI and its table row and returns where it points (the fsspec
+path of the artifact root, no protocol) and the options the URI itself encodes
+(endpoint, account, host, user, password...). Per-scheme differences (which host
+pattern, which fixed options) are data in the row, not code here.
+"""
+
+from __future__ import annotations
+
+import ntpath
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.request import url2pathname
+
+from ._table import Scheme
+from .errors import InvalidURIError
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+@dataclass(frozen=True)
+class ParsedURI:
+    """The artifact root as an fsspec path plus the options read from the URI text."""
+
+    root: str
+    options: dict[str, Any] = field(default_factory=dict)
+    authority: str = ""  #: host[:port] to show in the fsspec URL (never credentials)
+
+
+def redact_uri(uri: str) -> str:
+    """The URI with any password in its user-info replaced by ``***``."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return uri
+    if parts.password is None:
+        return uri
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def uri_scheme(uri: str) -> str:
+    """MLflow's scheme rule: ``urlparse`` scheme, lower-cased; a drive letter means a plain path."""
+    if _WINDOWS_DRIVE.match(uri):
+        return ""
+    scheme, sep, _ = uri.partition(":")
+    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme) or len(scheme) == 1:
+        return ""
+    return scheme.lower()
+
+
+def _split(uri: str) -> SplitResult:
+    if _CONTROL.search(uri):
+        raise InvalidURIError(f"URI {redact_uri(uri)!r} contains a control character")
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise InvalidURIError(f"URI {redact_uri(uri)!r} is malformed: {exc}") from None
+    if parts.query or parts.fragment or uri.endswith(("?", "#")):
+        raise InvalidURIError(
+            f"URI {redact_uri(uri)!r} has a query or fragment ('?' or '#'); "
+            "MLflow would silently drop it, so artifact_fs refuses it"
+        )
+    return parts
+
+
+def _path(parts: SplitResult, row: Scheme) -> str:
+    path = unquote(parts.path) if row.unquote_path else parts.path
+    return path.strip("/")
+
+
+def _join(*pieces: str) -> str:
+    return "/".join(piece for piece in pieces if piece)
+
+
+def _match_host(netloc: str, row: Scheme, uri: str) -> re.Match:
+    match = re.fullmatch(row.host_pattern or "", netloc)
+    if match is None:
+        raise InvalidURIError(f"{row.name} URI {redact_uri(uri)!r} must be of the form {row.form}")
+    return match
+
+
+def _host_options(match: re.Match, row: Scheme) -> dict[str, Any]:
+    return {option: match.group(group) for group, option in row.host_options.items()}
+
+
+def parse_bucket(uri: str, row: Scheme) -> ParsedURI:
+    """``s3://bucket/key``, ``gs://bucket/key``: the bucket is the netloc, kept as written."""
+    parts = _split(uri)
+    if not parts.netloc or "@" in parts.netloc:
+        raise InvalidURIError(f"{row.name} URI {redact_uri(uri)!r} must be of the form {row.form}")
+    return ParsedURI(_join(parts.netloc, _path(parts, row)))
+
+
+def parse_bucket_at_endpoint(uri: str, row: Scheme) -> ParsedURI:
+    """``r2://bucket@endpoint-host/key``, ``b2://...``: the endpoint is ``https://<host>``."""
+    parts = _split(uri)
+    match = _match_host(parts.netloc, row, uri)
+    options = {"endpoint_url": f"https://{match.group('endpoint')}", **_host_options(match, row)}
+    return ParsedURI(_join(match.group("bucket"), _path(parts, row)), options)
+
+
+def parse_azure(uri: str, row: Scheme) -> ParsedURI:
+    """``wasbs://container@account.<suffix>/path`` and ``abfss://...``: account from the host."""
+    parts = _split(uri)
+    match = _match_host(parts.netloc, row, uri)
+    account, suffix = match.group("account"), match.group("suffix")
+    options: dict[str, Any] = {"account_name": account}
+    blob_suffix = re.sub(r"^dfs\.", "blob.", suffix)
+    if blob_suffix != "blob.core.windows.net":
+        options["account_host"] = f"{account}.{blob_suffix}"
+    return ParsedURI(_join(match.group("container"), _path(parts, row)), options)
+
+
+def parse_userinfo_host(uri: str, row: Scheme) -> ParsedURI:
+    """``sftp://[user[:password]@]host[:port]/path`` and ``ftp://...``; the password is URL-decoded."""
+    parts = _split(uri)
+    options: dict[str, Any] = {"host": parts.hostname or "localhost"}
+    if parts.port is not None:
+        options["port"] = parts.port
+    if parts.username:
+        options["username"] = unquote(parts.username)
+    if parts.password is not None:
+        options["password"] = unquote(parts.password)
+    authority = parts.netloc.rpartition("@")[2]
+    return ParsedURI("/" + _path(parts, row), options, authority)
+
+
+def parse_namenode(uri: str, row: Scheme) -> ParsedURI:
+    """``hdfs:/path``, ``hdfs://nn:port/path``, ``viewfs://cluster/path`` (MLflow's host rule)."""
+    parts = _split(uri)
+    host = f"{row.name}://{parts.hostname}" if parts.hostname else "default"
+    return ParsedURI("/" + _path(parts, row), {"host": host, "port": parts.port or 0}, parts.netloc)
+
+
+def parse_local(uri: str, row: Scheme) -> ParsedURI:
+    """``file:///abs``, ``file:rel``, plain and relative paths, Windows drive paths.
+
+    As MLflow (``local_file_uri_to_path``), the path is percent-decoded, ``file:``
+    host parts are ignored, and relative paths are made absolute against the cwd.
+    """
+    if "\x00" in uri:
+        raise InvalidURIError(f"path {uri!r} contains a NUL byte")
+    if _WINDOWS_DRIVE.match(uri):
+        return ParsedURI(ntpath.normpath(uri).replace("\\", "/"))
+    path = urlsplit(uri).path if uri_scheme(uri) == "file" else uri
+    path = url2pathname(path)
+    if not path:
+        raise InvalidURIError(f"local URI {uri!r} names no path")
+    return ParsedURI(os.path.abspath(path).replace(os.sep, "/"))
+
+
+def parse_fsspec(uri: str, row: Scheme) -> ParsedURI:
+    """Any fsspec URL (``memory://x``, ``az://c/p``): the implementation's own URL grammar."""
+    import fsspec
+
+    if _CONTROL.search(uri):
+        raise InvalidURIError(f"URI {redact_uri(uri)!r} contains a control character")
+    cls = fsspec.get_filesystem_class(row.protocol)
+    root = cls._strip_protocol(uri).rstrip("/") or cls.root_marker
+    return ParsedURI(root, dict(cls._get_kwargs_from_urls(uri)))
+
+
+GRAMMARS: dict[str, Callable[[str, Scheme], ParsedURI]] = {
+    "azure": parse_azure,
+    "bucket": parse_bucket,
+    "bucket_at_endpoint": parse_bucket_at_endpoint,
+    "fsspec": parse_fsspec,
+    "local": parse_local,
+    "namenode": parse_namenode,
+    "userinfo_host": parse_userinfo_host,
+}
+
+
+def parse(uri: str, row: Scheme) -> ParsedURI:
+    """Parse ``uri`` with its row's grammar; the row's ``fixed`` options join the URI layer."""
+    parsed = GRAMMARS[row.grammar](uri, row)
+    if row.fixed:
+        return ParsedURI(parsed.root, {**parsed.options, **row.fixed}, parsed.authority)
+    return parsed

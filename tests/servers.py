@@ -1,0 +1,267 @@
+"""Real S3 servers (SeaweedFS and moto) on 127.0.0.1 for pytest session fixtures.
+
+Each context manager yields an :class:`S3Server`.  If the environment names an
+endpoint that is already running (``ARTIFACT_FS_TEST_SEAWEEDFS_ENDPOINT`` or
+``ARTIFACT_FS_TEST_MOTO_ENDPOINT``) it is reused as is; otherwise the server is
+started on free ports, polled until ready and always killed afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+SEAWEEDFS_ENDPOINT_ENV = "ARTIFACT_FS_TEST_SEAWEEDFS_ENDPOINT"
+MOTO_ENDPOINT_ENV = "ARTIFACT_FS_TEST_MOTO_ENDPOINT"
+SEAWEEDFS_KEY, SEAWEEDFS_SECRET = "testkey", "testsecret"
+MOTO_KEY, MOTO_SECRET = "testing", "testing"
+LOG_TAIL_LINES = 40
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """Where a running S3 server listens and how to authenticate to it."""
+
+    name: str
+    endpoint_url: str
+    key: str
+    secret: str
+    region: str = "us-east-1"
+
+    def env(self) -> dict[str, str]:
+        """Environment variables MLflow (and boto3) read to reach this server."""
+        return {
+            "MLFLOW_S3_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": self.key,
+            "AWS_SECRET_ACCESS_KEY": self.secret,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
+    def storage_options(self) -> dict:
+        """Keyword arguments for ``s3fs.S3FileSystem`` pointing at this server."""
+        return {
+            "endpoint_url": self.endpoint_url,
+            "key": self.key,
+            "secret": self.secret,
+            "client_kwargs": {"region_name": self.region},
+        }
+
+    def boto3_client(self):
+        """A boto3 S3 client for this server (credentials passed explicitly)."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.key,
+            aws_secret_access_key=self.secret,
+            region_name=self.region,
+        )
+
+    def create_bucket(self, name: str) -> None:
+        """Create bucket ``name`` through boto3.
+
+        boto3 rather than ``s3fs.mkdir``: moto rejects the LocationConstraint
+        s3fs sends for us-east-1.
+        """
+        kwargs: dict = {"Bucket": name}
+        if self.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        self.boto3_client().create_bucket(**kwargs)
+
+
+def free_ports(count: int) -> list[int]:
+    """Return ``count`` distinct TCP ports that were free on 127.0.0.1.
+
+    All sockets are held open together before being released, so the ports
+    are distinct; another process could still grab one before it is used.
+    """
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    assert len(set(ports)) == count
+    return ports
+
+
+def find_binary(name: str) -> str:
+    """Path of executable ``name``: the running venv's bin dir first, then PATH."""
+    candidate = pathlib.Path(sys.executable).parent / name
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name!r} not found next to {sys.executable} nor on PATH")
+    return found
+
+
+def _log_tail(log_path: pathlib.Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError as exc:
+        return f"<cannot read {log_path}: {exc}>"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _http_ok(url: str) -> bool:
+    # No proxies: a proxy from the environment must not intercept 127.0.0.1.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _kill_group(proc: subprocess.Popen, grace: float) -> None:
+    """Stop ``proc``'s process group: SIGTERM and wait ``grace`` s (if > 0), then SIGKILL."""
+    if proc.poll() is None and grace > 0:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
+    # SIGKILL the group even if the leader is gone: children may survive it.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@contextlib.contextmanager
+def _run_server(
+    name: str,
+    cmd: list[str],
+    *,
+    workdir: pathlib.Path,
+    ready_url: str,
+    timeout: float,
+    stop_grace: float,
+    env: dict[str, str] | None = None,
+) -> Iterator[None]:
+    """Run ``cmd`` in its own session, logging to ``workdir/<name>.log``.
+
+    Polls ``ready_url`` until it answers 200 (raising RuntimeError with the log
+    tail on timeout or early exit), then yields; kills the process group on exit.
+    """
+    log_path = workdir / f"{name}.log"
+    started = time.monotonic()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=workdir,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = started + timeout
+            while not _http_ok(ready_url):
+                problem = None
+                if proc.poll() is not None:
+                    problem = f"exited with code {proc.returncode}"
+                elif time.monotonic() > deadline:
+                    problem = f"not ready at {ready_url} after {timeout:.0f} s"
+                if problem:
+                    raise RuntimeError(
+                        f"{name} {problem}; command: {' '.join(cmd)}\n"
+                        f"last lines of {log_path}:\n{_log_tail(log_path)}"
+                    )
+                time.sleep(0.1)
+            yield
+        finally:
+            _kill_group(proc, stop_grace)
+
+
+@contextlib.contextmanager
+def seaweedfs_server(workdir: pathlib.Path, *, timeout: float = 60.0) -> Iterator[S3Server]:
+    """Yield a SeaweedFS S3 gateway (key ``testkey``, secret ``testsecret``).
+
+    Reuses ``$ARTIFACT_FS_TEST_SEAWEEDFS_ENDPOINT`` if set; otherwise runs a
+    single-process ``weed server`` (master, volume, filer, s3) with its data,
+    config and log under ``workdir``.  Credentials are enforced and SSE-S3 works.
+    """
+    if os.environ.get(SEAWEEDFS_ENDPOINT_ENV):
+        endpoint = os.environ[SEAWEEDFS_ENDPOINT_ENV].rstrip("/")
+        yield S3Server("seaweedfs", endpoint, SEAWEEDFS_KEY, SEAWEEDFS_SECRET)
+        return
+    workdir = pathlib.Path(workdir)
+    data_dir = workdir / "seaweedfs-data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    s3_config = workdir / "s3.json"
+    identity = {
+        "name": "admin",
+        "credentials": [{"accessKey": SEAWEEDFS_KEY, "secretKey": SEAWEEDFS_SECRET}],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+    }
+    s3_config.write_text(json.dumps({"identities": [identity]}))
+    ports = free_ports(8)
+    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = ports
+    cmd = [
+        find_binary("weed"), "-logtostderr", "server",
+        f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        f"-master.port={master}", f"-master.port.grpc={master_grpc}",
+        "-master.telemetry=false", "-master.volumeSizeLimitMB=64",
+        f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
+        "-volume.max=0", "-volume.preStopSeconds=0",
+        "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
+        "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}",
+        "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={s3_config}",
+    ]  # fmt: skip
+    try:
+        with _run_server(
+            "seaweedfs",
+            cmd,
+            workdir=workdir,
+            ready_url=f"http://127.0.0.1:{s3}/healthz",
+            timeout=timeout,
+            stop_grace=0,  # SIGTERM takes ~17 s; the data is throwaway anyway
+            env={"WEED_S3_SSE_KEK": secrets.token_hex(32)},
+        ):
+            yield S3Server("seaweedfs", f"http://127.0.0.1:{s3}", SEAWEEDFS_KEY, SEAWEEDFS_SECRET)
+    finally:
+        # weed leaves /tmp/seaweedfs-<service>-<port>.sock behind when killed.
+        for port in ports:
+            for sock in pathlib.Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+                with contextlib.suppress(OSError):
+                    sock.unlink()
+
+
+@contextlib.contextmanager
+def moto_server(workdir: pathlib.Path, *, timeout: float = 30.0) -> Iterator[S3Server]:
+    """Yield a moto S3 server (credentials are not checked; ``testing``/``testing``).
+
+    Reuses ``$ARTIFACT_FS_TEST_MOTO_ENDPOINT`` if set; otherwise runs
+    ``moto_server`` with its log in ``workdir``.
+    """
+    if os.environ.get(MOTO_ENDPOINT_ENV):
+        endpoint = os.environ[MOTO_ENDPOINT_ENV].rstrip("/")
+        yield S3Server("moto", endpoint, MOTO_KEY, MOTO_SECRET)
+        return
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (port,) = free_ports(1)
+    with _run_server(
+        "moto",
+        [find_binary("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        workdir=workdir,
+        ready_url=f"http://127.0.0.1:{port}/moto-api/",
+        timeout=timeout,
+        stop_grace=5,
+    ):
+        yield S3Server("moto", f"http://127.0.0.1:{port}", MOTO_KEY, MOTO_SECRET)
