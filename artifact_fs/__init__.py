@@ -21,7 +21,7 @@ _EXPORTS = {
     "InvalidSettingError": "artifact_fs.errors",
     "InvalidURIError": "artifact_fs.errors",
     "Resolved": "artifact_fs.resolver",
-    "filesystem": "artifact_fs.filesystem",
+    "filesystem": "artifact_fs.opener",
     "resolve": "artifact_fs.resolver",
 }
 
@@ -29,7 +29,7 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .errors import BackendNotInstalledError, InvalidArtifactPathError, InvalidSettingError, InvalidURIError
-    from .filesystem import filesystem
+    from .opener import filesystem
     from .repository import FsspecArtifactRepository
     from .resolver import Resolved, resolve
 

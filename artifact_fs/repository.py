@@ -18,7 +18,7 @@ from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from . import transfer
 from .errors import mlflow_errors, mlflow_exception, to_mlflow_exception
-from .filesystem import open_filesystem
+from .opener import open_filesystem
 from .paths import TEMP_PREFIX, clean_artifact_path, clean_file_name, join_artifact_path, local_destination
 from .resolver import Resolved, resolve
 from .uri import redact_uri
@@ -225,10 +225,39 @@ class FsspecArtifactRepository(ArtifactRepository):
         elif self.row.real_directories:
             self.fs.rm(target, recursive=True)
         else:
-            keys = [self.fs._strip_protocol(k) for k in self.fs.find(target, withdirs=True, detail=True)]
-            keys = [k for k in keys if k.startswith(target.rstrip("/") + "/") and k.rstrip("/") != target]
-            if keys:
-                self.fs.rm(keys)
+            self._delete_prefix(target)
+
+    def _delete_prefix(self, target: str) -> None:
+        """Object stores: delete every object under ``target/`` in bulk, then any folder
+        markers left behind (zero-byte ``d/`` keys; SeaweedFS folders), deepest first."""
+        prefix = target.rstrip("/") + "/"
+        found = self.fs.find(target, withdirs=True, detail=True)
+        files = [name for name, e in found.items() if e.get("type") != "directory" and name.startswith(prefix)]
+        if files:
+            self.fs.rm(files)
+        markers = sorted(self._folders_below(target), key=lambda name: name.count("/"), reverse=True)
+        if "/" in target.strip("/"):  # never the bucket or container itself
+            markers.append(target.rstrip("/"))
+        for marker in markers:
+            try:
+                self.fs.rm_file(marker + "/")
+            except FileNotFoundError:
+                pass
+
+    def _folders_below(self, target: str) -> set[str]:
+        """Directories still listed under ``target`` (one delimiter listing per level)."""
+        found, pending = set(), [target]
+        while pending:
+            try:
+                entries = self.fs.ls(pending.pop(), detail=True)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                name = self.fs._strip_protocol(entry["name"]).rstrip("/")
+                if entry.get("type") == "directory" and name.startswith(target.rstrip("/") + "/") and name not in found:
+                    found.add(name)
+                    pending.append(name)
+        return found
 
 
 def _destination_dir(dst_path) -> str:

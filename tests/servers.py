@@ -1,9 +1,9 @@
 """Real S3 servers (SeaweedFS and moto) on 127.0.0.1 for pytest session fixtures.
 
-Each context manager yields an :class:`S3Server`.  If the environment names an
-endpoint that is already running (``ARTIFACT_FS_TEST_SEAWEEDFS_ENDPOINT`` or
-``ARTIFACT_FS_TEST_MOTO_ENDPOINT``) it is reused as is; otherwise the server is
-started on free ports, polled until ready and always killed afterwards.
+Each context manager yields an :class:`S3Server`.  An endpoint named by
+``ARTIFACT_FS_TEST_SEAWEEDFS_ENDPOINT`` / ``ARTIFACT_FS_TEST_MOTO_ENDPOINT`` is
+reused as is; otherwise the server is started on free ports, polled until
+ready, and always killed afterwards.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -95,7 +94,6 @@ def free_ports(count: int) -> list[int]:
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
             sock.bind(("127.0.0.1", 0))
             ports.append(sock.getsockname()[1])
-    assert len(set(ports)) == count
     return ports
 
 
@@ -110,12 +108,9 @@ def find_binary(name: str) -> str:
     return found
 
 
-def _log_tail(log_path: pathlib.Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        text = log_path.read_text(errors="replace")
-    except OSError as exc:
-        return f"<cannot read {log_path}: {exc}>"
-    return "\n".join(text.splitlines()[-lines:])
+def _log_tail(log_path: pathlib.Path) -> str:
+    lines = log_path.read_text(errors="replace").splitlines()
+    return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
 def _http_ok(url: str) -> bool:
@@ -124,7 +119,7 @@ def _http_ok(url: str) -> bool:
     try:
         with opener.open(url, timeout=2) as response:
             return response.status == 200
-    except (urllib.error.URLError, OSError):
+    except OSError:  # URLError, refused, reset, timeout
         return False
 
 
@@ -143,15 +138,9 @@ def _kill_group(proc: subprocess.Popen, grace: float) -> None:
 
 @contextlib.contextmanager
 def _run_server(
-    name: str,
-    cmd: list[str],
-    *,
-    workdir: pathlib.Path,
-    ready_url: str,
-    timeout: float,
-    stop_grace: float,
-    env: dict[str, str] | None = None,
-) -> Iterator[None]:
+    name: str, cmd: list[str], *, workdir: pathlib.Path, ready_url: str,
+    timeout: float, stop_grace: float, env: dict[str, str] | None = None,
+) -> Iterator[None]:  # fmt: skip
     """Run ``cmd`` in its own session, logging to ``workdir/<name>.log``.
 
     Polls ``ready_url`` until it answers 200 (raising RuntimeError with the log
@@ -161,14 +150,9 @@ def _run_server(
     started = time.monotonic()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            cmd,
-            cwd=workdir,
-            env={**os.environ, **(env or {})},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+            cmd, cwd=workdir, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
         try:
             deadline = started + timeout
             while not _http_ok(ready_url):
@@ -196,20 +180,20 @@ def seaweedfs_server(workdir: pathlib.Path, *, timeout: float = 60.0) -> Iterato
     single-process ``weed server`` (master, volume, filer, s3) with its data,
     config and log under ``workdir``.  Credentials are enforced and SSE-S3 works.
     """
-    if os.environ.get(SEAWEEDFS_ENDPOINT_ENV):
-        endpoint = os.environ[SEAWEEDFS_ENDPOINT_ENV].rstrip("/")
+    endpoint = os.environ.get(SEAWEEDFS_ENDPOINT_ENV, "").rstrip("/")
+    if endpoint:
         yield S3Server("seaweedfs", endpoint, SEAWEEDFS_KEY, SEAWEEDFS_SECRET)
         return
     workdir = pathlib.Path(workdir)
     data_dir = workdir / "seaweedfs-data"
     data_dir.mkdir(parents=True, exist_ok=True)
     s3_config = workdir / "s3.json"
-    identity = {
-        "name": "admin",
-        "credentials": [{"accessKey": SEAWEEDFS_KEY, "secretKey": SEAWEEDFS_SECRET}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-    }
+    credentials = [{"accessKey": SEAWEEDFS_KEY, "secretKey": SEAWEEDFS_SECRET}]
+    actions = ["Admin", "Read", "List", "Tagging", "Write"]
+    identity = {"name": "admin", "credentials": credentials, "actions": actions}
     s3_config.write_text(json.dumps({"identities": [identity]}))
+    # Read from the cwd: grow 1 volume per bucket (collection) instead of 7.
+    (workdir / "master.toml").write_text("[master.volume_growth]\ncopy_1 = 1\n")
     ports = free_ports(8)
     master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = ports
     cmd = [
@@ -218,20 +202,19 @@ def seaweedfs_server(workdir: pathlib.Path, *, timeout: float = 60.0) -> Iterato
         f"-master.port={master}", f"-master.port.grpc={master_grpc}",
         "-master.telemetry=false", "-master.volumeSizeLimitMB=64",
         f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
-        "-volume.max=0", "-volume.preStopSeconds=0",
+        # Each bucket takes >= 1 volume: weed's default -volume.max=8 runs out
+        # fast.  Volumes are sparse files, so many small ones cost nothing.
+        "-volume.max=1000", "-volume.preStopSeconds=0",
         "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
         "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}",
         "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={s3_config}",
     ]  # fmt: skip
     try:
+        # SIGTERM takes ~17 s, so SIGKILL at once (stop_grace=0): the data is throwaway.
+        # WEED_S3_SSE_KEK (any 64 hex chars) enables SSE-S3.
         with _run_server(
-            "seaweedfs",
-            cmd,
-            workdir=workdir,
-            ready_url=f"http://127.0.0.1:{s3}/healthz",
-            timeout=timeout,
-            stop_grace=0,  # SIGTERM takes ~17 s; the data is throwaway anyway
-            env={"WEED_S3_SSE_KEK": secrets.token_hex(32)},
+            "seaweedfs", cmd, workdir=workdir, ready_url=f"http://127.0.0.1:{s3}/healthz",
+            timeout=timeout, stop_grace=0, env={"WEED_S3_SSE_KEK": secrets.token_hex(32)},
         ):
             yield S3Server("seaweedfs", f"http://127.0.0.1:{s3}", SEAWEEDFS_KEY, SEAWEEDFS_SECRET)
     finally:
@@ -249,19 +232,14 @@ def moto_server(workdir: pathlib.Path, *, timeout: float = 30.0) -> Iterator[S3S
     Reuses ``$ARTIFACT_FS_TEST_MOTO_ENDPOINT`` if set; otherwise runs
     ``moto_server`` with its log in ``workdir``.
     """
-    if os.environ.get(MOTO_ENDPOINT_ENV):
-        endpoint = os.environ[MOTO_ENDPOINT_ENV].rstrip("/")
+    endpoint = os.environ.get(MOTO_ENDPOINT_ENV, "").rstrip("/")
+    if endpoint:
         yield S3Server("moto", endpoint, MOTO_KEY, MOTO_SECRET)
         return
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     (port,) = free_ports(1)
-    with _run_server(
-        "moto",
-        [find_binary("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        workdir=workdir,
-        ready_url=f"http://127.0.0.1:{port}/moto-api/",
-        timeout=timeout,
-        stop_grace=5,
-    ):
+    cmd = [find_binary("moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    ready = f"http://127.0.0.1:{port}/moto-api/"
+    with _run_server("moto", cmd, workdir=workdir, ready_url=ready, timeout=timeout, stop_grace=5):
         yield S3Server("moto", f"http://127.0.0.1:{port}", MOTO_KEY, MOTO_SECRET)
