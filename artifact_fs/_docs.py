@@ -1,0 +1,82 @@
+"""The README's URI and settings tables, generated from the scheme table.
+
+``python -m artifact_fs._docs`` prints them; ``python -m artifact_fs._docs --write README.md``
+rewrites the marked sections in place. A test fails when the README has drifted.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from .backends import BUILTIN_SCHEMES_VAR, SCHEMES
+
+
+
+def _option(path: str) -> str:
+    channel, sep, rest = path.partition(":")
+    return f"`{rest}` (per {channel})" if sep else f"`{path}`"
+
+
+def _converter_name(parse) -> str:
+    return getattr(parse, "__name__", "str").lstrip("_")
+
+
+def schemes_markdown() -> str:
+    """A Markdown table: MLflow scheme → accepted URI forms, fsspec protocol, package."""
+    lines = ["| scheme | accepted forms | fsspec protocol | implementation | install |", "|---|---|---|---|---|"]
+    for row in SCHEMES:
+        name = f"`{row.name}`" if row.name else "(plain path)"
+        extra = f"`artifact_fs[{row.extra}]`" if row.extra else "built in"
+        lines.append(f"| {name} | {row.form} | `{row.protocol}` | `{row.impl}` | {extra} |")
+    return "\n".join(lines)
+
+
+def settings_markdown() -> str:
+    """A Markdown table: environment variable → storage option, per scheme, in precedence order."""
+    merged: dict[tuple, list[str]] = {}
+    for row in SCHEMES:
+        for s in row.settings:
+            key = (s.var, s.option, _converter_name(s.parse), s.secret, s.unless, s.doc)
+            merged.setdefault(key, []).append(row.name)
+    lines = ["| variable | schemes | becomes | value | notes |", "|---|---|---|---|---|"]
+    for (var, option, parse, secret, unless, doc), schemes in merged.items():
+        notes = [doc] if doc else []
+        if secret:
+            notes.append("secret: redacted everywhere")
+        if unless:
+            notes.append("ignored when " + ", ".join(f"`{u}`" for u in unless) + " is set")
+        lines.append(
+            f"| `{var}` | {', '.join(schemes)} | {_option(option)} | {parse} | {'; '.join(notes)} |"
+        )
+    lines.append(
+        f"| `{BUILTIN_SCHEMES_VAR}` | all | (registry) | comma list or `*` | schemes left to MLflow's own repositories |"
+    )
+    return "\n".join(lines)
+
+
+SECTIONS = {"schemes": schemes_markdown, "settings": settings_markdown}
+
+
+def render_into(text: str) -> str:
+    """``text`` with every ``<!-- NAME:start -->…<!-- NAME:end -->`` section regenerated."""
+    for name, render in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", re.S)
+        text = pattern.sub(lambda m: m.group(1) + render() + m.group(2), text)
+    return text
+
+
+def main(argv: list[str]) -> int:
+    """Print the tables, or rewrite them into the file named after ``--write``."""
+    if argv[:1] == ["--write"] and len(argv) == 2:
+        with open(argv[1], encoding="utf-8") as handle:
+            text = handle.read()
+        with open(argv[1], "w", encoding="utf-8") as handle:
+            handle.write(render_into(text))
+        return 0
+    print(schemes_markdown() + "\n\n" + settings_markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
