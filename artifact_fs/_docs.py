@@ -61,8 +61,8 @@ SECTIONS = {"schemes": schemes_markdown, "settings": settings_markdown}
 def render_into(text: str) -> str:
     """``text`` with every ``<!-- NAME:start -->…<!-- NAME:end -->`` section regenerated."""
     for name, render in SECTIONS.items():
-        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", re.S)
-        text = pattern.sub(lambda m: m.group(1) + render() + m.group(2), text)
+        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
+        text = pattern.sub(lambda m: m.group(1) + render() + "\n" + m.group(2), text)
     return text
 
 

@@ -31,18 +31,24 @@ def _known_hosts(value: str):
     return None if value.strip().lower() in ("none", "off", "false", "0") else value.strip()
 
 
-_S3_SETTINGS = (
+_S3_CREDENTIALS = (
     Setting("AWS_ACCESS_KEY_ID", "key", secret=True, doc="passed explicitly so a changed key never reuses a cached client"),
     Setting("AWS_SECRET_ACCESS_KEY", "secret", secret=True),
     Setting("AWS_SESSION_TOKEN", "token", secret=True),
     Setting("AWS_PROFILE", "profile"),
-    Setting("AWS_DEFAULT_REGION", "client_kwargs.region_name"),
-    Setting("MLFLOW_S3_ENDPOINT_URL", "endpoint_url", doc="ignored for r2/b2: their URI names the endpoint"),
+)
+_S3_REGION = (Setting("AWS_DEFAULT_REGION", "client_kwargs.region_name"),)
+_S3_ENDPOINT = (Setting("MLFLOW_S3_ENDPOINT_URL", "endpoint_url", doc="r2/b2 URIs name their own endpoint"),)
+_S3_TRANSPORT = (
     Setting("AWS_CA_BUNDLE", "client_kwargs.verify", doc="CA bundle path for TLS verification"),
     Setting("MLFLOW_S3_IGNORE_TLS", "client_kwargs.verify", false_when_true, doc="true → no TLS verification (wins over AWS_CA_BUNDLE)"),
     Setting("MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION", "config_kwargs.signature_version", except_word("unsigned")),
     Setting("MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION", "anon", only_word("unsigned", True), doc="unsigned → anonymous requests (public buckets)"),
-    Setting("MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE", "config_kwargs.s3.addressing_style", one_of("auto", "virtual", "path")),
+)
+_S3_ADDRESSING = (
+    Setting("MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE", "config_kwargs.s3.addressing_style", one_of("auto", "virtual", "path"), doc="r2 is always virtual, b2 always path"),
+)
+_S3_UPLOADS = (
     Setting("MLFLOW_S3_UPLOAD_EXTRA_ARGS", "s3_additional_kwargs", as_json_object, doc="JSON object; overrides the guessed Content-Type"),
     Setting("MLFLOW_S3_EXPECTED_BUCKET_OWNER", "s3_additional_kwargs.ExpectedBucketOwner", doc="sent on every request that accepts it"),
     Setting(TIMEOUT, "config_kwargs.connect_timeout", as_timeout),
@@ -98,10 +104,10 @@ SCHEMES: tuple[Scheme, ...] = (
     Scheme(
         name="b2",
         grammar="bucket_at_endpoint",
+        settings=_S3_CREDENTIALS + _S3_TRANSPORT + _S3_UPLOADS,
         host_pattern=r"(?P<bucket>[^@]+)@(?P<endpoint>s3\.(?P<region>[^.]+)\.backblazeb2\.com)",
         host_options={"region": "client_kwargs.region_name"},
         fixed={"config_kwargs": {"s3": {"addressing_style": "path"}}},
-        settings=_S3_SETTINGS,
         defaults=NO_LISTINGS_CACHE,
         mlflow_builtin="mlflow.store.artifact.b2_artifact_repo:B2ArtifactRepository",
         form="`b2://<bucket>@s3.<region>.backblazeb2.com[/<path>]`",
@@ -174,9 +180,9 @@ SCHEMES: tuple[Scheme, ...] = (
     Scheme(
         name="r2",
         grammar="bucket_at_endpoint",
+        settings=_S3_CREDENTIALS + _S3_REGION + _S3_TRANSPORT + _S3_UPLOADS,
         host_pattern=r"(?P<bucket>[^@]+)@(?P<endpoint>[^@/]+)",
         fixed={"config_kwargs": {"s3": {"addressing_style": "virtual"}}},
-        settings=_S3_SETTINGS,
         defaults={"client_kwargs": {"region_name": "auto"}, "fixed_upload_size": True, **NO_LISTINGS_CACHE},
         mlflow_builtin="mlflow.store.artifact.r2_artifact_repo:R2ArtifactRepository",
         form="`r2://<bucket>@<account-id>.r2.cloudflarestorage.com[/<path>]`",
@@ -185,7 +191,7 @@ SCHEMES: tuple[Scheme, ...] = (
     Scheme(
         name="s3",
         grammar="bucket",
-        settings=_S3_SETTINGS,
+        settings=_S3_CREDENTIALS + _S3_REGION + _S3_ENDPOINT + _S3_TRANSPORT + _S3_ADDRESSING + _S3_UPLOADS,
         defaults=NO_LISTINGS_CACHE,
         mlflow_builtin="mlflow.store.artifact.s3_artifact_repo:S3ArtifactRepository",
         form="`s3://<bucket>[/<path>]`",

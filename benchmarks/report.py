@@ -1,0 +1,112 @@
+"""Aggregating measurements into medians and ratios, and rendering them as Markdown."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+
+from .config import CONTENDERS, SCALES, WORKLOADS
+
+
+def summarize(measurements: list[dict]) -> list[dict]:
+    """One row per backend × workload × contender: median/min/max wall, median CPU, max RSS.
+
+    Failed measurements (records with an ``error``) are counted, not aggregated.
+    """
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for record in measurements:
+        groups[(record["backend"], record["workload"], record["contender"])].append(record)
+    rows = []
+    for (backend, workload, contender), records in groups.items():
+        good = [r for r in records if "error" not in r]
+        walls = [r["wall_s"] for r in good]
+        rows.append({
+            "backend": backend, "workload": workload, "contender": contender,
+            "n": len(good), "errors": len(records) - len(good),
+            "wall_median_s": statistics.median(walls) if walls else None,
+            "wall_min_s": min(walls) if walls else None,
+            "wall_max_s": max(walls) if walls else None,
+            "cpu_median_s": statistics.median(r["cpu_s"] for r in good) if good else None,
+            "peak_rss_max_mib": max(r["peak_rss_mib"] for r in good) if good else None,
+        })  # fmt: skip
+    order = {name: i for i, name in enumerate(WORKLOADS)}
+    rows.sort(key=lambda r: (r["backend"], order.get(r["workload"], 99), CONTENDERS.index(r["contender"])))
+    return rows
+
+
+def _ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def ratios(summary: list[dict]) -> list[dict]:
+    """Per backend × workload: artifact_fs/mlflow and artifact_fs/raw of the median wall and CPU."""
+    by_key = {(r["backend"], r["workload"], r["contender"]): r for r in summary}
+    out = []
+    for backend, workload in dict.fromkeys((r["backend"], r["workload"]) for r in summary):
+        af = by_key.get((backend, workload, "artifact_fs"), {})
+        row = {"backend": backend, "workload": workload}
+        for other in ("mlflow", "raw"):
+            ref = by_key.get((backend, workload, other), {})
+            row[f"wall_af_over_{other}"] = _ratio(af.get("wall_median_s"), ref.get("wall_median_s"))
+            row[f"cpu_af_over_{other}"] = _ratio(af.get("cpu_median_s"), ref.get("cpu_median_s"))
+        out.append(row)
+    return out
+
+
+def fmt_seconds(value) -> str:
+    """Seconds with about three significant digits (``—`` for missing)."""
+    if value is None:
+        return "—"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def fmt_ratio(value) -> str:
+    """A ratio as ``1.23×`` (``—`` when not applicable)."""
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def markdown(summary: list[dict], ratio_rows: list[dict], meta: dict) -> str:
+    """The results as Markdown: a header, the per-contender table and the ratio table."""
+    sizes = SCALES[meta["scale"]]
+    ratio_by_key = {(r["backend"], r["workload"]): r for r in ratio_rows}
+    lines = [
+        f"# artifact_fs benchmark — scale `{meta['scale']}`, {meta['reps']} reps",
+        "",
+        f"{meta['machine']}; {meta['versions']}; S3 server: {meta['s3_server']}. "
+        f"Wall and CPU in seconds, RSS in MiB; ratios are artifact_fs ÷ other, of medians (< 1 = artifact_fs faster).",
+        "",
+        "| backend | workload | size | contender | wall median | wall min–max | CPU median | peak RSS max | af/mlflow | af/raw |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in summary:
+        is_af = row["contender"] == "artifact_fs"
+        ratio = ratio_by_key.get((row["backend"], row["workload"]), {})
+        span = f"{fmt_seconds(row['wall_min_s'])}–{fmt_seconds(row['wall_max_s'])}"
+        rss = "—" if row["peak_rss_max_mib"] is None else f"{row['peak_rss_max_mib']:.0f}"
+        failed = f" ({row['errors']} failed)" if row["errors"] else ""
+        lines.append(
+            f"| {row['backend']} | {row['workload']} | {sizes.describe(row['workload'])} | {row['contender']}{failed} "
+            f"| {fmt_seconds(row['wall_median_s'])} | {span} | {fmt_seconds(row['cpu_median_s'])} | {rss} "
+            f"| {fmt_ratio(ratio.get('wall_af_over_mlflow')) if is_af else ''} "
+            f"| {fmt_ratio(ratio.get('wall_af_over_raw')) if is_af else ''} |"
+        )
+    lines += [
+        "",
+        "Ratios (artifact_fs ÷ other, of medians):",
+        "",
+        "| backend | workload | wall af/mlflow | wall af/raw | CPU af/mlflow | CPU af/raw |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in ratio_rows:
+        lines.append(
+            f"| {r['backend']} | {r['workload']} | {fmt_ratio(r['wall_af_over_mlflow'])} | {fmt_ratio(r['wall_af_over_raw'])} "
+            f"| {fmt_ratio(r['cpu_af_over_mlflow'])} | {fmt_ratio(r['cpu_af_over_raw'])} |"
+        )
+    lines += ["", "Workloads: " + "; ".join(f"{k} {v}" for k, v in WORKLOADS.items()) + "."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,227 @@
+"""Settings: every row of the table, driven by the table itself, plus precedence and secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from artifact_fs import InvalidSettingError, resolve
+from artifact_fs.backends import SCHEMES
+
+SAMPLE_URI = {
+    "": "/tmp/artifact-root",
+    "file": "file:///tmp/artifact-root",
+    "abfss": "abfss://fs@acct.dfs.core.windows.net/p",
+    "b2": "b2://bkt@s3.eu-central-003.backblazeb2.com/p",
+    "ftp": "ftp://ftp.example.com/p",
+    "gs": "gs://bkt/p",
+    "hdfs": "hdfs://nn:8020/p",
+    "memory": "memory://m/p",
+    "r2": "r2://bkt@acct.r2.cloudflarestorage.com/p",
+    "s3": "s3://bkt/p",
+    "sftp": "sftp://host/p",
+    "viewfs": "viewfs://cluster/p",
+    "wasbs": "wasbs://c@acct.blob.core.windows.net/p",
+}
+
+#: converter name → (a valid raw value, what it must become); SKIP means "sets nothing"
+VALID = {
+    "str": ("value-1", "value-1"),
+    "as_timeout": ("30", 30),
+    "false_when_true": ("true", False),
+    "except_unsigned": ("s3v4", "s3v4"),
+    "only_unsigned": ("unsigned", True),
+    "one_of_auto_virtual_path": ("PATH", "path"),
+    "as_json_object": ('{"ServerSideEncryption": "AES256"}', {"ServerSideEncryption": "AES256"}),
+    "multiple_of_262144": ("524288", 524288),
+    "as_key_value_pairs": ("dfs.replication=2, a=b", {"dfs.replication": "2", "a": "b"}),
+    "known_hosts": ("/etc/ssh/known_hosts", "/etc/ssh/known_hosts"),
+}
+
+#: converter name → values that must be refused
+INVALID = {
+    "as_timeout": ["soon", "0", "-5"],
+    "false_when_true": ["yes", "on"],
+    "one_of_auto_virtual_path": ["diagonal"],
+    "as_json_object": ["{bad", "[1, 2]", "42"],
+    "multiple_of_262144": ["1000", "-262144", "abc"],
+    "as_key_value_pairs": ["novalue", "=x"],
+}
+
+
+def _rows():
+    for row in SCHEMES:
+        for setting in row.settings:
+            yield pytest.param(row, setting, id=f"{row.name or 'path'}-{setting.var}-{setting.option}")
+
+
+def _lookup(resolved, option):
+    channel, sep, rest = option.partition(":")
+    tree = {"upload": resolved.upload_options, "download": resolved.download_options}[channel] if sep else None
+    tree, path = (tree, rest) if sep else (resolved.storage_options, option)
+    for key in path.split("."):
+        tree = tree[key]
+    return tree
+
+
+def _converter(setting):
+    return getattr(setting.parse, "__name__", "str").lstrip("_")
+
+
+def test_every_converter_in_the_table_has_samples():
+    names = {_converter(s) for row in SCHEMES for s in row.settings}
+    assert names <= set(VALID), names - set(VALID)
+
+
+@pytest.mark.parametrize(("row", "setting"), list(_rows()))
+def test_every_setting_becomes_its_option(row, setting):
+    raw, expected = VALID[_converter(setting)]
+    resolved = resolve(SAMPLE_URI[row.name], env={setting.var: raw})
+    assert _lookup(resolved, setting.option) == expected
+    assert resolved.sources[setting.option.replace(":", ":")] == f"environment {setting.var}"
+
+
+@pytest.mark.parametrize(("row", "setting"), [p for p in _rows() if _converter(p.values[1]) in INVALID])
+def test_bad_values_name_their_variable(row, setting):
+    for raw in INVALID[_converter(setting)]:
+        with pytest.raises(InvalidSettingError, match=setting.var):
+            resolve(SAMPLE_URI[row.name], env={setting.var: raw})
+
+
+def test_sample_uris_cover_every_scheme():
+    assert set(SAMPLE_URI) == {row.name for row in SCHEMES}
+
+
+def test_bad_extra_args_json_says_which_variable_and_why():
+    with pytest.raises(InvalidSettingError) as info:
+        resolve("s3://b/p", env={"MLFLOW_S3_UPLOAD_EXTRA_ARGS": "{bad"})
+    assert "MLFLOW_S3_UPLOAD_EXTRA_ARGS" in str(info.value) and "invalid JSON" in str(info.value)
+
+
+def test_timeout_minus_one_means_no_timeout():
+    resolved = resolve("gs://b/p", env={"MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT": "-1"})
+    assert resolved.storage_options["requests_timeout"] is None
+
+
+def test_new_timeout_variable_wins_over_the_deprecated_one():
+    env = {"MLFLOW_GCS_DEFAULT_TIMEOUT": "10", "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT": "20"}
+    assert resolve("gs://b/p", env=env).storage_options["requests_timeout"] == 20
+
+
+def test_ignore_tls_wins_over_ca_bundle():
+    env = {"AWS_CA_BUNDLE": "/ca.pem", "MLFLOW_S3_IGNORE_TLS": "true"}
+    assert resolve("s3://b/p", env=env).storage_options["client_kwargs"]["verify"] is False
+    env["MLFLOW_S3_IGNORE_TLS"] = "false"
+    assert resolve("s3://b/p", env=env).storage_options["client_kwargs"]["verify"] == "/ca.pem"
+
+
+def test_unsigned_signature_means_anonymous():
+    options = resolve("s3://b/p", env={"MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION": "unsigned"}).storage_options
+    assert options["anon"] is True and "signature_version" not in options.get("config_kwargs", {})
+
+
+def test_connection_string_switches_the_access_key_off():
+    env = {"AZURE_STORAGE_CONNECTION_STRING": "DefaultEndpointsProtocol=https;AccountKey=k1", "AZURE_STORAGE_ACCESS_KEY": "k2"}
+    options = resolve("wasbs://c@acct.blob.core.windows.net/p", env=env).storage_options
+    assert options["connection_string"].endswith("k1") and "account_key" not in options
+
+
+def test_expected_bucket_owner_merges_with_extra_args():
+    env = {"MLFLOW_S3_UPLOAD_EXTRA_ARGS": '{"ServerSideEncryption": "AES256"}', "MLFLOW_S3_EXPECTED_BUCKET_OWNER": "123"}
+    assert resolve("s3://b/p", env=env).storage_options["s3_additional_kwargs"] == {
+        "ServerSideEncryption": "AES256",
+        "ExpectedBucketOwner": "123",
+    }
+
+
+def test_r2_and_b2_ignore_the_s3_endpoint_variable():
+    env = {"MLFLOW_S3_ENDPOINT_URL": "http://127.0.0.1:9000"}
+    assert resolve("r2://b@acct.r2.cloudflarestorage.com/p", env=env).storage_options["endpoint_url"] == (
+        "https://acct.r2.cloudflarestorage.com"
+    )
+    assert resolve("s3://b/p", env=env).storage_options["endpoint_url"] == "http://127.0.0.1:9000"
+
+
+def test_environment_is_read_at_call_time(monkeypatch):
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", "http://first")
+    assert resolve("s3://b/p").storage_options["endpoint_url"] == "http://first"
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", "http://second")
+    assert resolve("s3://b/p").storage_options["endpoint_url"] == "http://second"
+
+
+# --- precedence: default < fsspec config < environment < URI < overrides -------------------
+
+
+def test_precedence_layers_in_order():
+    env = {
+        "FSSPEC_S3": '{"use_listings_cache": true, "endpoint_url": "http://fsspec", "client_kwargs": {"region_name": "fs-region"}}',
+        "MLFLOW_S3_ENDPOINT_URL": "http://env",
+        "MLFLOW_S3_IGNORE_TLS": "true",
+    }
+    resolved = resolve("s3://b/p", env=env)
+    assert resolved.storage_options == {
+        "use_listings_cache": True,  # fsspec config beats the row default
+        "endpoint_url": "http://env",  # environment beats fsspec config
+        "client_kwargs": {"region_name": "fs-region", "verify": False},  # nested dicts merge leaf by leaf
+    }
+    assert resolved.sources == {
+        "use_listings_cache": "fsspec",
+        "endpoint_url": "environment MLFLOW_S3_ENDPOINT_URL",
+        "client_kwargs.region_name": "fsspec",
+        "client_kwargs.verify": "environment MLFLOW_S3_IGNORE_TLS",
+    }
+    overridden = resolve("s3://b/p", env=env, endpoint_url="http://override", client_kwargs={"verify": "/ca"})
+    assert overridden.storage_options["endpoint_url"] == "http://override"
+    assert overridden.storage_options["client_kwargs"] == {"region_name": "fs-region", "verify": "/ca"}
+
+
+def test_uri_beats_environment_and_overrides_beat_uri():
+    env = {"AWS_DEFAULT_REGION": "eu-west-1", "FSSPEC_S3_ENDPOINT_URL": "http://fsspec"}
+    uri = "b2://bkt@s3.us-west-004.backblazeb2.com/p"
+    resolved = resolve(uri, env=env)
+    assert resolved.storage_options["client_kwargs"]["region_name"] == "us-west-004"
+    assert resolved.sources["client_kwargs.region_name"] == "uri"
+    assert resolve(uri, env=env, endpoint_url="http://mine").storage_options["endpoint_url"] == "http://mine"
+
+
+def test_fsspec_kwarg_variables_are_honoured_for_options_we_leave_open():
+    resolved = resolve("s3://b/p", env={"FSSPEC_S3_MAX_CONCURRENCY": "32"})
+    assert resolved.storage_options["max_concurrency"] == 32
+
+
+# --- secrets ------------------------------------------------------------------------------
+
+
+SECRETS = {
+    "AWS_SECRET_ACCESS_KEY": "s3cr3t-AWS",
+    "AWS_ACCESS_KEY_ID": "AKIA-SECRET-ID",
+    "AWS_SESSION_TOKEN": "session-t0ken",
+}
+
+
+def test_secrets_are_redacted_in_repr_str_and_redacted_view():
+    resolved = resolve("s3://b/p", env=SECRETS)
+    assert resolved.storage_options["secret"] == "s3cr3t-AWS"  # the real value reaches fsspec
+    for text in (repr(resolved), str(resolved), str(resolved.redacted())):
+        for value in SECRETS.values():
+            assert value not in text
+    assert resolved.redacted()["storage_options"]["secret"] == "***"
+
+
+@pytest.mark.parametrize(
+    ("uri", "env", "secret"),
+    [
+        ("sftp://u:hunter2@host/p", {}, "hunter2"),
+        ("ftp://u:hunter2@host/p", {}, "hunter2"),
+        ("wasbs://c@acct.blob.core.windows.net/p", {"AZURE_STORAGE_ACCESS_KEY": "azkey=="}, "azkey=="),
+        ("wasbs://c@acct.blob.core.windows.net/p", {"AZURE_STORAGE_CONNECTION_STRING": "AccountKey=zz9"}, "zz9"),
+        ("abfss://f@acct.dfs.core.windows.net/p", {"AZURE_STORAGE_SAS_TOKEN": "sv=2020&sig=abc"}, "sig=abc"),
+    ],
+)
+def test_every_kind_of_secret_is_redacted(uri, env, secret):
+    resolved = resolve(uri, env=env)
+    assert secret not in repr(resolved) and secret not in str(resolved.redacted())
+
+
+def test_overridden_secrets_are_redacted_too():
+    resolved = resolve("memory://x", env={}, password="pw-override", client_secret="cs")
+    assert "pw-override" not in repr(resolved) and "'cs'" not in repr(resolved)

@@ -1,0 +1,156 @@
+"""URI grammar: every MLflow scheme → exact fsspec protocol, URL and storage options."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from artifact_fs import InvalidURIError, resolve
+
+NO_CACHE = {"use_listings_cache": False}
+
+CASES = [
+    # (uri, protocol, url, storage options) with an empty environment
+    ("s3://bkt/a/b/", "s3", "s3://bkt/a/b", NO_CACHE),
+    ("s3://bkt", "s3", "s3://bkt", NO_CACHE),
+    ("S3://bkt/Key", "s3", "s3://bkt/Key", NO_CACHE),
+    (
+        "r2://bkt@acct123.r2.cloudflarestorage.com/runs",
+        "s3",
+        "s3://bkt/runs",
+        {
+            **NO_CACHE,
+            "client_kwargs": {"region_name": "auto"},
+            "fixed_upload_size": True,
+            "endpoint_url": "https://acct123.r2.cloudflarestorage.com",
+            "config_kwargs": {"s3": {"addressing_style": "virtual"}},
+        },
+    ),
+    (
+        "b2://bkt@s3.us-west-004.backblazeb2.com/p",
+        "s3",
+        "s3://bkt/p",
+        {
+            **NO_CACHE,
+            "endpoint_url": "https://s3.us-west-004.backblazeb2.com",
+            "client_kwargs": {"region_name": "us-west-004"},
+            "config_kwargs": {"s3": {"addressing_style": "path"}},
+        },
+    ),
+    ("gs://bkt/x/y", "gcs", "gcs://bkt/x/y", NO_CACHE),
+    ("gs://bkt", "gcs", "gcs://bkt", NO_CACHE),
+    (
+        "wasbs://cont@acct.blob.core.windows.net/p/q",
+        "abfs",
+        "abfs://cont/p/q",
+        {"anon": False, **NO_CACHE, "account_name": "acct"},
+    ),
+    (
+        "wasbs://cont@acct.blob.core.chinacloudapi.cn/p",
+        "abfs",
+        "abfs://cont/p",
+        {"anon": False, **NO_CACHE, "account_name": "acct", "account_host": "acct.blob.core.chinacloudapi.cn"},
+    ),
+    (
+        "wasbs://cont@acct.blob.core.usgovcloudapi.net",
+        "abfs",
+        "abfs://cont",
+        {"anon": False, **NO_CACHE, "account_name": "acct", "account_host": "acct.blob.core.usgovcloudapi.net"},
+    ),
+    (
+        "abfss://fs@acct.dfs.core.windows.net/a%20b/c",
+        "abfs",
+        "abfs://fs/a b/c",
+        {"anon": False, **NO_CACHE, "account_name": "acct"},
+    ),
+    (
+        "abfss://fs@acct.dfs.core.chinacloudapi.cn/p",
+        "abfs",
+        "abfs://fs/p",
+        {"anon": False, **NO_CACHE, "account_name": "acct", "account_host": "acct.blob.core.chinacloudapi.cn"},
+    ),
+    (
+        "sftp://alice:p%40ss@example.com:2222/data/mlruns",
+        "sftp",
+        "sftp://example.com:2222/data/mlruns",
+        {"known_hosts": (), "host": "example.com", "port": 2222, "username": "alice", "password": "p@ss"},
+    ),
+    ("sftp://example.com", "sftp", "sftp://example.com/", {"known_hosts": (), "host": "example.com"}),
+    (
+        "ftp://bob:p%40ss@ftp.example.com/dir",
+        "ftp",
+        "ftp://ftp.example.com/dir",
+        {"host": "ftp.example.com", "username": "bob", "password": "p@ss"},
+    ),
+    ("ftp://localhost:2121", "ftp", "ftp://localhost:2121/", {"host": "localhost", "port": 2121}),
+    ("hdfs:/data/x", "hdfs", "hdfs:///data/x", {"host": "default", "port": 0}),
+    ("hdfs:///data/x", "hdfs", "hdfs:///data/x", {"host": "default", "port": 0}),
+    ("hdfs://NameNode:8020/data", "hdfs", "hdfs://NameNode:8020/data", {"host": "hdfs://namenode", "port": 8020}),
+    ("viewfs://cluster/data", "hdfs", "hdfs://cluster/data", {"host": "viewfs://cluster", "port": 0}),
+    ("file:///tmp/a%20b/c", "file", "file:///tmp/a b/c", {"auto_mkdir": True}),
+    ("file://ignored-host/tmp/x", "file", "file:///tmp/x", {"auto_mkdir": True}),
+    ("/tmp/plain/path/", "file", "file:///tmp/plain/path", {"auto_mkdir": True}),
+    ("/tmp/pct%20decoded", "file", "file:///tmp/pct decoded", {"auto_mkdir": True}),
+    ("C:\\Users\\me\\mlruns", "file", "file://C:/Users/me/mlruns", {"auto_mkdir": True}),
+    ("memory://bucket/x/", "memory", "memory:///bucket/x", {}),
+]
+
+
+@pytest.mark.parametrize(("uri", "protocol", "url", "options"), CASES, ids=[c[0] for c in CASES])
+def test_every_scheme_resolves_to_exact_options(uri, protocol, url, options):
+    resolved = resolve(uri, env={})
+    assert (resolved.protocol, resolved.url, resolved.storage_options) == (protocol, url, options)
+
+
+@pytest.mark.parametrize("uri", ["relative/dir", "file:relative/dir", "./x/../y"])
+def test_relative_paths_resolve_against_the_working_directory(uri, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    expected = os.path.normpath(os.path.join(tmp_path, uri.removeprefix("file:")))
+    assert resolve(uri, env={}).root == expected
+
+
+@pytest.mark.parametrize("uri", ["az://cont/p", "abfs://cont/p", "gcs://bkt/p", "memory://m/p"])
+def test_other_fsspec_protocols_pass_through_unchanged(uri):
+    import fsspec
+
+    resolved = resolve(uri, env={})
+    cls = fsspec.get_filesystem_class(uri.split("://")[0])
+    assert resolved.root == cls._strip_protocol(uri).rstrip("/")
+    assert resolved.storage_options == cls._get_kwargs_from_urls(uri)
+
+
+BAD = [
+    ("nosuch://bucket/x", "MLflow schemes are"),
+    ("wasb://c@acct.blob.core.windows.net/p", "MLflow schemes are"),
+    ("wasbs://c@acct.dfs.core.windows.net/p", "must be of the form"),
+    ("wasbs://acct.blob.core.windows.net/p", "must be of the form"),
+    ("abfss://no-account-here/p", "must be of the form"),
+    ("b2://bkt@example.com/p", "must be of the form"),
+    ("r2://no-endpoint/p", "must be of the form"),
+    ("s3:///key-without-bucket", "must be of the form"),
+    ("s3://bkt/key?versionId=1", "query or fragment"),
+    ("gs://bkt/a#frag", "query or fragment"),
+    ("s3://bkt/a\x00b", "control character"),
+    ("sftp://host:notaport/x", "malformed"),
+    ("/tmp/nul\x00byte", "NUL"),
+]
+
+
+@pytest.mark.parametrize(("uri", "message"), BAD, ids=[b[0] for b in BAD])
+def test_bad_uris_name_the_problem(uri, message):
+    with pytest.raises(InvalidURIError, match=message):
+        resolve(uri, env={})
+
+
+def test_unknown_scheme_lists_supported_ones():
+    with pytest.raises(InvalidURIError) as info:
+        resolve("nosuch://x", env={})
+    for scheme in ("s3", "gs", "wasbs", "abfss", "sftp", "ftp", "hdfs", "viewfs", "r2", "b2", "file"):
+        assert scheme in str(info.value)
+
+
+def test_passwords_never_appear_in_uri_errors():
+    with pytest.raises(InvalidURIError) as info:
+        resolve("sftp://alice:hunter2@host/x?y=1", env={})
+    assert "hunter2" not in str(info.value) and "alice:***@host" in str(info.value)
