@@ -1,0 +1,160 @@
+"""S3 specifics on the real servers: headers, MLflow's upload settings, markers, pagination,
+credentials, and unchanged MLflow tracking code going through artifact_fs."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+from artifact_fs import FsspecArtifactRepository
+
+from .conftest import new_bucket
+
+pytestmark = pytest.mark.s3
+
+
+@pytest.fixture(params=["seaweedfs", "moto"])
+def server(request, monkeypatch):
+    server = request.getfixturevalue(request.param)
+    for name, value in server.env().items():
+        monkeypatch.setenv(name, value)
+    return server
+
+
+@pytest.fixture
+def bucket(server):
+    return new_bucket(server)
+
+
+def _head(server, bucket, key):
+    return server.boto3_client().head_object(Bucket=bucket, Key=key)
+
+
+def _files(tmp_path, **files):
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    return tmp_path
+
+
+def test_content_type_and_encoding_are_guessed(server, bucket, tmp_path):
+    _files(tmp_path, **{"m.json": b"{}", "page.html": b"<p>", "bundle.tar.gz": b"\x1f\x8b"})
+    get_artifact_repository(f"s3://{bucket}/root").log_artifacts(tmp_path)
+    assert _head(server, bucket, "root/m.json")["ContentType"] == "application/json"
+    assert _head(server, bucket, "root/page.html")["ContentType"] == "text/html"
+    archive = _head(server, bucket, "root/bundle.tar.gz")
+    assert (archive["ContentType"], archive["ContentEncoding"]) == ("application/x-tar", "gzip")
+
+
+def test_upload_extra_args_apply_and_win_over_the_guess(server, bucket, tmp_path, monkeypatch):
+    monkeypatch.setenv(
+        "MLFLOW_S3_UPLOAD_EXTRA_ARGS",
+        '{"ContentType": "application/x-custom", "ServerSideEncryption": "AES256", "Metadata": {"team": "ml"}}',
+    )
+    _files(tmp_path, **{"m.json": b"{}"})
+    repo = get_artifact_repository(f"s3://{bucket}/root")
+    repo.log_artifact(tmp_path / "m.json")
+    head = _head(server, bucket, "root/m.json")
+    assert head["ContentType"] == "application/x-custom"
+    assert head["ServerSideEncryption"] == "AES256"
+    assert head["Metadata"] == {"team": "ml"}
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    assert pathlib.Path(repo.download_artifacts("m.json", str(dst))).read_bytes() == b"{}"
+
+
+def test_directory_markers_are_not_listed_as_files(server, bucket, tmp_path):
+    client = server.boto3_client()
+    client.put_object(Bucket=bucket, Key="root/d/", Body=b"")
+    client.put_object(Bucket=bucket, Key="root/d/f.txt", Body=b"f")
+    client.put_object(Bucket=bucket, Key="root/empty/", Body=b"")
+    client.put_object(Bucket=bucket, Key="root/a.txt", Body=b"a")
+    repo = get_artifact_repository(f"s3://{bucket}/root")
+    listing = [(i.path, i.is_dir) for i in repo.list_artifacts()]
+    assert ("a.txt", False) in listing and ("d", True) in listing
+    assert all(path and not path.endswith("/") for path, _ in listing)
+    assert [(i.path, i.is_dir) for i in repo.list_artifacts("d")] == [("d/f.txt", False)]
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    repo.download_artifacts("", str(dst))
+    assert (dst / "d" / "f.txt").read_bytes() == b"f" and (dst / "a.txt").read_bytes() == b"a"
+    repo.delete_artifacts("d")
+    assert "d" not in [i.path for i in repo.list_artifacts()]
+
+
+def test_delete_paginates_past_one_thousand_objects(server, bucket):
+    client = server.boto3_client()
+    for i in range(1100):
+        client.put_object(Bucket=bucket, Key=f"root/many/{i:05d}.txt", Body=b"x")
+    client.put_object(Bucket=bucket, Key="root/manyfriends.txt", Body=b"keep")
+    repo = get_artifact_repository(f"s3://{bucket}/root")
+    assert len(repo.fs.find(f"{bucket}/root/many")) == 1100
+    repo.delete_artifacts("many")
+    remaining = client.list_objects_v2(Bucket=bucket, Prefix="root/")
+    assert [o["Key"] for o in remaining.get("Contents", [])] == ["root/manyfriends.txt"]
+
+
+def test_missing_bucket_is_resource_does_not_exist(server, tmp_path):
+    repo = get_artifact_repository("s3://no-such-bucket-artifact-fs/root")
+    assert repo.list_artifacts() == []
+    with pytest.raises(MlflowException) as info:
+        repo.download_artifacts("x.txt", str(tmp_path))
+    assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_wrong_credentials_fail_clearly_without_leaking_the_secret(seaweedfs, monkeypatch, tmp_path, caplog):
+    bucket = new_bucket(seaweedfs)
+    for name, value in seaweedfs.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "definitely-wrong-secret")
+    _files(tmp_path, **{"a.txt": b"a"})
+    caplog.set_level(logging.DEBUG)
+    repo = get_artifact_repository(f"s3://{bucket}/root")
+    with pytest.raises(MlflowException) as info:
+        repo.log_artifact(tmp_path / "a.txt")
+    assert info.value.error_code in ("PERMISSION_DENIED", "INTERNAL_ERROR")
+    assert "Failed to log artifact" in info.value.message
+    for text in (info.value.message, repr(repo), caplog.text):
+        assert "definitely-wrong-secret" not in text
+
+
+def test_changed_credentials_never_reuse_a_cached_client(seaweedfs, monkeypatch, tmp_path):
+    bucket = new_bucket(seaweedfs)
+    for name, value in seaweedfs.env().items():
+        monkeypatch.setenv(name, value)
+    _files(tmp_path, **{"a.txt": b"a"})
+    get_artifact_repository(f"s3://{bucket}/root").log_artifact(tmp_path / "a.txt")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "rotated-away")
+    with pytest.raises(MlflowException):
+        get_artifact_repository(f"s3://{bucket}/root").log_artifact(tmp_path / "a.txt")
+
+
+def test_unchanged_mlflow_code_logs_through_artifact_fs(server, bucket, tmp_path, monkeypatch):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        experiment = mlflow.create_experiment("e2e", artifact_location=f"s3://{bucket}/mlruns")
+        (tmp_path / "model").mkdir()
+        (tmp_path / "model" / "weights.bin").write_bytes(b"\x01" * 1000)
+        (tmp_path / "notes.txt").write_text("hello")
+        with mlflow.start_run(experiment_id=experiment) as run:
+            mlflow.log_artifact(str(tmp_path / "notes.txt"))
+            mlflow.log_artifacts(str(tmp_path / "model"), "model")
+            mlflow.log_text("inline", "texts/inline.txt")
+        client = MlflowClient()
+        assert [(i.path, i.is_dir) for i in client.list_artifacts(run.info.run_id)] == [
+            ("model", True), ("notes.txt", False), ("texts", True)
+        ]
+        local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="model", dst_path=str(tmp_path / "dl"))
+        assert (pathlib.Path(local) / "weights.bin").read_bytes() == b"\x01" * 1000
+        assert isinstance(get_artifact_repository(run.info.artifact_uri), FsspecArtifactRepository)
+        key = f"mlruns/{run.info.run_id}/artifacts/texts/inline.txt"
+        assert server.boto3_client().get_object(Bucket=bucket, Key=key)["Body"].read() == b"inline"
+    finally:
+        mlflow.set_tracking_uri(None)
