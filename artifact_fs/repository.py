@@ -94,6 +94,10 @@ class FsspecArtifactRepository(ArtifactRepository):
     def log_artifact(self, local_file, artifact_path=None):
         """Upload one local file to ``<root>/<artifact_path>/<basename>``."""
         local_file = os.fspath(local_file)
+        if os.path.isdir(local_file):
+            raise IsADirectoryError(f"{local_file!r} is a directory: log it with log_artifacts")
+        if not os.path.isfile(local_file):
+            raise FileNotFoundError(f"No such local file: {local_file!r}")
         relative = join_artifact_path(clean_artifact_path(artifact_path), clean_file_name(os.path.basename(local_file)))
         destination = self._remote(relative)
         if self.row.local and os.path.abspath(local_file) == os.path.abspath(destination):

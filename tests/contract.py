@@ -266,3 +266,15 @@ class RepositoryContract:
         repo.upload_attachment(attachment_id, b"\x00binary\xff")
         assert repo.download_trace_attachment(attachment_id) == b"\x00binary\xff"
         assert [i.path for i in repo.list_artifacts("attachments")] == [f"attachments/{attachment_id}"]
+
+    # --- atomicity ------------------------------------------------------------------------
+
+    def test_failed_upload_leaves_nothing_behind(self, repo, source, tmp_path):
+        repo.log_artifact(source / "a.txt", "kept")
+        before = set(repo.fs.find(repo.resolved.root, withdirs=True))
+        with pytest.raises(MlflowException):
+            repo.log_artifact(source / "does-not-exist.bin", "kept")
+        with pytest.raises(MlflowException):
+            repo.log_artifact(source / "d", "kept")  # a directory is not a file
+        assert set(repo.fs.find(repo.resolved.root, withdirs=True)) == before
+        assert _summary(repo.list_artifacts("kept")) == [("kept/a.txt", False, 1)]

@@ -117,3 +117,20 @@ def test_resolved_options_are_accepted_by_the_real_filesystems():
     azure_env = {"AZURE_STORAGE_ACCESS_KEY": "a2V5", "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT": "5"}
     fs = open_filesystem(resolve("wasbs://c@acct.blob.core.windows.net/p", env=azure_env))
     assert fs.account_name == "acct" and fs.account_key == "a2V5"
+
+
+def test_construction_opens_no_filesystem():
+    repo = get_artifact_repository("s3://b/p")
+    assert repo._fs is None
+
+
+def test_missing_backend_names_the_extra_to_install():
+    script = (
+        "import sys; sys.modules['gcsfs'] = None\n"
+        "from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository\n"
+        "repo = get_artifact_repository('gs://bucket/path')\n"
+        "try:\n    repo.list_artifacts()\nexcept Exception as exc:\n    print(type(exc).__name__, exc.error_code, exc.message)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
+    assert out.startswith("MlflowException INVALID_STATE")
+    assert "pip install 'artifact_fs[gcs]'" in out
