@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from .errors import InvalidSettingError
+
 SKIP = object()  #: a converter's way to say "this value sets no option"
 
 Converter = Callable[[str], Any]
@@ -21,7 +23,11 @@ class Setting:
     """One environment variable and the storage option it becomes.
 
     ``option`` is a dotted path into the storage options (``"client_kwargs.verify"``);
-    a ``"upload:"`` prefix sends it to the per-upload keyword arguments instead.
+    a ``"upload:"`` / ``"download:"`` prefix sends it to the per-transfer keyword
+    arguments instead, and ``"attr:"`` to an attribute set on the filesystem instance
+    (for knobs a backend has no constructor argument for, e.g. s3fs's ``retries``), and
+    ``"env:"`` to a process environment variable exported when the filesystem is opened
+    (for clients that read a setting only from the environment, e.g. hdfs-native's user).
     ``unless`` names variables whose presence switches this row off (MLflow's
     "connection string first, then access key" precedence).
     """
@@ -62,9 +68,36 @@ class Scheme:
     host_options: Mapping[str, str] = field(default_factory=dict)  #: regex group → option path
     fixed: Mapping[str, Any] = field(default_factory=dict)  #: options the scheme itself implies (URI layer)
     unquote_path: bool = False  #: percent-decode the URI path (MLflow does for abfss)
-    content_headers: tuple[str, str] | None = None  #: upload kwargs for Content-Type/-Encoding
+    content_headers: tuple[str, ...] | None = None  #: upload kwargs for Content-Type[, -Encoding] (dotted: nested)
     upload_extra_option: str | None = None  #: storage option whose dict overrides guessed headers
     secret_uri_options: tuple[str, ...] = ()  #: URI-derived options that are secrets
+    #: dotted method on the filesystem that returns True once its connection is gone (or a
+    #: function of the filesystem that does); the repository then opens a new one (fsspec's
+    #: cache would hand back the dead one)
+    connection_probe: str | Callable[[Any], bool] | None = None
+    thread_safe: bool = True  #: one client may serve several threads; False: sync transfers run one at a time
+    ls_file_as_child: bool = False  #: ``ls(file)`` lists the file as its own child (fsspec's FTP): check info() first
+    #: an option holding configuration keys that contain dots (Hadoop's ``fs.defaultFS``): when
+    #: the filesystem is opened its nested dict is passed as dotted keyword arguments
+    conf_option: str | None = None
+    rename_options: Mapping[str, Any] = field(default_factory=dict)  #: kwargs of the rename that publishes an upload
+    #: filesystem methods abandoned (TimeoutError) after the ``attr:call_timeout`` setting's
+    #: seconds, for clients that have no request timeout of their own
+    bounded_calls: tuple[str, ...] = ()
+    path_refuses: str = ""  #: characters the client cannot carry in a path: refused, never cut short
+    variant: str = ""  #: this row's name among the implementations of its scheme
+    variant_var: str | None = None  #: environment variable that picks one of ``alternatives`` by name
+    alternatives: Mapping[str, "Scheme"] = field(default_factory=dict)  #: other implementations, by name
+
+    def pick(self, env: Mapping[str, str]) -> "Scheme":
+        """This row, or the alternative that ``env[variant_var]`` names (InvalidSettingError if unknown)."""
+        wanted = (env.get(self.variant_var) or "").strip().lower() if self.variant_var else ""
+        if not wanted or wanted == self.variant:
+            return self
+        if wanted not in self.alternatives:
+            choices = ", ".join([self.variant, *self.alternatives])
+            raise InvalidSettingError(f"environment variable {self.variant_var}={wanted!r} is not valid: expected one of {choices}")
+        return self.alternatives[wanted]
 
     @property
     def install_hint(self) -> str:
@@ -139,6 +172,12 @@ def as_timeout(value: str) -> float | None:
     return int(seconds) if seconds.is_integer() else seconds
 
 
+def as_millis_text(value: str) -> str:
+    """Seconds (as :func:`as_timeout`) as milliseconds in text, Hadoop's unit; ``-1`` → ``"0"`` (none)."""
+    seconds = as_timeout(value)
+    return "0" if seconds is None else str(max(1, round(seconds * 1000)))
+
+
 def as_json_object(value: str) -> dict:
     """A JSON object (``MLFLOW_S3_UPLOAD_EXTRA_ARGS``)."""
     try:
@@ -181,6 +220,16 @@ def except_word(word: str) -> Converter:
         return SKIP if value.strip().lower() == word else value.strip()
 
     parse.__name__ = f"except_{word}"
+    return parse
+
+
+def constant(result: Any) -> Converter:
+    """``result`` whenever the variable is set (a knob implied by another setting)."""
+
+    def parse(value: str) -> Any:
+        return result
+
+    parse.__name__ = f"always_{result}"
     return parse
 
 

@@ -7,7 +7,11 @@ environment never reuses a stale client.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import os
+import threading
+from typing import Any, Mapping
 
 from .errors import BackendNotInstalledError
 from .resolver import Resolved, resolve
@@ -28,9 +32,89 @@ def filesystem_class(resolved: Resolved):
 
 
 def open_filesystem(resolved: Resolved):
-    """An fsspec filesystem instance for ``resolved`` (no network I/O happens here)."""
+    """An fsspec filesystem instance for ``resolved`` (no network I/O happens here).
+
+    When the row sets instance attributes or environment variables, the instance is
+    private (not taken from or put into fsspec's instance cache), so the attributes never
+    leak to other users and a changed variable never reuses a client built without it.
+    Variables of the ``env:`` channel are exported to this process first (clients such as
+    hdfs-native read them only there). With ``bounded_calls`` and an ``attr:call_timeout``,
+    the instance is wrapped in :class:`BoundedCalls`.
+    """
     cls = filesystem_class(resolved)
-    return cls(**resolved.storage_options)
+    kwargs = keyword_arguments(resolved)
+    os.environ.update(resolved.fs_environment)
+    if not resolved.fs_attributes and not resolved.fs_environment:
+        return cls(**kwargs)
+    fs = cls(**{**kwargs, "skip_instance_cache": True})
+    for name, value in resolved.fs_attributes.items():
+        setattr(fs, name, value)
+    timeout = resolved.fs_attributes.get("call_timeout")
+    if resolved.row.bounded_calls and timeout:
+        return BoundedCalls(fs, resolved.row.bounded_calls, timeout)
+    return fs
+
+
+def keyword_arguments(resolved: Resolved) -> dict[str, Any]:
+    """The storage options as the implementation's keyword arguments.
+
+    For a row with a ``conf_option`` (Hadoop-style configuration keys, which contain
+    dots), that option's keys become top-level arguments and every nested dict becomes
+    dotted names: ``{"config": {"dfs": {"replication": "1"}}}`` → ``dfs.replication="1"``.
+    """
+    options = dict(resolved.storage_options)
+    if not resolved.row.conf_option:
+        return options
+    conf = options.pop(resolved.row.conf_option, None) or {}
+    return _dotted({**options, **conf})
+
+
+def _dotted(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            out.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+class BoundedCalls:
+    """A filesystem whose listed methods give up with ``TimeoutError`` after ``timeout`` seconds.
+
+    For clients with no request timeout of their own (hdfs-native waits forever for a
+    stopped NameNode): each such call runs in a daemon thread, abandoned when the time is
+    up (it ends by itself once the server answers or drops the connection). Every other
+    attribute is the wrapped filesystem's.
+    """
+
+    def __init__(self, fs, methods: tuple[str, ...], timeout: float):
+        self._fs, self._methods, self._timeout = fs, frozenset(methods), timeout
+
+    def __repr__(self) -> str:
+        return f"BoundedCalls({self._fs!r}, timeout={self._timeout})"
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._fs, name)
+        return functools.partial(self._call, name, attr) if name in self._methods else attr
+
+    def _call(self, name: str, method, *args, **kwargs):
+        outcome: dict[str, Any] = {}
+
+        def run():
+            try:
+                outcome["value"] = method(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=run, name=f"artifact_fs-{name}", daemon=True)
+        worker.start()
+        worker.join(self._timeout)
+        if worker.is_alive():
+            raise TimeoutError(f"{name}() got no answer within {self._timeout} s (the artifact transfer timeout)")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
 
 
 def filesystem(uri: str, env=None, **overrides):

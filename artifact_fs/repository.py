@@ -8,6 +8,7 @@ environment: no network I/O, no backend import.
 
 from __future__ import annotations
 
+import operator
 import os
 import posixpath
 import tempfile
@@ -17,7 +18,7 @@ from mlflow.entities import FileInfo
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from . import transfer
-from .errors import mlflow_errors, mlflow_exception, to_mlflow_exception
+from .errors import InvalidArtifactPathError, mlflow_errors, mlflow_exception, to_mlflow_exception
 from .opener import open_filesystem
 from .paths import TEMP_PREFIX, clean_artifact_path, clean_file_name, join_artifact_path, local_destination
 from .resolver import Resolved, resolve
@@ -33,6 +34,8 @@ class FsspecArtifactRepository(ArtifactRepository):
         The artifact root, in any form :func:`artifact_fs.resolve` accepts.
     tracking_uri, registry_uri:
         Passed to MLflow's base class, as every repository receives them.
+    **storage_options:
+        Explicit storage options that win over every other layer (see :func:`artifact_fs.resolve`).
 
     Examples
     --------
@@ -41,13 +44,15 @@ class FsspecArtifactRepository(ArtifactRepository):
     []
     """
 
-    def __init__(self, artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None):
+    def __init__(
+        self, artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None, **storage_options
+    ):
         try:
             super().__init__(artifact_uri, tracking_uri, registry_uri)
         except TypeError:  # MLflow releases whose base class takes fewer arguments
             super().__init__(artifact_uri)
         try:
-            self.resolved: Resolved = resolve(artifact_uri)
+            self.resolved: Resolved = resolve(artifact_uri, **storage_options)
         except (ValueError, ImportError) as exc:
             raise to_mlflow_exception(exc, f"Invalid artifact URI {redact_uri(artifact_uri)!r}") from exc
         self.row = self.resolved.row
@@ -64,22 +69,43 @@ class FsspecArtifactRepository(ArtifactRepository):
 
     @property
     def fs(self):
-        """The fsspec filesystem, created on first use."""
-        if self._fs is None:
+        """The fsspec filesystem, created on first use (and again once its connection dropped)."""
+        if self._fs is None or self._connection_lost(self._fs):
             with self._fs_lock:
-                if self._fs is None:
+                if self._fs is None or self._connection_lost(self._fs):
                     self._fs = open_filesystem(self.resolved)
+                    if self._connection_lost(self._fs):  # fsspec's cache handed back a dead one
+                        self._fs = open_filesystem(self.resolved)
         return self._fs
+
+    def _connection_lost(self, fs) -> bool:
+        """True once the row's ``connection_probe`` says ``fs`` is disconnected (it then leaves fsspec's cache)."""
+        try:
+            probe = self.row.connection_probe
+            lost = bool(probe and (probe(fs) if callable(probe) else operator.attrgetter(probe)(fs)()))
+        except Exception:  # noqa: BLE001 - a probe that cannot run says nothing
+            return False
+        if lost and type(fs)._cache.get(fs._fs_token_) is fs:
+            type(fs)._cache.pop(fs._fs_token_, None)
+        return lost
 
     def _remote(self, relative: str) -> str:
         root = self.resolved.root
         if not relative:
-            return root
-        return f"{root.rstrip('/')}/{relative}" if root not in ("", "/") else f"{root}{relative}"
+            return self._carried(root)
+        return self._carried(f"{root.rstrip('/')}/{relative}" if root not in ("", "/") else f"{root}{relative}")
+
+    def _carried(self, path: str) -> str:
+        """``path``, unless it holds a character the row's client would cut it at (``path_refuses``)."""
+        refused = sorted(set(path) & set(self.row.path_refuses))
+        if refused:
+            shown = " ".join(repr(char) for char in refused)
+            raise InvalidArtifactPathError(f"Invalid artifact path {path!r}: {self.row.impl} cannot carry {shown} in a path")
+        return path
 
     def _relative(self, name: str, base_relative: str) -> str | None:
         """Root-relative artifact path of a listed remote name, or None if it is not under the root."""
-        name = self.fs._strip_protocol(name).rstrip("/")
+        name = self.fs._strip_protocol(self._carried(name)).rstrip("/")
         root = self.resolved.root.rstrip("/")
         if root and not name.startswith(root + "/"):
             return None
@@ -137,6 +163,8 @@ class FsspecArtifactRepository(ArtifactRepository):
         relative = clean_artifact_path(path)
         target = self._remote(relative)
         try:
+            if self.row.ls_file_as_child and self.fs.info(target).get("type") != "directory":
+                return []  # info, not isdir: isdir turns a timeout into "not a directory"
             entries = self.fs.ls(target, detail=True)
         except (FileNotFoundError, NotADirectoryError):
             return []
@@ -168,7 +196,7 @@ class FsspecArtifactRepository(ArtifactRepository):
     def _download_file(self, remote_file_path, local_path):
         """Download one root-relative file to ``local_path`` (thread-safe)."""
         source = self._remote(clean_artifact_path(remote_file_path))
-        transfer.download(self.fs, [(source, os.fspath(local_path))], self.resolved.download_options)
+        transfer.download(self.fs, [(source, os.fspath(local_path))], self.resolved.download_options, self.row)
 
     @mlflow_errors("Failed to download artifacts {arg!r} from {self.redacted_uri}")
     def download_artifacts(self, artifact_path, dst_path=None):
@@ -193,7 +221,7 @@ class FsspecArtifactRepository(ArtifactRepository):
             pairs, dirs = self._plan_tree(target, relative, dst)
         for directory in dirs:
             os.makedirs(directory, exist_ok=True)
-        transfer.download(self.fs, pairs, self.resolved.download_options)
+        transfer.download(self.fs, pairs, self.resolved.download_options, self.row)
         return os.path.join(dst, os.path.normpath(relative)) if relative else dst
 
     def _plan_tree(self, target, relative, dst):
@@ -226,8 +254,11 @@ class FsspecArtifactRepository(ArtifactRepository):
             return
         if info.get("type") != "directory":
             self.fs.rm_file(target)
-        elif self.row.real_directories:
+        elif self.row.real_directories and target.strip("/"):
             self.fs.rm(target, recursive=True)
+        elif self.row.real_directories:  # "/" (an FTP/SFTP home): its contents, never itself
+            for entry in self.fs.ls(target, detail=True):
+                self.fs.rm(entry["name"], recursive=entry.get("type") == "directory")
         else:
             self._delete_prefix(target)
 

@@ -26,7 +26,7 @@ from .backends import SCHEMES, SECRET_OPTION_NAMES, scheme_row
 from .errors import BackendNotInstalledError, InvalidSettingError, InvalidURIError
 
 LAYERS = ("default", "fsspec", "environment", "uri", "override")
-_CHANNELS = ("upload:", "download:")
+_CHANNELS = ("upload:", "download:", "attr:", "env:")
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +49,8 @@ class Resolved:
     authority: str = ""  #: host[:port] for SFTP/FTP/HDFS URLs
     upload_options: dict[str, Any] = field(default_factory=dict)
     download_options: dict[str, Any] = field(default_factory=dict)
+    fs_attributes: dict[str, Any] = field(default_factory=dict)
+    fs_environment: dict[str, str] = field(default_factory=dict)  #: exported when the filesystem is opened
     sources: dict[str, str] = field(default_factory=dict)
     secrets: frozenset[str] = frozenset()
 
@@ -69,6 +71,8 @@ class Resolved:
             "storage_options": _redact(self.storage_options, self.secrets),
             "upload_options": self.upload_options,
             "download_options": self.download_options,
+            "fs_attributes": self.fs_attributes,
+            "fs_environment": self.fs_environment,
             "sources": dict(self.sources),
         }
 
@@ -101,7 +105,7 @@ def resolve(uri: str, env: Mapping[str, str] | None = None, **overrides: Any) ->
     if not isinstance(uri, str):
         uri = os.fspath(uri)
     env = os.environ if env is None else env
-    row = scheme_row(uri_grammar.uri_scheme(uri)) or _fsspec_row(uri)
+    row = (scheme_row(uri_grammar.uri_scheme(uri)) or _fsspec_row(uri)).pick(env)
     parsed = uri_grammar.parse(uri, row)
     layers = [
         ("default", _flat(row.defaults, "default")),
@@ -171,7 +175,7 @@ def _assemble(uri: str, row: Scheme, parsed, layers, secrets: set[str]) -> Resol
             for existing in [p for p in merged if p.startswith(path + ".")]:
                 del merged[existing]  # a whole dict replaces the leaves below it
             merged[path] = (value, source)
-    trees: dict[str, dict[str, Any]] = {"": {}, "upload:": {}, "download:": {}}
+    trees: dict[str, dict[str, Any]] = {"": {}, **{channel: {} for channel in _CHANNELS}}
     for path, (value, _source) in merged.items():
         channel = next((c for c in _CHANNELS if path.startswith(c)), "")
         _set_dotted(trees[channel], path[len(channel):], value)
@@ -185,6 +189,8 @@ def _assemble(uri: str, row: Scheme, parsed, layers, secrets: set[str]) -> Resol
         storage_options=trees[""],
         upload_options=trees["upload:"],
         download_options=trees["download:"],
+        fs_attributes=trees["attr:"],
+        fs_environment=trees["env:"],
         sources={path: source for path, (_v, source) in merged.items()},
         secrets=secrets,
         row=row,

@@ -2,7 +2,9 @@
 
 Async filesystems (s3fs, gcsfs, adlfs, sshfs) get one batched ``put``/``get`` call,
 which fsspec runs concurrently (``batch_size`` at a time). Sync filesystems (local,
-FTP, HDFS) get a small thread pool of ``put_file``/``get_file`` calls.
+HDFS) get a small thread pool of ``put_file``/``get_file`` calls; a row whose client
+must not be shared between threads (``thread_safe=False``: FTP's one control
+connection) gets them one at a time.
 
 Uploads to stores with real directories (local, SFTP, FTP, HDFS) are written under a
 temporary name beside the target and renamed into place; object stores publish an
@@ -45,24 +47,43 @@ def content_headers(row: Scheme, local_file: str, extra: dict[str, Any]) -> dict
     return out
 
 
-def _run_each(fs, method: str, pairs: Sequence[Pair], **kwargs) -> None:
+def _with_headers(options: dict[str, Any], headers: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Upload kwargs plus the headers; a dotted header name (adlfs's
+    ``content_settings.content_type``) goes into a nested dict kwarg."""
+    out = dict(options)
+    for name, value in headers:
+        *parents, leaf = name.split(".")
+        tree = out
+        for key in parents:
+            tree[key] = tree = dict(tree.get(key) or {})
+        tree[leaf] = value
+    return out
+
+
+def _workers(row: Scheme | None) -> int:
+    """Threads for a sync filesystem: one when its client must not be shared (FTP)."""
+    return SYNC_WORKERS if row is None or row.thread_safe else 1
+
+
+def _run_each(fs, method: str, pairs: Sequence[Pair], workers: int = SYNC_WORKERS, **kwargs) -> None:
     call = getattr(fs, method)
-    if len(pairs) == 1:
-        call(*pairs[0], **kwargs)
+    if len(pairs) == 1 or workers <= 1:
+        for src, dst in pairs:
+            call(src, dst, **kwargs)
         return
-    with ThreadPoolExecutor(max_workers=min(SYNC_WORKERS, len(pairs))) as pool:
+    with ThreadPoolExecutor(max_workers=min(workers, len(pairs))) as pool:
         for future in [pool.submit(call, src, dst, **kwargs) for src, dst in pairs]:
             future.result()
 
 
-def _transfer(fs, method: str, pairs: Sequence[Pair], **kwargs) -> None:
+def _transfer(fs, method: str, pairs: Sequence[Pair], workers: int = SYNC_WORKERS, **kwargs) -> None:
     if not pairs:
         return
     if getattr(fs, "async_impl", False):
         batched = method.removesuffix("_file")
         getattr(fs, batched)([s for s, _ in pairs], [d for _, d in pairs], **kwargs)
     else:
-        _run_each(fs, method, pairs, **kwargs)
+        _run_each(fs, method, pairs, workers, **kwargs)
 
 
 def upload(fs, row: Scheme, pairs: Iterable[Pair], options: dict[str, Any], extra: dict[str, Any]) -> None:
@@ -75,24 +96,24 @@ def upload(fs, row: Scheme, pairs: Iterable[Pair], options: dict[str, Any], extr
     try:
         keyed = sorted(staged, key=lambda p: sorted(content_headers(row, p[0], extra).items()))
         for headers, group in groupby(keyed, key=lambda p: tuple(sorted(content_headers(row, p[0], extra).items()))):
-            _transfer(fs, "put_file", list(group), **options, **dict(headers))
+            _transfer(fs, "put_file", list(group), _workers(row), **_with_headers(options, headers))
         if row.atomic_rename:
             for (_, final), (_, temp) in zip(pairs, staged):
-                fs.mv(temp, final)
+                fs.mv(temp, final, **row.rename_options)
     except BaseException:
         if row.atomic_rename:
             _discard_remote(fs, [temp for _, temp in staged])
         raise
 
 
-def download(fs, pairs: Iterable[Pair], options: dict[str, Any]) -> None:
+def download(fs, pairs: Iterable[Pair], options: dict[str, Any], row: Scheme | None = None) -> None:
     """Download ``(remote, local)`` pairs; each file appears under its name only when complete."""
     pairs = list(pairs)
     for parent in {os.path.dirname(local) for _, local in pairs}:
         os.makedirs(parent, exist_ok=True)
     staged = [(remote, temp_name(local, os.sep)) for remote, local in pairs]
     try:
-        _transfer(fs, "get_file", staged, **options)
+        _transfer(fs, "get_file", staged, _workers(row), **options)
         for (_, final), (_, temp) in zip(pairs, staged):
             os.replace(temp, final)
     finally:
@@ -106,5 +127,7 @@ def _discard_remote(fs, paths: list[str]) -> None:
         try:
             if fs.exists(path):
                 fs.rm_file(path)
+        except TimeoutError:
+            return  # the store stopped answering: asking again for each file would wait that long each time
         except Exception:  # noqa: BLE001 - best effort clean-up; the original error is raised
             pass

@@ -140,6 +140,20 @@ def parse_namenode(uri: str, row: Scheme) -> ParsedURI:
     return ParsedURI("/" + _path(parts, row), {"host": host, "port": parts.port or 0}, parts.netloc)
 
 
+def parse_namenode_url(uri: str, row: Scheme) -> ParsedURI:
+    """``hdfs://nn:port/path`` → ``host`` and ``port`` as written (case kept: HA nameservice
+    names are case-sensitive); ``hdfs:/path`` and ``hdfs:///path`` name no host, which means
+    the default file system (``fs.defaultFS``) for hdfs-native."""
+    parts = _split(uri)
+    authority = parts.netloc.rpartition("@")[2]
+    options: dict[str, Any] = {}
+    if parts.hostname:
+        options["host"] = authority.rpartition(":")[0] if parts.port is not None else authority
+    if parts.port is not None:
+        options["port"] = parts.port
+    return ParsedURI("/" + _path(parts, row), options, authority)
+
+
 def parse_local(uri: str, row: Scheme) -> ParsedURI:
     """``file:///abs``, ``file:rel``, plain and relative paths, Windows drive paths.
 
@@ -175,6 +189,7 @@ GRAMMARS: dict[str, Callable[[str, Scheme], ParsedURI]] = {
     "fsspec": parse_fsspec,
     "local": parse_local,
     "namenode": parse_namenode,
+    "namenode_url": parse_namenode_url,
     "userinfo_host": parse_userinfo_host,
 }
 

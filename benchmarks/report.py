@@ -28,6 +28,7 @@ def summarize(measurements: list[dict]) -> list[dict]:
             "wall_max_s": max(walls) if walls else None,
             "cpu_median_s": statistics.median(r["cpu_s"] for r in good) if good else None,
             "peak_rss_max_mib": max(r["peak_rss_mib"] for r in good) if good else None,
+            "peak_rss_growth_max_mib": max(r["peak_rss_growth_mib"] for r in good) if good else None,
         })  # fmt: skip
     order = {name: i for i, name in enumerate(WORKLOADS)}
     rows.sort(key=lambda r: (r["backend"], order.get(r["workload"], 99), CONTENDERS.index(r["contender"])))
@@ -79,7 +80,9 @@ def markdown(summary: list[dict], ratio_rows: list[dict], meta: dict) -> str:
         f"# artifact_fs benchmark — scale `{meta['scale']}`, {meta['reps']} reps",
         "",
         f"{meta['machine']}; {meta['versions']}; S3 server: {meta['s3_server']}. "
-        f"Wall and CPU in seconds, RSS in MiB; ratios are artifact_fs ÷ other, of medians (< 1 = artifact_fs faster).",
+        "Wall and CPU (user+sys) in seconds, median over reps; peak RSS in MiB, max over reps, with "
+        "(+ how much the measured operation raised it); ratios are artifact_fs ÷ other, of medians "
+        "(< 1 = artifact_fs faster). Read medians and ratios, not single figures: the machine is shared and noisy.",
         "",
         "| backend | workload | size | contender | wall median | wall min–max | CPU median | peak RSS max | af/mlflow | af/raw |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
@@ -88,7 +91,9 @@ def markdown(summary: list[dict], ratio_rows: list[dict], meta: dict) -> str:
         is_af = row["contender"] == "artifact_fs"
         ratio = ratio_by_key.get((row["backend"], row["workload"]), {})
         span = f"{fmt_seconds(row['wall_min_s'])}–{fmt_seconds(row['wall_max_s'])}"
-        rss = "—" if row["peak_rss_max_mib"] is None else f"{row['peak_rss_max_mib']:.0f}"
+        rss = "—" if row["peak_rss_max_mib"] is None else (
+            f"{row['peak_rss_max_mib']:.0f} (+{row['peak_rss_growth_max_mib']:.0f})"
+        )
         failed = f" ({row['errors']} failed)" if row["errors"] else ""
         lines.append(
             f"| {row['backend']} | {row['workload']} | {sizes.describe(row['workload'])} | {row['contender']}{failed} "

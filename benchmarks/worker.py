@@ -3,9 +3,9 @@
 The spec names the backend, contender, workload, store, data and scratch paths. The
 worker imports everything and builds the repository first (not timed), then measures
 the operation alone: wall time (``perf_counter``), user+sys CPU of the whole process
-(``getrusage`` deltas, all threads) and peak RSS (``ru_maxrss``). It then checks the
-result (so a contender that silently did nothing cannot look fast), cleans up, and
-prints one line ``BENCH_RESULT {json}`` on stdout.
+(``getrusage`` deltas, all threads) and peak RSS (``VmHWM``, see :func:`peak_rss_mib`).
+It then checks the result (so a contender that silently did nothing cannot look fast),
+cleans up, and prints one line ``BENCH_RESULT {json}`` on stdout.
 """
 
 from __future__ import annotations
@@ -44,7 +44,13 @@ def repository_op(spec: dict, store: Store, data: dict, sizes: Sizes):
     workload, scratch = spec["workload"], spec["scratch"]
     if workload == "W6":
         uri = store.uri("w6/artifacts")
-        return lambda: [get_artifact_repository(uri) for _ in range(sizes.constructions)][-1], None
+
+        def construct():
+            for _ in range(sizes.constructions):
+                repo = get_artifact_repository(uri)
+            return repo
+
+        return construct, None
     root = {
         "W1": spec["out"], "W2": datasets.TREE, "W3": spec["out"], "W4": datasets.BIG_DIR,
         "W5a": datasets.LISTING_PARENT, "W5b": datasets.TREE,
@@ -61,23 +67,31 @@ def repository_op(spec: dict, store: Store, data: dict, sizes: Sizes):
     return ops[workload], repo
 
 
+def _expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise RuntimeError(f"wrong result: {message}")
+
+
 def check(spec: dict, store: Store, sizes: Sizes, value) -> str:
-    """Verify the operation's effect; raise AssertionError on a wrong result. Returns a summary."""
+    """Verify the operation's effect (never its timing); raise RuntimeError on a wrong result.
+
+    Returns ``"ok"``, or for W6 the class the registry returned.
+    """
     workload, scratch, out = spec["workload"], spec["scratch"], spec["out"]
     tree = (sizes.tree_files, sizes.tree_files * sizes.tree_file_bytes)
     if workload == "W1":
         got = remote_stats(store, out)
-        assert got == tree, f"uploaded {got}, expected {tree}"
+        _expect(got == tree, f"uploaded {got}, expected {tree}")
     elif workload == "W2":
         got = datasets.tree_stats(scratch)
-        assert got == tree, f"downloaded {got}, expected {tree}"
+        _expect(got == tree, f"downloaded {got}, expected {tree}")
     elif workload in ("W3", "W4"):
         got = remote_stats(store, out) if workload == "W3" else datasets.tree_stats(scratch)
-        assert got == (1, sizes.big_file_bytes), f"got {got}, expected 1 file of {sizes.big_file_bytes} B"
+        _expect(got == (1, sizes.big_file_bytes), f"got {got}, expected 1 file of {sizes.big_file_bytes} B")
     elif workload == "W5a":
-        assert value == LIST_CALLS * sizes.listing_entries, f"listed {value} entries"
+        _expect(value == LIST_CALLS * sizes.listing_entries, f"listed {value} entries")
     elif workload == "W5b":
-        assert value == sizes.tree_dirs + sizes.tree_files, f"walked {value} entries"
+        _expect(value == sizes.tree_dirs + sizes.tree_files, f"walked {value} entries")
     else:
         got = f"{type(value).__module__}.{type(value).__name__}"
         return got
@@ -86,6 +100,22 @@ def check(spec: dict, store: Store, sizes: Sizes, value) -> str:
 
 def _cpu(usage) -> float:
     return usage.ru_utime + usage.ru_stime
+
+
+def peak_rss_mib(usage) -> float:
+    """This process's peak RSS in MiB: ``VmHWM`` from /proc where there is one, else ``ru_maxrss``.
+
+    On Linux ``ru_maxrss`` survives ``exec``: a worker would inherit the runner's RSS at
+    fork time as its own peak. ``VmHWM`` belongs to the worker's own address space.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
 def measure(spec: dict) -> dict:
@@ -106,16 +136,17 @@ def measure(spec: dict) -> dict:
         if repo is not None and not type(repo).__module__.startswith(EXPECTED_MODULE[contender]):
             raise RuntimeError(f"{contender} got {type(repo).__module__}.{type(repo).__name__}")
     gc.collect()
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     before = resource.getrusage(resource.RUSAGE_SELF)
+    peak_before = peak_rss_mib(before)
     start = time.perf_counter()
     value = op()
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
+    peak_after = peak_rss_mib(after)
     record = {
         "backend": spec["backend"], "contender": contender, "workload": workload, "rep": spec["rep"],
         "wall_s": wall, "cpu_s": _cpu(after) - _cpu(before),
-        "peak_rss_mib": after.ru_maxrss / 1024, "rss_before_mib": rss_before / 1024,
+        "peak_rss_mib": peak_after, "peak_rss_growth_mib": peak_after - peak_before,
         "repo_class": f"{type(repo).__module__}.{type(repo).__name__}" if repo is not None else None,
     }  # fmt: skip
     record["check"] = check(spec, store, sizes, value)

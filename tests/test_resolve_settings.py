@@ -35,11 +35,19 @@ VALID = {
     "multiple_of_262144": ("524288", 524288),
     "as_key_value_pairs": ("dfs.replication=2, a=b", {"dfs.replication": "2", "a": "b"}),
     "known_hosts": ("/etc/ssh/known_hosts", "/etc/ssh/known_hosts"),
+    "no_retry": ("30", 0),
+    "half_timeout": ("30", 15),
+    "always_1": ("30", 1),
+    "as_millis_text": ("2.5", "2500"),
+    "always_anon": ("http://127.0.0.1:4443", "anon"),
 }
 
 #: converter name → values that must be refused
 INVALID = {
     "as_timeout": ["soon", "0", "-5"],
+    "as_millis_text": ["soon", "0", "-5"],
+    "no_retry": ["soon", "0", "-5"],
+    "half_timeout": ["soon", "0", "-5"],
     "false_when_true": ["yes", "on"],
     "one_of_auto_virtual_path": ["diagonal"],
     "as_json_object": ["{bad", "[1, 2]", "42"],
@@ -56,7 +64,9 @@ def _rows():
 
 def _lookup(resolved, option):
     channel, sep, rest = option.partition(":")
-    tree = {"upload": resolved.upload_options, "download": resolved.download_options}[channel] if sep else None
+    channels = {"upload": resolved.upload_options, "download": resolved.download_options, "attr": resolved.fs_attributes,
+                "env": resolved.fs_environment}
+    tree = channels[channel] if sep else None
     tree, path = (tree, rest) if sep else (resolved.storage_options, option)
     for key in path.split("."):
         tree = tree[key]

@@ -9,6 +9,8 @@ import pytest
 from artifact_fs import InvalidURIError, resolve
 
 NO_CACHE = {"use_listings_cache": False}
+AZURE_DEFAULTS = {"anon": False, "skip_instance_cache": True, **NO_CACHE}
+SFTP_DEFAULTS = {"known_hosts": (), "connect_timeout": 30, "keepalive_interval": 15, "keepalive_count_max": 1}
 
 CASES = [
     # (uri, protocol, url, storage options) with an empty environment
@@ -44,50 +46,51 @@ CASES = [
         "wasbs://cont@acct.blob.core.windows.net/p/q",
         "abfs",
         "abfs://cont/p/q",
-        {"anon": False, **NO_CACHE, "account_name": "acct"},
+        {**AZURE_DEFAULTS, "account_name": "acct"},
     ),
     (
         "wasbs://cont@acct.blob.core.chinacloudapi.cn/p",
         "abfs",
         "abfs://cont/p",
-        {"anon": False, **NO_CACHE, "account_name": "acct", "account_host": "acct.blob.core.chinacloudapi.cn"},
+        {**AZURE_DEFAULTS, "account_name": "acct", "account_host": "acct.blob.core.chinacloudapi.cn"},
     ),
     (
         "wasbs://cont@acct.blob.core.usgovcloudapi.net",
         "abfs",
         "abfs://cont",
-        {"anon": False, **NO_CACHE, "account_name": "acct", "account_host": "acct.blob.core.usgovcloudapi.net"},
+        {**AZURE_DEFAULTS, "account_name": "acct", "account_host": "acct.blob.core.usgovcloudapi.net"},
     ),
     (
         "abfss://fs@acct.dfs.core.windows.net/a%20b/c",
         "abfs",
         "abfs://fs/a b/c",
-        {"anon": False, **NO_CACHE, "account_name": "acct"},
+        {**AZURE_DEFAULTS, "account_name": "acct"},
     ),
     (
         "abfss://fs@acct.dfs.core.chinacloudapi.cn/p",
         "abfs",
         "abfs://fs/p",
-        {"anon": False, **NO_CACHE, "account_name": "acct", "account_host": "acct.blob.core.chinacloudapi.cn"},
+        {**AZURE_DEFAULTS, "account_name": "acct", "account_host": "acct.blob.core.chinacloudapi.cn"},
     ),
     (
         "sftp://alice:p%40ss@example.com:2222/data/mlruns",
         "sftp",
         "sftp://example.com:2222/data/mlruns",
-        {"known_hosts": (), "host": "example.com", "port": 2222, "username": "alice", "password": "p@ss"},
+        {**SFTP_DEFAULTS, "host": "example.com", "port": 2222, "username": "alice", "password": "p@ss"},
     ),
-    ("sftp://example.com", "sftp", "sftp://example.com/", {"known_hosts": (), "host": "example.com"}),
+    ("sftp://example.com", "sftp", "sftp://example.com/", {**SFTP_DEFAULTS, "host": "example.com"}),
     (
         "ftp://bob:p%40ss@ftp.example.com/dir",
         "ftp",
         "ftp://ftp.example.com/dir",
-        {"host": "ftp.example.com", "username": "bob", "password": "p@ss"},
+        {**NO_CACHE, "host": "ftp.example.com", "username": "bob", "password": "p@ss"},
     ),
-    ("ftp://localhost:2121", "ftp", "ftp://localhost:2121/", {"host": "localhost", "port": 2121}),
-    ("hdfs:/data/x", "hdfs", "hdfs:///data/x", {"host": "default", "port": 0}),
-    ("hdfs:///data/x", "hdfs", "hdfs:///data/x", {"host": "default", "port": 0}),
-    ("hdfs://NameNode:8020/data", "hdfs", "hdfs://NameNode:8020/data", {"host": "hdfs://namenode", "port": 8020}),
-    ("viewfs://cluster/data", "hdfs", "hdfs://cluster/data", {"host": "viewfs://cluster", "port": 0}),
+    ("ftp://localhost:2121", "ftp", "ftp://localhost:2121/", {**NO_CACHE, "host": "localhost", "port": 2121}),
+    # hdfs-native (the default HDFS client): no host means fs.defaultFS; a new client per repository
+    ("hdfs:/data/x", "hdfs", "hdfs:///data/x", {"skip_instance_cache": True}),
+    ("hdfs:///data/x", "hdfs", "hdfs:///data/x", {"skip_instance_cache": True}),
+    ("hdfs://NameNode:8020/data", "hdfs", "hdfs://NameNode:8020/data", {"skip_instance_cache": True, "host": "NameNode", "port": 8020}),
+    ("viewfs://cluster/data", "viewfs", "viewfs://cluster/data", {"skip_instance_cache": True, "host": "cluster"}),
     ("file:///tmp/a%20b/c", "file", "file:///tmp/a b/c", {"auto_mkdir": True}),
     ("file://ignored-host/tmp/x", "file", "file:///tmp/x", {"auto_mkdir": True}),
     ("/tmp/plain/path/", "file", "file:///tmp/plain/path", {"auto_mkdir": True}),

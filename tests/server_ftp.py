@@ -1,0 +1,154 @@
+"""A real FTP server (pyftpdlib) on 127.0.0.1 for the FTP tests.
+
+:func:`ftp_server` runs ``python -m pyftpdlib`` (from ``.cache/pyftpdlib``, which
+``scripts/install-ftp.sh`` fills, else the running interpreter's own) on a free control
+port with a free passive-port range, write access and debug logging (every FTP command
+is in its log), serving a fresh directory; one user with a password, or anonymous
+write access when ``username`` is None. It polls for the ``220`` banner and kills the
+process group on exit.
+
+A server named by ``ARTIFACT_FS_TEST_FTP_URL`` (``ftp://user:password@127.0.0.1:PORT``,
+password percent-encoded, writable home) is reused instead, unless ``reuse=False``:
+tests that pause a server or read its log always start their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote, urlsplit
+
+from .servers import _kill_group, _log_tail, free_ports
+
+URL_ENV = "ARTIFACT_FS_TEST_FTP_URL"
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+INSTALLED = REPO_ROOT / ".cache" / "pyftpdlib"
+PASSIVE_PORTS = 40  #: size of the passive range (one data connection per transfer or listing)
+
+
+@dataclass
+class FTPServer:
+    """Where an FTP server listens, who logs in, and (if ours) its root, process and log."""
+
+    host: str
+    port: int
+    username: str | None = None  #: None: anonymous
+    password: str | None = field(default=None, repr=False)
+    root: pathlib.Path | None = None  #: the served directory on this machine (ours only)
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+    log_path: pathlib.Path | None = None
+
+    def uri(self, path: str = "/", *, username: str | None = None, password: str | None = None) -> str:
+        """``ftp://user:password@host:port/path``, user and password percent-encoded."""
+        user = self.username if username is None else username
+        secret = self.password if password is None else password
+        userinfo = quote(user, safe="") if user else ""
+        if user and secret is not None:
+            userinfo += ":" + quote(secret, safe="")
+        at = "@" if userinfo else ""
+        return f"ftp://{userinfo}{at}{self.host}:{self.port}/{path.lstrip('/')}"
+
+    def log(self) -> str:
+        """The server's whole log (ours only; empty for a reused server)."""
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """SIGSTOP the server (connections are accepted by the kernel, never answered)."""
+        if self.proc is None:
+            raise RuntimeError("not our server: it cannot be paused")
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.killpg(self.proc.pid, signal.SIGCONT)
+
+
+def free_port_range(count: int, attempts: int = 200) -> tuple[int, int]:
+    """``count`` consecutive ports, all free on 127.0.0.1, below Linux's ephemeral range."""
+    for _ in range(attempts):
+        first = random.randrange(10000, 32000 - count)
+        with contextlib.ExitStack() as stack:
+            try:
+                for port in range(first, first + count):
+                    sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return first, first + count - 1
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
+def _banner(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            return sock.recv(64).startswith(b"220")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def ftp_server(
+    workdir: pathlib.Path, *, username: str | None = "mlflow", password: str | None = "p@ss%w0rd",
+    idle_timeout: int | None = None, timeout: float = 30.0, reuse: bool = True,
+) -> Iterator[FTPServer]:  # fmt: skip
+    """Yield a running FTP server: the reused one, or a fresh pyftpdlib process.
+
+    ``idle_timeout`` sets how long the server lets a client stay silent before it says
+    ``421`` and closes the connection (pyftpdlib's default: 300 s).
+    """
+    url = os.environ.get(URL_ENV, "")
+    if reuse and url:
+        parts = urlsplit(url)
+        user = unquote(parts.username) if parts.username else None
+        secret = unquote(parts.password) if parts.password is not None else None
+        yield FTPServer(parts.hostname or "127.0.0.1", parts.port or 21, user, secret)
+        return
+    workdir = pathlib.Path(workdir)
+    root = workdir / "ftp-root"
+    root.mkdir(parents=True, exist_ok=True)
+    (port,) = free_ports(1)
+    low, high = free_port_range(PASSIVE_PORTS)
+    cmd = [sys.executable, "-m", "pyftpdlib", "-i", "127.0.0.1", "-p", str(port), "-r", f"{low}-{high}", "-w", "-D", "-d", str(root)]
+    if username:
+        cmd += ["-u", username, "-P", password or ""]
+    if idle_timeout is not None:
+        cmd += ["--timeout", str(idle_timeout)]
+    env = dict(os.environ)
+    if (INSTALLED / "pyftpdlib").is_dir():
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(INSTALLED), env.get("PYTHONPATH", "")]))
+    log_path = workdir / "pyftpdlib.log"
+    shown = " ".join("***" if password and arg == password else arg for arg in cmd)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout
+        while not _banner(port):
+            problem = None
+            if proc.poll() is not None:
+                problem = f"exited with code {proc.returncode}"
+            elif time.monotonic() > deadline:
+                problem = f"no 220 banner on 127.0.0.1:{port} after {timeout:.0f} s"
+            if problem:
+                raise RuntimeError(
+                    f"pyftpdlib {problem} (install it with scripts/install-ftp.sh); command: {shown}\n"
+                    f"last lines of {log_path}:\n{_log_tail(log_path)}"
+                )
+            time.sleep(0.05)
+        yield FTPServer("127.0.0.1", port, username, password if username else None, root, proc, log_path)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGCONT)  # a paused server cannot act on SIGTERM
+        _kill_group(proc, grace=2)

@@ -1,0 +1,401 @@
+"""Azure Blob (``wasbs://``) and ADLS Gen2 (``abfss://``) through adlfs against real Azurite.
+
+Azurite has no ``dfs`` endpoint: ``abfss://fs@account.dfs.core.windows.net/...`` reaches it
+through adlfs's blob endpoint, which is how every ``abfss://`` URI is served here.
+
+Over plain HTTP the dev account is reached the natural way, ``AZURE_STORAGE_CONNECTION_STRING``.
+The account-key and SAS routes make adlfs build ``https://<account_host>``, so they run
+against an HTTPS Azurite, in a fresh Python whose ``SSL_CERT_FILE`` trusts its throwaway CA
+(aiohttp reads the trust store once, at import) and whose ``FSSPEC_ABFS_ACCOUNT_HOST``
+(fsspec's own configuration) names ``127.0.0.1:PORT/devstoreaccount1``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import inspect
+import json
+import logging
+import os
+import pathlib
+import re
+import time
+
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+from artifact_fs import FsspecArtifactRepository, resolve
+from artifact_fs.backends import scheme_row
+from artifact_fs.opener import open_filesystem
+
+from .contract import RepositoryContract
+from .server_azure import ACCOUNT, KEY, azurite_server
+
+TIMEOUT_BOUND = 60  #: seconds a call on a hung server may take before the test calls it a hang
+WRONG_KEY = base64.b64encode(b"not-the-dev-account-key-" * 3).decode()
+CS, ACCESS, ACCOUNT_KEY, SAS = (
+    "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCESS_KEY", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_SAS_TOKEN"
+)
+SP = {"AZURE_STORAGE_CLIENT_ID": "cid", "AZURE_STORAGE_CLIENT_SECRET": "csecret", "AZURE_STORAGE_TENANT_ID": "tid"}
+
+
+def uri(scheme: str, container: str, path: str = "") -> str:
+    """A real-world-shaped URI for the dev account: wasbs on ``blob.``, abfss on ``dfs.``."""
+    host = {"wasbs": "blob", "abfss": "dfs"}[scheme]
+    return f"{scheme}://{container}@{ACCOUNT}.{host}.core.windows.net{'/' + path if path else ''}"
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """The session's Azurite over HTTP (or the one ``ARTIFACT_FS_TEST_AZURITE_ENDPOINT`` names)."""
+    with azurite_server(tmp_path_factory.mktemp("azurite")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def azurite_https(tmp_path_factory):
+    """The session's Azurite over HTTPS, with the CA that signed its certificate."""
+    with azurite_server(tmp_path_factory.mktemp("azurite-https"), https=True) as server:
+        yield server
+
+
+@pytest.fixture
+def container(azurite, monkeypatch):
+    """A fresh container, reached through ``AZURE_STORAGE_CONNECTION_STRING``."""
+    monkeypatch.setenv(CS, azurite.connection_string())
+    return azurite.create_container()
+
+
+class AzureContract(RepositoryContract):
+    scheme, path = "wasbs", "mlruns/1/run/artifacts"
+
+    @pytest.fixture
+    def container_uri(self, container):
+        return uri(self.scheme, container)
+
+    @pytest.fixture
+    def artifact_uri(self, container):
+        return uri(self.scheme, container, self.path)
+
+
+class TestWasbs(AzureContract):
+    pass
+
+
+class TestAbfss(AzureContract):
+    scheme = "abfss"
+
+
+class TestWasbsContainerRoot(AzureContract):
+    """The artifact root is the container itself: nothing may ever delete the container."""
+
+    path = ""
+
+    @pytest.fixture
+    def outside(self):
+        return lambda: set()
+
+    def test_delete_everything_keeps_the_container(self, repo, source, container, azurite):
+        repo.log_artifacts(source)
+        repo.delete_artifacts()
+        assert azurite.blob_names(container) == []
+        repo.log_artifact(source / "a.txt")  # the container is still there
+        assert azurite.blob_names(container) == ["a.txt"]
+
+
+class TestAbfssContainerRoot(TestWasbsContainerRoot):
+    scheme = "abfss"
+
+
+# --- settings: credentials, adlfs's own variables, the instance cache ----------------------
+
+
+@pytest.mark.parametrize("scheme", ["wasbs", "abfss"])
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({CS: "cs", ACCESS: "k1", ACCOUNT_KEY: "k2", SAS: "sas", **SP}, {"connection_string": CS}),
+        ({ACCESS: "k1", ACCOUNT_KEY: "k2", SAS: "sas", **SP}, {"account_key": ACCESS}),
+        ({ACCOUNT_KEY: "k2", SAS: "sas", **SP}, {"account_key": ACCOUNT_KEY}),
+        ({SAS: "sas", **SP}, {"sas_token": SAS}),
+        (SP, {"client_id": "AZURE_STORAGE_CLIENT_ID", "client_secret": "AZURE_STORAGE_CLIENT_SECRET", "tenant_id": "AZURE_STORAGE_TENANT_ID"}),
+        ({}, {}),  # nothing: anon=False, so adlfs builds a DefaultAzureCredential
+    ],
+)
+def test_credential_precedence_is_the_same_for_both_schemes(scheme, env, expected):
+    resolved = resolve(uri(scheme, "c", "p"), env=env)
+    credentials = {k: v.removeprefix("environment ") for k, v in resolved.sources.items() if v.startswith("environment")}
+    assert credentials == expected
+    assert resolved.storage_options["anon"] is False
+    for name in (CS, ACCESS, ACCOUNT_KEY, SAS, "AZURE_STORAGE_CLIENT_SECRET"):
+        if name in env:
+            assert f"'{env[name]}'" not in repr(resolved)  # every secret is redacted
+
+
+def test_every_variable_adlfs_reads_is_decided_by_the_table():
+    """adlfs reads ``value or os.getenv(...)``: an unset option cannot stop it, so each of
+    its variables is either a row of the table or overridden by an explicit value."""
+    import adlfs.spec
+
+    read = set(re.findall(r'os\.getenv\(\s*"([A-Z_]+)"', inspect.getsource(adlfs.spec.AzureBlobFileSystem.__init__)))
+    assert {CS, ACCOUNT_KEY, SAS, "AZURE_STORAGE_ANON"} <= read  # the scan itself works
+    for scheme in ("wasbs", "abfss"):
+        in_table = {setting.var for setting in scheme_row(scheme).settings}
+        assert read - in_table == {"AZURE_STORAGE_ANON", "AZURE_STORAGE_ACCOUNT_NAME"}
+        options = resolve(uri(scheme, "c", "p"), env={}).storage_options
+        assert options["anon"] is False and options["account_name"] == ACCOUNT  # explicit, so never read
+
+
+def test_adlfs_own_variables_never_sneak_in(container, azurite, monkeypatch, tmp_path):
+    junk = {ACCOUNT_KEY: WRONG_KEY, SAS: "sv=2020&sig=junk", "AZURE_STORAGE_ANON": "true",
+            "AZURE_STORAGE_ACCOUNT_NAME": "someoneelse", **SP}  # fmt: skip
+    for name, value in junk.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "a.txt").write_text("a")
+    repo = get_artifact_repository(uri("wasbs", container, "p"))
+    repo.log_artifact(tmp_path / "a.txt")  # the connection string, nothing else
+    assert [i.path for i in repo.list_artifacts()] == ["a.txt"]
+    assert repo.fs.anon is False and repo.fs.account_name == ACCOUNT
+    monkeypatch.delenv(CS)
+    for name in (ACCOUNT_KEY, SAS, *SP):
+        monkeypatch.delenv(name)
+    fs = open_filesystem(resolve(uri("abfss", container, "p")))  # no credential: no I/O yet
+    assert fs.anon is False and type(fs.credential).__name__ == "DefaultAzureCredential"
+
+
+def test_changed_connection_string_never_reuses_a_filesystem(container, azurite, monkeypatch, tmp_path):
+    (tmp_path / "a.txt").write_text("a")
+    target = uri("wasbs", container, "p")
+    first = get_artifact_repository(target)
+    first.log_artifact(tmp_path / "a.txt")
+    monkeypatch.setenv(CS, azurite.connection_string(WRONG_KEY))
+    with pytest.raises(MlflowException):
+        get_artifact_repository(target).log_artifact(tmp_path / "a.txt", "again")
+    monkeypatch.setenv(CS, azurite.connection_string())
+    second = get_artifact_repository(target)
+    assert second.fs is not first.fs  # never from fsspec's instance cache (DefaultAzureCredential)
+    assert [i.path for i in second.list_artifacts()] == ["a.txt"]
+
+
+def test_wrong_key_fails_clearly_without_leaking_it(container, azurite, monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv(CS, azurite.connection_string(WRONG_KEY))
+    (tmp_path / "a.txt").write_text("a")
+    caplog.set_level(logging.DEBUG)
+    repo = get_artifact_repository(uri("abfss", container, "p"))
+    with pytest.raises(MlflowException) as info:
+        repo.log_artifact(tmp_path / "a.txt")
+    assert "Failed to log artifact" in info.value.message
+    for text in (info.value.message, repr(repo), str(repo.resolved.redacted()), caplog.text):
+        assert WRONG_KEY not in text and KEY not in text
+
+
+def test_missing_container_lists_nothing_and_downloads_fail_clearly(azurite, monkeypatch, tmp_path):
+    monkeypatch.setenv(CS, azurite.connection_string())
+    repo = get_artifact_repository(uri("wasbs", "no-such-container", "p"))
+    assert repo.list_artifacts() == []
+    with pytest.raises(MlflowException) as info:
+        repo.download_artifacts("x.txt", str(tmp_path))
+    assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_abfss_path_is_percent_decoded_as_mlflow_does(container, azurite, tmp_path):
+    (tmp_path / "a.txt").write_text("a")
+    get_artifact_repository(uri("abfss", container, "with%20space/x")).log_artifact(tmp_path / "a.txt")
+    assert azurite.blob_names(container) == ["with space/x/a.txt"]
+
+
+@pytest.mark.parametrize("scheme", ["wasbs", "abfss"])
+def test_content_type_and_encoding_are_guessed(scheme, container, azurite, tmp_path):
+    for name, data in {"m.json": b"{}", "page.html": b"<p>", "bundle.tar.gz": b"\x1f\x8b", "noext": b"x"}.items():
+        (tmp_path / name).write_bytes(data)
+    get_artifact_repository(uri(scheme, container, "root")).log_artifacts(tmp_path)
+    blobs = azurite.service_client().get_container_client(container)
+
+    def headers(name):
+        settings = blobs.get_blob_client(f"root/{name}").get_blob_properties().content_settings
+        return settings.content_type, settings.content_encoding
+
+    assert headers("m.json") == ("application/json", None)
+    assert headers("page.html") == ("text/html", None)
+    assert headers("bundle.tar.gz") == ("application/x-tar", "gzip")
+    assert headers("noext") == ("application/octet-stream", None)  # no guess: the service's default
+
+
+# --- a hung server ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seconds", [2, 5])
+def test_a_hung_server_fails_an_upload_within_the_timeout(tmp_path_factory, monkeypatch, tmp_path, seconds):
+    """SIGSTOP: the kernel still accepts connections, nothing answers. Without the setting
+    azure-core waits 60 s per attempt, four attempts, plus backoff; with it one attempt."""
+    with azurite_server(tmp_path_factory.mktemp("azurite-paused"), reuse=False) as server:
+        monkeypatch.setenv(CS, server.connection_string())
+        monkeypatch.setenv("MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", str(seconds))
+        repo = get_artifact_repository(uri("wasbs", server.create_container(), "run"))
+        (tmp_path / "a.txt").write_text("a")
+        repo.log_artifact(tmp_path / "a.txt")  # connected and working
+        with server.paused():
+            started = time.monotonic()
+            with pytest.raises(MlflowException) as info:
+                repo.log_artifact(tmp_path / "a.txt", "again")
+            elapsed = time.monotonic() - started
+        print(f"MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT={seconds}: upload failed after {elapsed:.1f} s")
+        assert elapsed < TIMEOUT_BOUND, f"took {elapsed:.1f} s"
+        assert "Failed to log artifact" in info.value.message
+        assert "a.txt" in [i.path for i in repo.list_artifacts()]  # resumed: works again
+
+
+def test_timeout_minus_one_sets_no_limit_and_keeps_retries():
+    resolved = resolve(uri("wasbs", "c", "p"), env={"MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT": "-1"})
+    assert resolved.upload_options == {}
+    assert resolved.storage_options["read_timeout"] is None and resolved.storage_options["timeout"] is None
+
+
+# --- account key and SAS token: adlfs's https://<account_host> route, on HTTPS Azurite ---------
+
+#: Runs in a fresh Python: each step changes the environment, builds a repository through
+#: MLflow's registry, logs, lists, downloads and deletes one file. Prints one result per
+#: step and everything logged (DEBUG, every library).
+PROBE = r"""
+import io, json, logging, os, pathlib, sys, tempfile
+logging.basicConfig(level=logging.DEBUG, stream=(log := io.StringIO()))
+from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+plan, work = json.loads(sys.argv[1]), pathlib.Path(tempfile.mkdtemp())
+(work / "a.txt").write_text("probe")
+results = []
+for i, step in enumerate(plan["steps"]):
+    for name in step.get("unset", []):
+        os.environ.pop(name, None)
+    os.environ.update(step.get("env", {}))
+    repo = get_artifact_repository(plan["uri"])
+    sources = {k: v for k, v in repo.resolved.sources.items() if v.startswith("environment AZURE")}
+    try:
+        repo.log_artifact(str(work / "a.txt"), f"step{i}")
+        listed = [info.path for info in repo.list_artifacts(f"step{i}")]
+        (work / f"dst{i}").mkdir()
+        data = pathlib.Path(repo.download_artifacts(f"step{i}/a.txt", str(work / f"dst{i}"))).read_text()
+        repo.delete_artifacts(f"step{i}")
+        ok = listed == [f"step{i}/a.txt"] and data == "probe" and repo.list_artifacts(f"step{i}") == []
+        results.append({"ok": ok, "sources": sources})
+    except MlflowException as exc:
+        results.append({"ok": False, "sources": sources, "error": exc.message})
+print(json.dumps({"results": results, "log": log.getvalue()}))
+"""
+
+
+def probe(server, target: str, steps: list[dict]) -> list[dict]:
+    """Run :data:`PROBE`'s steps against ``server`` (HTTPS) in a fresh interpreter."""
+    output = json.loads(server.run_python(PROBE, json.dumps({"uri": target, "steps": steps})).splitlines()[-1])
+    assert "devstoreaccount1" in output["log"]  # the requests were logged...
+    secrets = {KEY} | {v for step in steps for k, v in step.get("env", {}).items() if k in (CS, ACCESS, ACCOUNT_KEY, SAS)}
+    for secret in secrets:  # ...and no secret shows in any log line or message
+        assert secret.lstrip("?") not in json.dumps(output)
+        assert re.search(r"sig=([^&]+)", secret) is None or re.search(r"sig=([^&]+)", secret).group(1) not in output["log"]
+    return output["results"]
+
+
+def _outcomes(results):
+    """Per step: True, or the service's error code; and which variables were used."""
+    codes = [r["ok"] or re.search(r"ErrorCode:(\w+)", r["error"]).group(1) for r in results]
+    return [(code, sorted(r["sources"].values())) for code, r in zip(codes, results)]
+
+
+@pytest.mark.parametrize("scheme", ["wasbs", "abfss"])
+def test_account_key_with_the_uri_account_and_mlflow_precedence(azurite_https, scheme):
+    target = uri(scheme, azurite_https.create_container(), "run")
+    results = probe(azurite_https, target, [
+        {"env": {ACCESS: KEY}},  # MLflow's variable; the account comes from the URI
+        {"unset": [ACCESS], "env": {ACCOUNT_KEY: KEY}},  # adlfs's name for it
+        {"env": {ACCESS: WRONG_KEY}},  # MLflow's wins over adlfs's, and no stale client
+        {"env": {CS: azurite_https.connection_string(WRONG_KEY), ACCESS: KEY}},  # the connection string first
+        {"env": {CS: azurite_https.connection_string()}},
+    ])  # fmt: skip
+    key = f"environment {ACCESS}"
+    assert _outcomes(results) == [
+        (True, [key]),
+        (True, [f"environment {ACCOUNT_KEY}"]),
+        ("AuthorizationFailure", [key]),
+        ("AuthorizationFailure", [f"environment {CS}"]),
+        (True, [f"environment {CS}"]),
+    ], results
+
+
+@pytest.mark.parametrize("scheme", ["abfss", "wasbs"])
+def test_sas_token_generated_with_the_dev_key(azurite_https, scheme):
+    container = azurite_https.create_container()
+    full = dict(read=True, write=True, delete=True, list=True, add=True, create=True)
+    container_sas = azurite_https.sas(container, **full)
+    results = probe(azurite_https, uri(scheme, container, "run"), [
+        {"env": {SAS: container_sas}},
+        {"env": {SAS: "?" + azurite_https.sas(**full)}},  # as copied from the portal, leading '?'
+        {"env": {SAS: azurite_https.sas(container, read=True, list=True)}},  # read-only: the token governs
+        {"env": {SAS: re.sub(r"sig=[^&]+", "sig=AAAA", container_sas)}},  # tampered signature
+        {"env": {SAS: container_sas, **SP}},  # adlfs's service principal ranks below the SAS
+    ])  # fmt: skip
+    sas = f"environment {SAS}"
+    assert _outcomes(results) == [
+        (True, [sas]), (True, [sas]), ("AuthorizationPermissionMismatch", [sas]), ("AuthorizationFailure", [sas]), (True, [sas])
+    ], results
+
+
+# --- MLflow end to end ------------------------------------------------------------------------
+
+TREE = {
+    "model/weights.bin": os.urandom(300_000),
+    "model/empty.bin": b"",
+    "model/.config": b"dot-file",
+    "model/.hidden/.also": b"",
+    "model/sub/deeper/z\u00e9ro.txt": b"",
+    "model/donn\u00e9es/na\u00efve r\u00e9sum\u00e9.txt": "caf\u00e9".encode(),
+    "model/\u65e5\u672c\u8a9e.json": b'{"k": 1}',
+}
+
+
+def _walk(client, run_id, path=None) -> dict[str, int]:
+    """Every file under ``path`` with its size, listed through MlflowClient."""
+    found = {}
+    for info in client.list_artifacts(run_id, path):
+        found.update(_walk(client, run_id, info.path) if info.is_dir else {info.path: info.file_size})
+    return found
+
+
+@pytest.mark.parametrize("scheme", ["wasbs", "abfss"])
+def test_unchanged_mlflow_code_logs_through_artifact_fs(scheme, container, azurite, tmp_path, monkeypatch):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    for name, data in TREE.items():
+        (tmp_path / "src" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / name).write_bytes(data)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        experiment = mlflow.create_experiment("azure-e2e", artifact_location=uri(scheme, container, "mlruns"))
+        with mlflow.start_run(experiment_id=experiment) as run:
+            mlflow.log_artifacts(str(tmp_path / "src" / "model"), "model")
+            mlflow.log_text("inline", "texts/inline.txt")
+        assert run.info.artifact_uri.startswith(f"{scheme}://")
+        client = MlflowClient()
+        assert [(i.path, i.is_dir) for i in client.list_artifacts(run.info.run_id)] == [("model", True), ("texts", True)]
+        assert _walk(client, run.info.run_id, "model") == {name: len(data) for name, data in TREE.items()}
+        local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=str(tmp_path / "dl"))
+        downloaded = {
+            str(path.relative_to(local)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in pathlib.Path(local).rglob("*") if path.is_file()
+        }  # fmt: skip
+        expected = {name: hashlib.sha256(data).hexdigest() for name, data in TREE.items()}
+        assert downloaded == {**expected, "texts/inline.txt": hashlib.sha256(b"inline").hexdigest()}
+        prefix = f"mlruns/{run.info.run_id}/artifacts/"
+        assert azurite.blob_names(container) == sorted(prefix + name for name in [*TREE, "texts/inline.txt"])
+        repo = get_artifact_repository(run.info.artifact_uri)
+        assert isinstance(repo, FsspecArtifactRepository)
+        repo.delete_artifacts("model")
+        assert [i.path for i in client.list_artifacts(run.info.run_id)] == ["texts"]
+        repo.delete_artifacts()
+        assert azurite.blob_names(container) == []
+    finally:
+        mlflow.set_tracking_uri(None)
