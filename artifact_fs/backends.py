@@ -167,9 +167,10 @@ _AZURE_SETTINGS = (
     Setting("AZURE_STORAGE_TENANT_ID", "tenant_id", unless=(_CS, _ACCESS, _ACCOUNT_KEY, _SAS)),
     Setting(TIMEOUT, "timeout", as_timeout, doc="server-side limit per upload/download request, as MLflow's"),
     Setting(TIMEOUT, "connection_timeout", as_timeout),
-    Setting(TIMEOUT, "read_timeout", as_timeout, doc="client-side, per upload/download attempt; listings keep the SDK's 60 s"),
+    Setting(TIMEOUT, "read_timeout", as_timeout, doc="client-side, per upload/download attempt (azure-core's default: 60 s)"),
     Setting(TIMEOUT, "upload:retry_read", _no_retry, doc="an upload that timed out is not retried, so a stalled server fails it after about that many seconds..."),
     Setting(TIMEOUT, "upload:retry_connect", _no_retry, doc="...(adlfs passes no per-call option to downloads: those still get azure-core's retries)"),
+    Setting(TIMEOUT, "attr:call_timeout", as_timeout, doc="listings (info, ls, find) give up after it: adlfs gives them no timeout, azure-core waits 60 s per attempt, 4 attempts"),
 )
 
 _AZURE_COMMON = dict(
@@ -182,6 +183,7 @@ _AZURE_COMMON = dict(
     # (AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, ...) once; a new repository must see a new one.
     defaults={"anon": False, "skip_instance_cache": True, **NO_LISTINGS_CACHE},
     content_headers=("content_settings.content_type", "content_settings.content_encoding"),
+    bounded_calls=("info", "exists", "isdir", "isfile", "ls", "find"),  # not rm: a bulk delete may take long
 )
 
 SCHEMES: tuple[Scheme, ...] = (

@@ -95,6 +95,8 @@ class BoundedCalls:
         return f"BoundedCalls({self._fs!r}, timeout={self._timeout})"
 
     def __getattr__(self, name: str):
+        if name in ("_fs", "_methods", "_timeout"):  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
         attr = getattr(self._fs, name)
         return functools.partial(self._call, name, attr) if name in self._methods else attr
 

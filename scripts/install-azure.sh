@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Azure test server: Azurite (npm), pinned to 3.35.0 (3.36+ needs Node 22),
 # into .cache/node/node_modules/.bin/azurite-blob. Node.js and npm come from Debian when
-# missing (Debian 12 ships Node 18, enough for 3.35.0). The tests also need `openssl`
-# (self-signed certificate for the HTTPS instance), installed here when missing.
-# Idempotent and fast when everything is present. Run as root on Debian 12.
+# missing (Debian 12 ships Node 18; azurite 3.35.0 declares Node >= 10). Idempotent and fast when
+# everything is present. Run as root on Debian 12 (root only to install Node.js).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version="${AZURITE_VERSION:-3.35.0}"
@@ -17,7 +16,6 @@ installed_version() {
 missing=()
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
-command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if ((${#missing[@]})); then
   if [[ "$(id -u)" -ne 0 ]]; then
     echo "install-azure.sh: ${missing[*]} missing and installing needs root" >&2

@@ -61,6 +61,12 @@ class HDFSServer:
         """``hdfs://127.0.0.1:PORT/<path>``."""
         return f"{self.url}/{path.lstrip('/')}"
 
+    def fs(self):
+        """A plain hdfs-native filesystem on this NameNode (private: not from fsspec's cache)."""
+        from hdfs_native.fsspec import HdfsFileSystem
+
+        return HdfsFileSystem(host="127.0.0.1", port=self.rpc_port, skip_instance_cache=True)
+
     def log(self, name: str = "namenode") -> str:
         """The last lines of a daemon's log (ours only)."""
         return _log_tail(self.workdir / f"{name}.log") if self.workdir else ""
@@ -115,6 +121,13 @@ def patch_datanode_http(jar: pathlib.Path, out_dir: pathlib.Path, port: int) -> 
 def _site(properties: dict[str, object]) -> str:
     rows = "".join(f"  <property><name>{k}</name><value>{v}</value></property>\n" for k, v in properties.items())
     return f'<?xml version="1.0"?>\n<configuration>\n{rows}</configuration>\n'
+
+
+def core_site(directory: pathlib.Path, properties: dict[str, object]) -> pathlib.Path:
+    """``directory`` holding a core-site.xml with ``properties`` (a client's $HADOOP_CONF_DIR)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "core-site.xml").write_text(_site(properties))
+    return directory
 
 
 def write_config(conf: pathlib.Path, work: pathlib.Path, ports: dict[str, int]) -> None:

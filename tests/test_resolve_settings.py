@@ -235,3 +235,70 @@ def test_every_kind_of_secret_is_redacted(uri, env, secret):
 def test_overridden_secrets_are_redacted_too():
     resolved = resolve("memory://x", env={}, password="pw-override", client_secret="cs")
     assert "pw-override" not in repr(resolved) and "'cs'" not in repr(resolved)
+
+
+# --- HDFS: hdfs-native by default, pyarrow when ARTIFACT_FS_HDFS_CLIENT asks for it ----------
+
+HDFS_ENV = {
+    "MLFLOW_KERBEROS_TICKET_CACHE": "FILE:/tmp/krb5cc_test",
+    "MLFLOW_KERBEROS_USER": "alice",
+    "MLFLOW_PYARROW_EXTRA_CONF": "dfs.replication=2, fs.defaultFS=hdfs://nn:8020",
+    "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT": "7",
+}
+
+
+def test_mlflow_hdfs_settings_for_hdfs_native():
+    from artifact_fs.opener import keyword_arguments
+
+    resolved = resolve("hdfs://nn:8020/p", env=HDFS_ENV)
+    assert resolved.row.impl == "hdfs_native.fsspec.HdfsFileSystem"
+    assert resolved.fs_environment == {"KRB5CCNAME": "FILE:/tmp/krb5cc_test", "HADOOP_USER_NAME": "alice"}
+    assert resolved.fs_attributes == {"call_timeout": 7}  # NameNode calls
+    assert keyword_arguments(resolved) == {
+        "skip_instance_cache": True,  # hdfs-native reads HADOOP_CONF_DIR & co. when a client is built
+        "host": "nn",
+        "port": 8020,
+        "dfs.replication": "2",
+        "fs.defaultFS": "hdfs://nn:8020",
+        "dfs.client.socket-timeout": "7000",  # DataNode connections
+    }
+
+
+def test_mlflow_hdfs_settings_for_pyarrow_when_asked_for():
+    resolved = resolve("hdfs://nn:8020/p", env={**HDFS_ENV, "ARTIFACT_FS_HDFS_CLIENT": "PyArrow"})
+    assert resolved.row.impl == "fsspec.implementations.arrow.HadoopFileSystem"
+    assert resolved.storage_options == {
+        "host": "hdfs://nn",
+        "port": 8020,
+        "kerb_ticket": "FILE:/tmp/krb5cc_test",
+        "user": "alice",
+        "extra_conf": {"dfs.replication": "2", "fs.defaultFS": "hdfs://nn:8020"},
+    }
+    assert resolved.fs_environment == {} and resolved.fs_attributes == {}
+    pyarrow = {"ARTIFACT_FS_HDFS_CLIENT": "pyarrow"}
+    assert resolve("hdfs:/p", env=pyarrow).storage_options == {"host": "default", "port": 0}
+    viewfs = resolve("viewfs://cluster/p", env=pyarrow)
+    assert (viewfs.protocol, viewfs.storage_options) == ("hdfs", {"host": "viewfs://cluster", "port": 0})
+    native = resolve("hdfs://nn/p", env={"ARTIFACT_FS_HDFS_CLIENT": "hdfs-native"})
+    assert native.row.impl == "hdfs_native.fsspec.HdfsFileSystem"
+
+
+def test_unknown_hdfs_client_is_refused_with_the_choices():
+    with pytest.raises(InvalidSettingError, match="ARTIFACT_FS_HDFS_CLIENT.*hdfs-native, pyarrow"):
+        resolve("hdfs://nn/p", env={"ARTIFACT_FS_HDFS_CLIENT": "java"})
+
+
+def test_hdfs_native_ticket_cache_and_user_are_exported_only_when_opened(monkeypatch):
+    """hdfs-native reads them only from the environment (its Kerberos via GSSAPI's KRB5CCNAME)."""
+    import os
+
+    from artifact_fs.opener import open_filesystem
+
+    for name in ("KRB5CCNAME", "HADOOP_USER_NAME"):
+        monkeypatch.setenv(name, "before")  # restored (here: removed) after the test
+        monkeypatch.delenv(name)
+    resolved = resolve("hdfs://127.0.0.1:9/p", env={k: HDFS_ENV[k] for k in list(HDFS_ENV)[:2]})
+    assert "KRB5CCNAME" not in os.environ  # resolving is pure
+    fs = open_filesystem(resolved)  # no I/O: the client connects on first use
+    assert os.environ["KRB5CCNAME"] == "FILE:/tmp/krb5cc_test" and os.environ["HADOOP_USER_NAME"] == "alice"
+    assert fs is not open_filesystem(resolved)  # private: never reused under other settings
