@@ -17,7 +17,8 @@ from artifact_fs.backends import BUILTIN_SCHEMES_VAR, SCHEMES
 from . import servers
 
 #: Every variable the table reads, plus the SDKs' own, so no developer setting leaks in.
-SCRUBBED = {setting.var for row in SCHEMES for setting in row.settings} | {
+_ROWS = [*SCHEMES, *(alt for row in SCHEMES for alt in row.alternatives.values())]
+SCRUBBED = {setting.var for row in _ROWS for setting in row.settings} | {
     BUILTIN_SCHEMES_VAR,
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_S3",
@@ -27,6 +28,10 @@ SCRUBBED = {setting.var for row in SCHEMES for setting in row.settings} | {
     "MLFLOW_REGISTRY_URI",
     "AZURE_STORAGE_ACCOUNT_KEY",
     "AZURE_STORAGE_ACCOUNT_NAME",
+    "ARTIFACT_FS_HDFS_CLIENT",
+    "HADOOP_CONF_DIR",
+    "HADOOP_USER_NAME",
+    "KRB5CCNAME",
 }
 
 
