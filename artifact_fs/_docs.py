@@ -35,10 +35,12 @@ def schemes_markdown() -> str:
 def settings_markdown() -> str:
     """A Markdown table: environment variable → storage option, per scheme, in precedence order."""
     merged: dict[tuple, list[str]] = {}
-    for row in SCHEMES:
+    rows = [(row.name, row) for row in SCHEMES]
+    rows += [(f"{row.name} ({name})", alt) for row in SCHEMES for name, alt in row.alternatives.items()]
+    for label, row in rows:
         for s in row.settings:
             key = (s.var, s.option, _converter_name(s.parse), s.secret, s.unless, s.doc)
-            merged.setdefault(key, []).append(row.name)
+            merged.setdefault(key, []).append(label)
     lines = ["| variable | schemes | becomes | value | notes |", "|---|---|---|---|---|"]
     for (var, option, parse, secret, unless, doc), schemes in merged.items():
         notes = [doc] if doc else []
@@ -52,6 +54,10 @@ def settings_markdown() -> str:
     lines.append(
         f"| `{BUILTIN_SCHEMES_VAR}` | all | (registry) | comma list or `*` | schemes left to MLflow's own repositories |"
     )
+    for row in SCHEMES:
+        if row.variant_var and row.alternatives:
+            choices = ", ".join(f"`{c}`" for c in [row.variant, *row.alternatives])
+            lines.append(f"| `{row.variant_var}` | {row.name} | (client) | {choices} | default `{row.variant}` |")
     return "\n".join(lines)
 
 

@@ -254,45 +254,10 @@ class FsspecArtifactRepository(ArtifactRepository):
             return
         if info.get("type") != "directory":
             self.fs.rm_file(target)
-        elif self.row.real_directories and target.strip("/"):
-            self.fs.rm(target, recursive=True)
-        elif self.row.real_directories:  # "/" (an FTP/SFTP home): its contents, never itself
-            for entry in self.fs.ls(target, detail=True):
-                self.fs.rm(entry["name"], recursive=entry.get("type") == "directory")
+        elif self.row.real_directories:
+            transfer.delete_tree(self.fs, target)
         else:
-            self._delete_prefix(target)
-
-    def _delete_prefix(self, target: str) -> None:
-        """Object stores: delete every object under ``target/`` in bulk, then any folder
-        markers left behind (zero-byte ``d/`` keys; SeaweedFS folders), deepest first."""
-        prefix = target.rstrip("/") + "/"
-        found = self.fs.find(target, withdirs=True, detail=True)
-        files = [name for name, e in found.items() if e.get("type") != "directory" and name.startswith(prefix)]
-        if files:
-            self.fs.rm(files)
-        markers = sorted(self._folders_below(target), key=lambda name: name.count("/"), reverse=True)
-        if "/" in target.strip("/"):  # never the bucket or container itself
-            markers.append(target.rstrip("/"))
-        for marker in markers:
-            try:
-                self.fs.rm_file(marker + "/")
-            except FileNotFoundError:
-                pass
-
-    def _folders_below(self, target: str) -> set[str]:
-        """Directories still listed under ``target`` (one delimiter listing per level)."""
-        found, pending = set(), [target]
-        while pending:
-            try:
-                entries = self.fs.ls(pending.pop(), detail=True)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            for entry in entries:
-                name = self.fs._strip_protocol(entry["name"]).rstrip("/")
-                if entry.get("type") == "directory" and name.startswith(target.rstrip("/") + "/") and name not in found:
-                    found.add(name)
-                    pending.append(name)
-        return found
+            transfer.delete_prefix(self.fs, target)
 
 
 def _destination_dir(dst_path) -> str:

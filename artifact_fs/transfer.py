@@ -1,4 +1,4 @@
-"""Moving many files at once through fsspec, with no partial file under a final name.
+"""Moving and deleting many files at once through fsspec, with no partial file under a final name.
 
 Async filesystems (s3fs, gcsfs, adlfs, sshfs) get one batched ``put``/``get`` call,
 which fsspec runs concurrently (``batch_size`` at a time). Sync filesystems (local,
@@ -131,3 +131,48 @@ def _discard_remote(fs, paths: list[str]) -> None:
             return  # the store stopped answering: asking again for each file would wait that long each time
         except Exception:  # noqa: BLE001 - best effort clean-up; the original error is raised
             pass
+
+
+def delete_tree(fs, target: str) -> None:
+    """Stores with real directories: remove ``target`` recursively; for ``/`` (an FTP or
+    SFTP home) remove its contents, never the root itself."""
+    if target.strip("/"):
+        fs.rm(target, recursive=True)
+        return
+    for entry in fs.ls(target, detail=True):
+        fs.rm(entry["name"], recursive=entry.get("type") == "directory")
+
+
+def delete_prefix(fs, target: str) -> None:
+    """Object stores: delete every object under ``target/`` in bulk, then any folder
+    markers left behind (zero-byte ``d/`` keys; SeaweedFS folders), deepest first.
+    Never the bucket or container itself."""
+    prefix = target.rstrip("/") + "/"
+    found = fs.find(target, withdirs=True, detail=True)
+    files = [name for name, e in found.items() if e.get("type") != "directory" and name.startswith(prefix)]
+    if files:
+        fs.rm(files)
+    markers = sorted(_folders_below(fs, target), key=lambda name: name.count("/"), reverse=True)
+    if "/" in target.strip("/"):
+        markers.append(target.rstrip("/"))
+    for marker in markers:
+        try:
+            fs.rm_file(marker + "/")
+        except FileNotFoundError:
+            pass
+
+
+def _folders_below(fs, target: str) -> set[str]:
+    """Directories still listed under ``target`` (one delimiter listing per level)."""
+    found, pending = set(), [target]
+    while pending:
+        try:
+            entries = fs.ls(pending.pop(), detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            name = fs._strip_protocol(entry["name"]).rstrip("/")
+            if entry.get("type") == "directory" and name.startswith(target.rstrip("/") + "/") and name not in found:
+                found.add(name)
+                pending.append(name)
+    return found

@@ -34,7 +34,7 @@ VALID = {
     "as_json_object": ('{"ServerSideEncryption": "AES256"}', {"ServerSideEncryption": "AES256"}),
     "multiple_of_262144": ("524288", 524288),
     "as_key_value_pairs": ("dfs.replication=2, a=b", {"dfs.replication": "2", "a": "b"}),
-    "known_hosts": ("/etc/ssh/known_hosts", "/etc/ssh/known_hosts"),
+    "known_hosts_file": ("/etc/ssh/known_hosts", "/etc/ssh/known_hosts"),
     "no_retry": ("30", 0),
     "half_timeout": ("30", 15),
     "always_1": ("30", 1),
