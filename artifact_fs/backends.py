@@ -71,6 +71,9 @@ _HDFS_FORM = "`hdfs:/<path>`, `hdfs:///<path>`, `hdfs://<namenode>[:port]/<path>
 _VIEWFS_FORM = "`viewfs://<cluster>/<path>`"
 
 NO_LISTINGS_CACHE = {"use_listings_cache": False}  # listings must see other writers at once
+# s3fs moves big files in parts of its block size (50 MiB) with 10 in flight, buffering
+# them all: 8 MiB parts (boto3's TransferManager default) keep memory flat as files grow.
+S3_PARTS = {"upload:chunksize": 8 * 2**20, "download:chunksize": 8 * 2**20}
 
 _S3_COMMON = dict(
     protocol="s3",
@@ -123,7 +126,7 @@ SCHEMES: tuple[Scheme, ...] = (
         host_pattern=r"(?P<bucket>[^@]+)@(?P<endpoint>s3\.(?P<region>[^.]+)\.backblazeb2\.com)",
         host_options={"region": "client_kwargs.region_name"},
         fixed={"config_kwargs": {"s3": {"addressing_style": "path"}}},
-        defaults=NO_LISTINGS_CACHE,
+        defaults={**NO_LISTINGS_CACHE, **S3_PARTS},
         mlflow_builtin="mlflow.store.artifact.b2_artifact_repo:B2ArtifactRepository",
         form="`b2://<bucket>@s3.<region>.backblazeb2.com[/<path>]`",
         **_S3_COMMON,
@@ -208,7 +211,7 @@ SCHEMES: tuple[Scheme, ...] = (
         settings=S3_CREDENTIALS + S3_REGION + S3_TRANSPORT + S3_UPLOADS,
         host_pattern=r"(?P<bucket>[^@]+)@(?P<endpoint>[^@/]+)",
         fixed={"config_kwargs": {"s3": {"addressing_style": "virtual"}}},
-        defaults={"client_kwargs": {"region_name": "auto"}, "fixed_upload_size": True, **NO_LISTINGS_CACHE},
+        defaults={"client_kwargs": {"region_name": "auto"}, "fixed_upload_size": True, **NO_LISTINGS_CACHE, **S3_PARTS},
         mlflow_builtin="mlflow.store.artifact.r2_artifact_repo:R2ArtifactRepository",
         form="`r2://<bucket>@<account-id>.r2.cloudflarestorage.com[/<path>]`",
         **_S3_COMMON,
@@ -217,7 +220,7 @@ SCHEMES: tuple[Scheme, ...] = (
         name="s3",
         grammar="bucket",
         settings=S3_CREDENTIALS + S3_REGION + S3_ENDPOINT + S3_TRANSPORT + S3_ADDRESSING + S3_UPLOADS,
-        defaults=NO_LISTINGS_CACHE,
+        defaults={**NO_LISTINGS_CACHE, **S3_PARTS},
         mlflow_builtin="mlflow.store.artifact.s3_artifact_repo:S3ArtifactRepository",
         form="`s3://<bucket>[/<path>]`",
         **_S3_COMMON,

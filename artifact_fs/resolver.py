@@ -136,7 +136,9 @@ def fsspec_config(protocol: str, env: Mapping[str, str]) -> dict[str, Any]:
     import fsspec.config
 
     conf = {protocol: copy.deepcopy(fsspec.config.conf.get(protocol, {}))}
-    fsspec.config.set_conf_env(conf, envdict={k: v for k, v in env.items() if k.startswith("FSSPEC_")})
+    own = {k: v for k, v in env.items() if k.startswith("FSSPEC_")}
+    if own:
+        fsspec.config.set_conf_env(conf, envdict=own)
     return conf.get(protocol, {})
 
 

@@ -173,7 +173,10 @@ def test_precedence_layers_in_order():
         "endpoint_url": "http://env",  # environment beats fsspec config
         "client_kwargs": {"region_name": "fs-region", "verify": False},  # nested dicts merge leaf by leaf
     }
+    assert resolved.upload_options == resolved.download_options == {"chunksize": 8 * 2**20}
     assert resolved.sources == {
+        "upload:chunksize": "default",
+        "download:chunksize": "default",
         "use_listings_cache": "fsspec",
         "endpoint_url": "environment MLFLOW_S3_ENDPOINT_URL",
         "client_kwargs.region_name": "fsspec",
