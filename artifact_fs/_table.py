@@ -75,6 +75,10 @@ class Scheme:
     #: function of the filesystem that does); the repository then opens a new one (fsspec's
     #: cache would hand back the dead one)
     connection_probe: str | Callable[[Any], bool] | None = None
+    #: a function called with a newly opened filesystem, for client set-up no constructor
+    #: argument reaches (s3fs: drop botocore's ``Expect: 100-continue``, which aiohttp waits
+    #: for with no timeout)
+    prepare: Callable[[Any], None] | None = None
     thread_safe: bool = True  #: one client may serve several threads; False: sync transfers run one at a time
     ls_file_as_child: bool = False  #: ``ls(file)`` lists the file as its own child (fsspec's FTP): check info() first
     #: an option holding configuration keys that contain dots (Hadoop's ``fs.defaultFS``): when

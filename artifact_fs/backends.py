@@ -75,12 +75,23 @@ NO_LISTINGS_CACHE = {"use_listings_cache": False}  # listings must see other wri
 # them all: 8 MiB parts (boto3's TransferManager default) keep memory flat as files grow.
 S3_PARTS = {"upload:chunksize": 8 * 2**20, "download:chunksize": 8 * 2**20}
 
+def _s3_without_expect_continue(fs) -> None:
+    """Build the s3fs client now (no network I/O) and drop botocore's ``Expect:
+    100-continue`` header: aiohttp waits for the 100 response with no timeout, so a PUT to a
+    server that went silent would hang past MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT."""
+    from botocore.handlers import add_expect_header
+
+    fs.connect()
+    fs.s3.meta.events.unregister("before-call.s3", add_expect_header)
+
+
 _S3_COMMON = dict(
     protocol="s3",
     impl="s3fs.S3FileSystem",
     extra="s3",
     content_headers=("ContentType", "ContentEncoding"),
     upload_extra_option="s3_additional_kwargs",
+    prepare=_s3_without_expect_continue,
 )
 
 

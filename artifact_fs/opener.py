@@ -41,6 +41,13 @@ def open_filesystem(resolved: Resolved):
     hdfs-native read them only there). With ``bounded_calls`` and an ``attr:call_timeout``,
     the instance is wrapped in :class:`BoundedCalls`.
     """
+    fs = _instantiate(resolved)
+    if resolved.row.prepare is not None:
+        resolved.row.prepare(fs)
+    return fs
+
+
+def _instantiate(resolved: Resolved):
     cls = filesystem_class(resolved)
     kwargs = keyword_arguments(resolved)
     os.environ.update(resolved.fs_environment)
