@@ -28,14 +28,13 @@ import signal
 import ssl
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .servers import _kill_group, _log_tail, free_ports
+from .servers import _kill_group, free_ports, wait_ready
 
 ENDPOINT_ENV = "ARTIFACT_FS_TEST_AZURITE_ENDPOINT"
 HTTPS_ENDPOINT_ENV = "ARTIFACT_FS_TEST_AZURITE_HTTPS_ENDPOINT"
@@ -235,18 +234,10 @@ def azurite_server(
             cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        deadline = time.monotonic() + timeout
-        while not _answers(f"{endpoint}?comp=list", ca_file):
-            problem = None
-            if proc.poll() is not None:
-                problem = f"exited with code {proc.returncode}"
-            elif time.monotonic() > deadline:
-                problem = f"not answering at {endpoint} after {timeout:.0f} s"
-            if problem:
-                raise RuntimeError(
-                    f"azurite {problem}; command: {' '.join(cmd)}\nlast lines of {log_path}:\n{_log_tail(log_path)}"
-                )
-            time.sleep(0.1)
+        wait_ready(
+            proc, lambda: _answers(f"{endpoint}?comp=list", ca_file), name="azurite",
+            waiting_for=f"not answering at {endpoint}", timeout=timeout, cmd=cmd, log_path=log_path,
+        )  # fmt: skip
         yield Azurite(endpoint, ca_file, proc, log_path)
     finally:
         if proc.poll() is None:

@@ -22,12 +22,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
-from .servers import _kill_group, _log_tail, free_ports
+from .servers import _kill_group, free_ports, wait_ready
 
 URL_ENV = "ARTIFACT_FS_TEST_FTP_URL"
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -134,19 +133,11 @@ def ftp_server(
             start_new_session=True,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + timeout
-        while not _banner(port):
-            problem = None
-            if proc.poll() is not None:
-                problem = f"exited with code {proc.returncode}"
-            elif time.monotonic() > deadline:
-                problem = f"no 220 banner on 127.0.0.1:{port} after {timeout:.0f} s"
-            if problem:
-                raise RuntimeError(
-                    f"pyftpdlib {problem} (install it with scripts/install-ftp.sh); command: {shown}\n"
-                    f"last lines of {log_path}:\n{_log_tail(log_path)}"
-                )
-            time.sleep(0.05)
+        wait_ready(
+            proc, lambda: _banner(port), name="pyftpdlib (installed by scripts/install-ftp.sh)",
+            waiting_for=f"no 220 banner on 127.0.0.1:{port}", timeout=timeout, cmd=shown, log_path=log_path,
+            interval=0.05,
+        )  # fmt: skip
         yield FTPServer("127.0.0.1", port, username, password if username else None, root, proc, log_path)
     finally:
         with contextlib.suppress(ProcessLookupError):

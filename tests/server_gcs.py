@@ -17,12 +17,11 @@ import os
 import pathlib
 import signal
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .servers import _http_ok, _kill_group, _log_tail, free_ports
+from .servers import _http_ok, _kill_group, free_ports, wait_ready
 
 ENDPOINT_ENV = "ARTIFACT_FS_TEST_GCS_ENDPOINT"
 BINARY_ENV = "ARTIFACT_FS_TEST_FAKE_GCS_SERVER"
@@ -115,19 +114,10 @@ def gcs_server(workdir: pathlib.Path, *, timeout: float = 30.0, reuse: bool = Tr
             cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        deadline = time.monotonic() + timeout
-        while not _http_ok(f"{url}/storage/v1/b"):
-            problem = None
-            if proc.poll() is not None:
-                problem = f"exited with code {proc.returncode}"
-            elif time.monotonic() > deadline:
-                problem = f"not ready at {url} after {timeout:.0f} s"
-            if problem:
-                raise RuntimeError(
-                    f"fake-gcs-server {problem}; command: {' '.join(cmd)}\n"
-                    f"last lines of {log_path}:\n{_log_tail(log_path)}"
-                )
-            time.sleep(0.05)
+        wait_ready(
+            proc, lambda: _http_ok(f"{url}/storage/v1/b"), name="fake-gcs-server", waiting_for=f"not ready at {url}",
+            timeout=timeout, cmd=cmd, log_path=log_path, interval=0.05,
+        )  # fmt: skip
         yield GCSServer(url, proc, log_path)
     finally:
         with contextlib.suppress(ProcessLookupError):

@@ -113,6 +113,22 @@ def _log_tail(log_path: pathlib.Path) -> str:
     return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
+def wait_ready(proc, ready, *, name: str, waiting_for: str, timeout: float, cmd, log_path, interval: float = 0.1) -> None:
+    """Poll ``ready()`` until it is true. Raise ``RuntimeError`` naming the server, the
+    command and the tail of its log if the process exits first or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        problem = None
+        if proc.poll() is not None:
+            problem = f"exited with code {proc.returncode}"
+        elif time.monotonic() > deadline:
+            problem = f"{waiting_for} after {timeout:.0f} s"
+        if problem:
+            shown = cmd if isinstance(cmd, str) else " ".join(map(str, cmd))
+            raise RuntimeError(f"{name} {problem}; command: {shown}\nlast lines of {log_path}:\n{_log_tail(log_path)}")
+        time.sleep(interval)
+
+
 def _http_ok(url: str) -> bool:
     # No proxies: a proxy from the environment must not intercept 127.0.0.1.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -147,26 +163,16 @@ def _run_server(
     tail on timeout or early exit), then yields; kills the process group on exit.
     """
     log_path = workdir / f"{name}.log"
-    started = time.monotonic()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             cmd, cwd=workdir, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
-            deadline = started + timeout
-            while not _http_ok(ready_url):
-                problem = None
-                if proc.poll() is not None:
-                    problem = f"exited with code {proc.returncode}"
-                elif time.monotonic() > deadline:
-                    problem = f"not ready at {ready_url} after {timeout:.0f} s"
-                if problem:
-                    raise RuntimeError(
-                        f"{name} {problem}; command: {' '.join(cmd)}\n"
-                        f"last lines of {log_path}:\n{_log_tail(log_path)}"
-                    )
-                time.sleep(0.1)
+            wait_ready(
+                proc, lambda: _http_ok(ready_url), name=name, waiting_for=f"not ready at {ready_url}",
+                timeout=timeout, cmd=cmd, log_path=log_path,
+            )  # fmt: skip
             yield
         finally:
             _kill_group(proc, stop_grace)
