@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .servers import _kill_group, free_ports, wait_ready
+from .servers import _kill_group, free_ports, sigstopped, wait_ready
 
 ENDPOINT_ENV = "ARTIFACT_FS_TEST_AZURITE_ENDPOINT"
 HTTPS_ENDPOINT_ENV = "ARTIFACT_FS_TEST_AZURITE_HTTPS_ENDPOINT"
@@ -112,16 +112,9 @@ class Azurite:
             raise RuntimeError(f"python exited with {done.returncode}:\n{done.stderr[-4000:]}")
         return done.stdout
 
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
+    def paused(self):
         """SIGSTOP the server (a hung server: connections are accepted, never answered)."""
-        if self.proc is None:
-            raise RuntimeError("not our server: it cannot be paused")
-        os.kill(self.proc.pid, signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            os.kill(self.proc.pid, signal.SIGCONT)
+        return sigstopped(self.proc)
 
 
 def find_azurite() -> str:

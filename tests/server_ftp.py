@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
-from .servers import _kill_group, free_ports, wait_ready
+from .servers import _kill_group, free_ports, sigstopped, wait_ready
 
 URL_ENV = "ARTIFACT_FS_TEST_FTP_URL"
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -60,16 +60,9 @@ class FTPServer:
         """The server's whole log (ours only; empty for a reused server)."""
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
+    def paused(self):
         """SIGSTOP the server (connections are accepted by the kernel, never answered)."""
-        if self.proc is None:
-            raise RuntimeError("not our server: it cannot be paused")
-        os.killpg(self.proc.pid, signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            os.killpg(self.proc.pid, signal.SIGCONT)
+        return sigstopped(self.proc, group=True)
 
 
 def free_port_range(count: int, attempts: int = 200) -> tuple[int, int]:

@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .servers import _http_ok, _kill_group, free_ports, wait_ready
+from .servers import _http_ok, _kill_group, free_ports, sigstopped, wait_ready
 
 ENDPOINT_ENV = "ARTIFACT_FS_TEST_GCS_ENDPOINT"
 BINARY_ENV = "ARTIFACT_FS_TEST_FAKE_GCS_SERVER"
@@ -71,16 +71,9 @@ class GCSServer:
         """The server's whole log (ours only; empty for a reused server)."""
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
+    def paused(self):
         """SIGSTOP the server (a hung server: connections are accepted, never answered)."""
-        if self.proc is None:
-            raise RuntimeError("not our server: it cannot be paused")
-        os.kill(self.proc.pid, signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            os.kill(self.proc.pid, signal.SIGCONT)
+        return sigstopped(self.proc)
 
 
 def find_fake_gcs_server() -> str:

@@ -113,6 +113,20 @@ def _log_tail(log_path: pathlib.Path) -> str:
     return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
+@contextlib.contextmanager
+def sigstopped(proc, *, group: bool = False) -> Iterator[None]:
+    """SIGSTOP a server we started (a hung server: the kernel still accepts connections,
+    nothing answers) and SIGCONT it on exit; ``group`` signals its whole process group."""
+    if proc is None:
+        raise RuntimeError("not our server: it cannot be paused")
+    send = os.killpg if group else os.kill
+    send(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        send(proc.pid, signal.SIGCONT)
+
+
 def wait_ready(proc, ready, *, name: str, waiting_for: str, timeout: float, cmd, log_path, interval: float = 0.1) -> None:
     """Poll ``ready()`` until it is true. Raise ``RuntimeError`` naming the server, the
     command and the tail of its log if the process exits first or ``timeout`` passes."""
