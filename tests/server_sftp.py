@@ -21,11 +21,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .servers import _kill_group, _log_tail, free_ports
+from .servers import _kill_group, _log_tail, free_ports, wait_ready
 
 ENDPOINT_ENV = "ARTIFACT_FS_TEST_SFTP_ENDPOINT"
 KEY_ENV = "ARTIFACT_FS_TEST_SFTP_KEY"
@@ -179,18 +178,10 @@ def sshd_server(workdir: pathlib.Path, *, timeout: float = 30.0, sftp_log: bool 
         "127.0.0.1", port, getpass.getuser(), str(workdir / "clientkey"), host_key, proc, log_path, sftp_log_path
     )
     try:
-        deadline = time.monotonic() + timeout
-        while not _banner(server.host, port):
-            problem = None
-            if proc.poll() is not None:
-                problem = f"exited with code {proc.returncode}"
-            elif time.monotonic() > deadline:
-                problem = f"sent no SSH banner on port {port} after {timeout:.0f} s"
-            if problem:
-                raise RuntimeError(
-                    f"sshd {problem}; command: {' '.join(cmd)}\nlast lines of {log_path}:\n{server.log()}"
-                )
-            time.sleep(0.02)
+        wait_ready(
+            proc, lambda: _banner(server.host, port), name="sshd", waiting_for=f"sent no SSH banner on port {port}",
+            timeout=timeout, cmd=cmd, log_path=log_path, interval=0.02,
+        )  # fmt: skip
         yield server
     finally:
         for pid in _descendants(proc.pid) if proc.poll() is None else []:
