@@ -10,6 +10,7 @@ import re
 import sys
 
 from .backends import BUILTIN_SCHEMES_VAR, SCHEMES
+from .profiles import PROFILES_VAR
 
 
 
@@ -51,9 +52,10 @@ def settings_markdown() -> str:
         lines.append(
             f"| `{var}` | {', '.join(schemes)} | {_option(option)} | {parse} | {'; '.join(notes)} |"
         )
-    lines.append(
-        f"| `{BUILTIN_SCHEMES_VAR}` | all | (registry) | comma list or `*` | schemes left to MLflow's own repositories |"
-    )
+    lines += [
+        f"| `{BUILTIN_SCHEMES_VAR}` | all | (registry) | comma list or `*` | schemes left to MLflow's own repositories |",
+        f"| `{PROFILES_VAR}` | all | (profiles) | path; `none` = off | the profiles file (default `$XDG_CONFIG_HOME/artifact_fs/profiles.toml`) |",
+    ]
     for row in SCHEMES:
         if row.variant_var and row.alternatives:
             choices = ", ".join(f"`{c}`" for c in [row.variant, *row.alternatives])
@@ -77,8 +79,9 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--write"] and len(argv) == 2:
         with open(argv[1], encoding="utf-8") as handle:
             text = handle.read()
+        rendered = render_into(text)  # before opening for writing: a failure keeps the file
         with open(argv[1], "w", encoding="utf-8") as handle:
-            handle.write(render_into(text))
+            handle.write(rendered)
         return 0
     print(schemes_markdown() + "\n\n" + settings_markdown())
     return 0

@@ -5,9 +5,12 @@ The tree::
     ValueError
     ├── InvalidURIError          a URI artifact_fs cannot parse (names the URI, secrets redacted)
     ├── InvalidSettingError      an environment value that does not parse (names the variable)
+    │   └── InvalidProfilesError a profiles file that does not parse (names the file and line)
     └── InvalidArtifactPathError an artifact path outside the policy (names the path)
     ImportError
     └── BackendNotInstalledError the fsspec backend for a scheme is missing (names the pip extra)
+    OSError
+    └── IntegrityError           a transferred file whose size or digest differs (names both)
 
 Backends already turn their SDK errors into builtin ``OSError`` subclasses (s3fs,
 gcsfs, sshfs, fsspec's arrow wrapper), so :func:`to_mlflow_exception` only maps
@@ -17,7 +20,11 @@ builtins to MLflow error codes, most specific class first, keeping ``__cause__``
 from __future__ import annotations
 
 import functools
-from typing import Callable, TypeVar
+import logging
+import re
+import threading
+from typing import Callable, Iterable, TypeVar
+from urllib.parse import quote
 
 
 class InvalidURIError(ValueError):
@@ -28,8 +35,16 @@ class InvalidSettingError(ValueError):
     """An environment variable whose value does not parse; the message names it."""
 
 
+class InvalidProfilesError(InvalidSettingError):
+    """A profiles file (or one of its entries) that cannot be used; the message names the file and line."""
+
+
 class InvalidArtifactPathError(ValueError):
     """An artifact path refused by the path policy (``..``, absolute, NUL, backslash...)."""
+
+
+class IntegrityError(OSError):
+    """A file that arrived with another size or digest than it left with (never a silent success)."""
 
 
 class BackendNotInstalledError(ImportError):
@@ -48,6 +63,7 @@ ERROR_CODES: dict[type, str] = {
     ValueError: "INVALID_PARAMETER_VALUE",
     BackendNotInstalledError: "INVALID_STATE",
     NotImplementedError: "NOT_IMPLEMENTED",
+    IntegrityError: "DATA_LOSS",
     OSError: "INTERNAL_ERROR",
 }
 
@@ -68,14 +84,15 @@ def mlflow_exception(message: str, code: str):
     return MlflowException(message, error_code=ErrorCode.Value(code))
 
 
-def to_mlflow_exception(exc: BaseException, action: str):
-    """Wrap ``exc`` into an ``MlflowException`` whose message starts with ``action``."""
+def to_mlflow_exception(exc: BaseException, action: str, secrets: Iterable[str] = ()):
+    """Wrap ``exc`` into an ``MlflowException`` whose message starts with ``action``; any of
+    ``secrets`` (and any signature or key in URL/connection-string form) becomes ``***``."""
     from mlflow.exceptions import MlflowException
 
     if isinstance(exc, MlflowException):
         return exc
     detail = str(exc) or type(exc).__name__
-    return mlflow_exception(f"{action}: {detail}", error_code_for(exc))
+    return mlflow_exception(scrub(f"{action}: {detail}", secrets), error_code_for(exc))
 
 
 F = TypeVar("F", bound=Callable)
@@ -95,8 +112,110 @@ def mlflow_errors(action: str) -> Callable[[F], F]:
                 return method(self, *args, **kwargs)
             except Exception as exc:
                 arg = args[0] if args else next(iter(kwargs.values()), None)
-                raise to_mlflow_exception(exc, action.format(self=self, arg=arg)) from exc
+                secrets = getattr(self, "secret_values", ())
+                error = to_mlflow_exception(exc, action.format(self=self, arg=arg), secrets)
+                if _leaks(exc, secrets):
+                    raise error from None  # the chained error would print the secret
+                raise error from exc
 
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+# --- transient failures: what the retry budget may try again ------------------------------
+
+#: Exception classes (by name, anywhere in the cause chain) meaning the connection dropped or
+#: was refused before the call finished: trying again may work. Builtin ConnectionError too.
+TRANSIENT_ERRORS = frozenset({
+    "EndpointConnectionError", "ConnectionClosedError",  # botocore
+    "ClientConnectorError", "ClientOSError", "ServerDisconnectedError", "ClientPayloadError",  # aiohttp
+    "ServiceRequestError", "ServiceResponseError", "IncompleteReadError",  # azure-core
+    "ConnectionLost", "DisconnectError", "ChannelOpenError",  # asyncssh
+    "error_temp", "EOFError",  # ftplib: 4xx reply, connection closed mid-reply
+})
+#: Exception classes (by name) meaning the store stopped answering for a whole timeout: never
+#: retried, so a hung server fails a call after one timeout, not after several.
+TIMEOUT_ERRORS = frozenset({"TimeoutError", "ReadTimeoutError", "ConnectTimeoutError", "ServerTimeoutError", "timeout"})
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while exc is not None and all(exc is not s for s in seen) and len(seen) < 32:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """True if ``exc`` (or anything in its cause chain) is a timeout."""
+    return any(cls.__name__ in TIMEOUT_ERRORS for e in _chain(exc) for cls in type(e).__mro__)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for a dropped or refused connection (worth one more attempt); False for a
+    timeout, a refusal by the store (missing, denied) and every plain user error."""
+    if is_timeout(exc) or isinstance(exc, (ValueError, FileNotFoundError, PermissionError, IntegrityError)):
+        return False
+    names = {cls.__name__ for e in _chain(exc) for cls in type(e).__mro__}
+    return any(isinstance(e, ConnectionError) for e in _chain(exc)) or bool(names & TRANSIENT_ERRORS)
+
+
+# --- secrets: never in a message or a log record --------------------------------------------
+
+#: ``name=value`` pairs whose value is a credential wherever it appears (SAS query strings,
+#: connection strings, presigned URLs).
+_SECRET_PAIRS = re.compile(
+    r"(?i)\b(sig|AccountKey|SharedAccessSignature|SharedAccessKey|X-Amz-Signature|X-Amz-Security-Token"
+    r"|X-Amz-Credential|Signature|password|secret|token)=([^&;\s'\"]+)"
+)
+_MIN_SECRET = 4  #: shorter values are not scrubbed (they would mangle ordinary text)
+_registered: set[str] = set()
+_registered_lock = threading.Lock()
+
+
+def _forms(secret: str) -> set[str]:
+    return {secret, quote(secret, safe=""), quote(secret)} if len(secret) >= _MIN_SECRET else set()
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with each of ``secrets`` (also percent-encoded) and every ``sig=``,
+    ``AccountKey=``, ``X-Amz-Signature=``... value replaced by ``***``."""
+    forms = set().union(*(_forms(s) for s in secrets if s)) if secrets else set()
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, "***")
+    return _SECRET_PAIRS.sub(lambda m: f"{m.group(1)}=***", text)
+
+
+def _leaks(exc: BaseException, secrets: Iterable[str]) -> bool:
+    return any(scrub(str(e), secrets) != str(e) for e in _chain(exc))
+
+
+def register_secrets(secrets: Iterable[str]) -> None:
+    """Scrub ``secrets`` from every log record made in this process from now on, at any level
+    and from any logger (botocore logs request headers at DEBUG, the access key among them)."""
+    fresh = {s for s in secrets if s and len(s) >= _MIN_SECRET}
+    with _registered_lock:
+        if fresh <= _registered:
+            return
+        first = not _registered
+        _registered.update(fresh)
+    if first:
+        _install_record_factory()
+
+
+def _install_record_factory() -> None:
+    previous = logging.getLogRecordFactory()
+
+    def scrubbing_factory(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a record that cannot format is left alone
+            return record
+        clean = scrub(message, tuple(_registered))
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return record
+
+    logging.setLogRecordFactory(scrubbing_factory)

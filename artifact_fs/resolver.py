@@ -6,11 +6,14 @@ Precedence, lowest first (a later layer wins, option by option, nested dicts mer
 1. ``default``      the scheme row's defaults (e.g. ``auto_mkdir`` for local paths)
 2. ``fsspec``       fsspec's own configuration for the protocol (config files, ``FSSPEC_*``)
 3. ``environment``  MLflow / cloud variables, translated by the settings table
-4. ``uri``          options the URI itself encodes (endpoint, account, host, user)
-5. ``override``     keyword arguments given by the caller
+4. ``profile``      the matching entry of the profiles file (:mod:`artifact_fs.profiles`),
+                    translated by the same table; a profile that gives any credential
+                    replaces the environment's credentials as a whole
+5. ``uri``          options the URI itself encodes (endpoint, account, host, user)
+6. ``override``     keyword arguments given by the caller
 
-A later issue's per-bucket profiles slot in as one more layer between 3 and 4.
-The environment is read only when ``resolve`` is called, never at import.
+The environment (and the profiles file it names) is read only when ``resolve`` is
+called, never at import.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from typing import Any, Mapping
 from . import uri as uri_grammar
 from ._table import SKIP, Scheme, Setting
 from .backends import SCHEMES, SECRET_OPTION_NAMES, scheme_row
-from .errors import BackendNotInstalledError, InvalidSettingError, InvalidURIError
+from .errors import BackendNotInstalledError, InvalidProfilesError, InvalidSettingError, InvalidURIError
+from .profiles import Profile, matching_profile, read_reference
+from .settings_table import CLIENT_READ_CREDENTIALS, CREDENTIAL_VARIABLES
 
-LAYERS = ("default", "fsspec", "environment", "uri", "override")
+LAYERS = ("default", "fsspec", "environment", "profile", "uri", "override")
 _CHANNELS = ("upload:", "download:", "attr:", "env:")
 
 
@@ -53,6 +58,7 @@ class Resolved:
     fs_environment: dict[str, str] = field(default_factory=dict)  #: exported when the filesystem is opened
     sources: dict[str, str] = field(default_factory=dict)
     secrets: frozenset[str] = frozenset()
+    profile: Profile | None = None  #: the profiles-file entry that matched, if any
 
     @property
     def url(self) -> str:
@@ -74,6 +80,7 @@ class Resolved:
             "fs_attributes": self.fs_attributes,
             "fs_environment": self.fs_environment,
             "sources": dict(self.sources),
+            "profile": self.profile.label if self.profile else None,
         }
 
     def __repr__(self) -> str:
@@ -105,30 +112,59 @@ def resolve(uri: str, env: Mapping[str, str] | None = None, **overrides: Any) ->
     if not isinstance(uri, str):
         uri = os.fspath(uri)
     env = os.environ if env is None else env
-    row = (scheme_row(uri_grammar.uri_scheme(uri)) or _fsspec_row(uri)).pick(env)
+    base = scheme_row(uri_grammar.uri_scheme(uri)) or _fsspec_row(uri)
+    profile = matching_profile(uri, env)
+    given = profile_variables(profile, env) if profile else {}
+    row = base.pick({**env, **given})
     parsed = uri_grammar.parse(uri, row)
     layers = [
         ("default", _flat(row.defaults, "default")),
         ("fsspec", _flat(fsspec_config(row.protocol, env), "fsspec")),
-        ("environment", environment_options(row, env)),
+        ("environment", environment_options(row, _without_replaced_credentials(row, env, given, profile))),
+        ("profile", profile_options(row, profile, given, env) if profile else {}),
         ("uri", _flat(parsed.options, "uri")),
         ("override", _flat(overrides, "override")),
     ]
     secrets = {s.option for s in row.settings if s.secret} | set(row.secret_uri_options)
-    return _assemble(uri, row, parsed, layers, secrets)
+    return _assemble(uri, row, parsed, layers, secrets, profile)
 
 
-def environment_options(row: Scheme, env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
-    """The options a row's settings produce from ``env``: ``{option path: (value, source)}``."""
+def environment_options(
+    row: Scheme, env: Mapping[str, str], origin: str = "environment"
+) -> dict[str, tuple[Any, str]]:
+    """The options a row's settings produce from ``env``: ``{option path: (value, source)}``.
+
+    ``origin`` names where ``env`` came from, in sources and errors (a profile's label).
+    """
     out: dict[str, tuple[Any, str]] = {}
     for setting in row.settings:
         raw = env.get(setting.var)
         if raw is None or raw == "" or any(env.get(other) for other in setting.unless):
             continue
-        value = _parse_setting(setting, raw)
+        value = _parse_setting(setting, raw, origin)
         if value is not SKIP:
-            out[setting.option] = (value, f"environment {setting.var}")
+            out[setting.option] = (value, f"{origin} {setting.var}")
     return out
+
+
+def profile_variables(profile: Profile, env: Mapping[str, str]) -> dict[str, str]:
+    """A profile's settings as variable → text, with ``env:``/``file:`` references read from ``env``."""
+    return {var: read_reference(text, env, f"{profile.label}, {var}") for var, text in profile.variables.items()}
+
+
+def profile_options(row: Scheme, profile: Profile, given: Mapping[str, str], env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """The profile layer: its settings through the row's table, then its raw storage options."""
+    out = environment_options(row, given, profile.label)
+    raw = _read_references(profile.storage_options, env, profile.label)
+    out.update(_flat(raw, f"{profile.label} storage_options"))
+    return out
+
+
+def secret_variables(uri: str) -> set[str]:
+    """The variables of ``uri``'s scheme (and its alternatives) whose values are secrets."""
+    row = scheme_row(uri_grammar.uri_scheme(uri)) if "://" in uri else scheme_row("")
+    rows = (row, *row.alternatives.values()) if row else ()
+    return {s.var for r in rows for s in r.settings if s.secret}
 
 
 def fsspec_config(protocol: str, env: Mapping[str, str]) -> dict[str, Any]:
@@ -150,12 +186,42 @@ def supported_schemes() -> list[str]:
 # --- internals -------------------------------------------------------------------------
 
 
-def _parse_setting(setting: Setting, raw: str) -> Any:
+def _parse_setting(setting: Setting, raw: str, origin: str = "environment") -> Any:
     try:
         return setting.parse(raw)
     except ValueError as exc:
         shown = "" if setting.secret else f"={raw!r}"
-        raise InvalidSettingError(f"environment variable {setting.var}{shown} is not valid: {exc}") from None
+        if origin == "environment":
+            raise InvalidSettingError(f"environment variable {setting.var}{shown} is not valid: {exc}") from None
+        raise InvalidProfilesError(f"{origin}: {setting.var}{shown} is not valid: {exc}") from None
+
+
+def _without_replaced_credentials(row: Scheme, env: Mapping[str, str], given: Mapping[str, str], profile: Profile | None):
+    """``env`` minus its credentials when the profile gives its own (never mix two identities).
+
+    A client that reads a credential variable by itself (adlfs) would still use it: that is
+    refused rather than sending one store's credentials with another's.
+    """
+    if not CREDENTIAL_VARIABLES.intersection(given):
+        return env
+    read_by_row = {s.var for s in row.settings}
+    for var in CLIENT_READ_CREDENTIALS:
+        if var in read_by_row and env.get(var) and var not in given:
+            raise InvalidProfilesError(
+                f"{profile.label} gives credentials, but {var} is set in the environment and the "
+                f"storage client reads it by itself: unset it, or give {var} in the profile too"
+            )
+    return {k: v for k, v in env.items() if k not in CREDENTIAL_VARIABLES}
+
+
+def _read_references(tree: Mapping[str, Any], env: Mapping[str, str], label: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            out[key] = _read_references(value, env, label)
+        else:
+            out[key] = read_reference(value, env, f"{label}, storage_options {key}") if isinstance(value, str) else value
+    return out
 
 
 def _flat(options: Mapping[str, Any], source: str, prefix: str = "") -> dict[str, tuple[Any, str]]:
@@ -170,7 +236,7 @@ def _flat(options: Mapping[str, Any], source: str, prefix: str = "") -> dict[str
     return out
 
 
-def _assemble(uri: str, row: Scheme, parsed, layers, secrets: set[str]) -> Resolved:
+def _assemble(uri: str, row: Scheme, parsed, layers, secrets: set[str], profile: Profile | None = None) -> Resolved:
     merged: dict[str, tuple[Any, str]] = {}
     for _name, options in layers:
         for path, (value, source) in options.items():
@@ -196,6 +262,7 @@ def _assemble(uri: str, row: Scheme, parsed, layers, secrets: set[str]) -> Resol
         sources={path: source for path, (_v, source) in merged.items()},
         secrets=secrets,
         row=row,
+        profile=profile,
     )
 
 
@@ -238,5 +305,8 @@ def _fsspec_row(uri: str) -> Scheme:
     return Scheme(name=protocol, protocol=protocol, grammar="fsspec", impl=f"{cls.__module__}.{cls.__name__}")
 
 
-__all__ = ["LAYERS", "Resolved", "environment_options", "fsspec_config", "resolve", "supported_schemes"]
+__all__ = [
+    "LAYERS", "Resolved", "environment_options", "fsspec_config", "profile_options", "profile_variables",
+    "resolve", "secret_variables", "supported_schemes",
+]
 

@@ -15,6 +15,7 @@ from ._table import (
     as_json_object,
     as_key_value_pairs,
     as_millis_text,
+    as_non_negative_int,
     as_timeout,
     constant,
     except_word,
@@ -112,4 +113,27 @@ AZURE_SETTINGS = (
     Setting(TIMEOUT, "upload:retry_read", _no_retry, doc="an upload that timed out is not retried, so a stalled server fails it after about that many seconds..."),
     Setting(TIMEOUT, "upload:retry_connect", _no_retry, doc="...(adlfs passes no per-call option to downloads: those still get azure-core's retries)"),
     Setting(TIMEOUT, "attr:call_timeout", as_timeout, doc="listings (info, ls, find) give up after it: adlfs gives them no timeout, azure-core waits 60 s per attempt, 4 attempts"),
+)
+
+
+#: Variables that identify who is calling. A profile that gives any of them replaces all of
+#: the environment's (never one store's key with another's secret).
+CREDENTIAL_VARIABLES = frozenset({
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+    _CS, _ACCESS, _ACCOUNT_KEY, _SAS, "AZURE_STORAGE_CLIENT_ID", "AZURE_STORAGE_CLIENT_SECRET",
+    "AZURE_STORAGE_TENANT_ID", "GOOGLE_APPLICATION_CREDENTIALS",
+})
+#: Credential variables a storage client falls back to by itself when no option is given
+#: (adlfs: ``value or os.getenv(...)``), so they cannot be masked by leaving an option out.
+CLIENT_READ_CREDENTIALS = (
+    _CS, _ACCOUNT_KEY, _SAS, "AZURE_STORAGE_CLIENT_ID", "AZURE_STORAGE_CLIENT_SECRET", "AZURE_STORAGE_TENANT_ID",
+)
+
+
+# artifact_fs's own transfer knobs, the same for every scheme (read by artifact_fs.integrity
+# when a repository is built; not storage options).
+RETRIES_VAR, VERIFY_VAR = "ARTIFACT_FS_RETRIES", "ARTIFACT_FS_VERIFY"
+TRANSFER_SETTINGS = (
+    Setting(RETRIES_VAR, "retries", as_non_negative_int, doc="the one retry budget: a transfer that failed on a dropped or refused connection is tried again this many times (default 2), files already verified in the store are skipped; a timeout is never retried; the SDKs' own retries are off where the client allows it"),
+    Setting(VERIFY_VAR, "verify", one_of("size", "checksum", "full"), doc="after each upload and download: `size`; `checksum` (default) also compares the digest the store lists (S3 single-part ETag, GCS md5Hash, Azure Content-MD5); `full` also reads every upload back and compares SHA-256"),
 )

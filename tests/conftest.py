@@ -32,6 +32,7 @@ SCRUBBED = {setting.var for row in _ROWS for setting in row.settings} | {
     "HADOOP_CONF_DIR",
     "HADOOP_USER_NAME",
     "KRB5CCNAME",
+    "ARTIFACT_FS_PROFILES",
 }
 
 
@@ -44,6 +45,7 @@ def clean_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("BOTO_CONFIG", "/dev/null")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "no-xdg-config"))  # no user profiles file
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     yield
 
