@@ -1,0 +1,228 @@
+"""The notebook API: ``import artifact_fs as af``.
+
+Every function takes any MLflow artifact URI — a store URI (``s3://b/p``,
+``wasbs://c@a.blob.core.windows.net/p``, ``hdfs:/p``, a local path...), a run's
+(``runs:/<run_id>/<path>`` or ``runs://<run_id>/<path>``) or a model's
+(``models:/<name>/<version>/<path>``, ``models:/<name>@<alias>/<path>``) — plus storage
+options that win over the environment (for runs and models: ``tracking_uri``,
+``registry_uri``, ``cache_dir``, ``storage_options``).
+
+>>> import artifact_fs as af
+>>> af.storage_options("s3://bucket/data/t.parquet", endpoint_url="http://127.0.0.1:9000")[0]
+'s3://bucket/data/t.parquet'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import posixpath
+import tempfile
+from dataclasses import dataclass
+from typing import IO, Any
+
+from . import progress as progress_bars
+from . import transfer
+from .cache import ReadCache, cache_from_environment, download_through_cache
+from .opener import keyword_arguments, open_filesystem
+from .paths import clean_artifact_path, local_destination
+from .resolver import Resolved, resolve
+from .uri import uri_scheme
+
+TRACKED_SCHEMES = ("runs", "models")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a URI points: the store's filesystem and path, and how it was resolved."""
+
+    fs: Any
+    path: str
+    resolved: Resolved | None  #: ``None`` when reached through the tracking server's API
+    cache: ReadCache | None = None
+    tracked: Any = None  #: the ``runs``/``models`` filesystem that resolved it, if any
+
+    @property
+    def local(self) -> bool:
+        """True for a path on this machine."""
+        return bool(self.resolved is not None and self.resolved.row.local)
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """What :func:`cp` moved."""
+
+    files: int
+    bytes: int
+    destination: str
+
+
+def tracked_filesystem(uri: str, **options: Any):
+    """The ``runs``/``models`` filesystem for a tracked URI (single- or double-slash form)."""
+    from .protocols import ModelsFileSystem, RunsFileSystem
+
+    return (RunsFileSystem if uri_scheme(uri) == "runs" else ModelsFileSystem)(**options)
+
+
+def locate(uri: str | os.PathLike, **options: Any) -> Location:
+    """Resolve ``uri`` to the store holding it (one tracking-server call for runs and models).
+
+    >>> locate("memory://demo/x.txt").path
+    '/demo/x.txt'
+    """
+    uri = os.fspath(uri)
+    if uri_scheme(uri) in TRACKED_SCHEMES:
+        tracked = tracked_filesystem(uri, **options)
+        target, _key, inner = tracked.target(uri)
+        resolved = dataclasses.replace(target.resolved, root=inner) if target.resolved is not None else None
+        return Location(target.fs, inner, resolved, tracked.cache, tracked)
+    resolved = resolve(uri, **options)
+    return Location(open_filesystem(resolved), resolved.root, resolved, cache_from_environment())
+
+
+def filesystem(uri: str | os.PathLike, **options: Any) -> tuple[Any, str]:
+    """``(fs, path)`` for any MLflow URI, like ``fsspec.url_to_fs``.
+
+    For ``runs:``/``models:`` URIs ``fs`` is the ``runs``/``models`` filesystem (names stay
+    ``<run_id>/<path>``; reads use the verified cache when configured); for store URIs it is
+    the store's own filesystem.
+
+    >>> fs, path = filesystem("memory://demo")
+    >>> path
+    '/demo'
+    """
+    uri = os.fspath(uri)
+    if uri_scheme(uri) in TRACKED_SCHEMES:
+        tracked = tracked_filesystem(uri, **options)
+        return tracked, tracked._strip_protocol(uri)
+    location = locate(uri, **options)
+    return location.fs, location.path
+
+
+def storage_options(uri: str | os.PathLike, **options: Any) -> tuple[str, dict[str, Any]]:
+    """``(fsspec_url, storage_options)`` for pandas, polars (``use_pyarrow=True``), dask...
+
+    Works for every MLflow URI form, including those pandas cannot read itself
+    (``wasbs://``, ``hdfs:/``, ``runs:/``): a run or model is resolved to the store that holds
+    it, so reads go straight there.
+
+    >>> url, opts = storage_options("wasbs://c@acct.blob.core.windows.net/t.csv", account_key="k")
+    >>> url, opts["account_name"]
+    ('abfs://c/t.csv', 'acct')
+
+    Then ``pd.read_csv(url, storage_options=opts)``.
+    """
+    location = locate(uri, **options)
+    if location.resolved is None:  # a tracking-server proxy: go through the runs/models protocol
+        tracked = location.tracked
+        return tracked.unstrip_protocol(os.fspath(uri)), {"tracking_uri": tracked.tracking_uri}
+    return location.resolved.url, keyword_arguments(location.resolved)
+
+
+def open(uri: str | os.PathLike, mode: str = "rb", **options: Any) -> IO:  # noqa: A001 - af.open reads naturally
+    """Open an artifact for reading or writing (``"rb"``, ``"r"``, ``"wb"``, ``"w"``).
+
+    >>> with open("memory://demo/hello.txt", "w") as f:
+    ...     _ = f.write("hi")
+    >>> open("memory://demo/hello.txt").read()
+    b'hi'
+    """
+    fs, path = filesystem(uri, **options)
+    return fs.open(path, mode)
+
+
+def ls(uri: str | os.PathLike, detail: bool = False, **options: Any) -> list:
+    """The children of a directory (names, or info dicts with ``detail=True``).
+
+    >>> _ = open("memory://demo-ls/x.txt", "wb").write(b"x")
+    >>> ls("memory://demo-ls")
+    ['/demo-ls/x.txt']
+    """
+    fs, path = filesystem(uri, **options)
+    return fs.ls(path, detail=detail)
+
+
+def cp(src: str | os.PathLike, dst: str | os.PathLike, *, progress: bool | None = None,
+       **options: Any) -> CopyResult:
+    """Copy a file or a directory tree: upload, download, or store to store.
+
+    A directory's contents land under ``dst``; a file lands at ``dst`` (or inside it when
+    ``dst`` is an existing directory or ends with ``/``). Downloads appear under their
+    final names only when complete, and use the verified cache when configured.
+    ``progress``: ``None`` shows a bar only on a terminal (needs tqdm).
+
+    >>> with open("memory://demo-cp/a/b.txt", "wb") as f:
+    ...     _ = f.write(b"x" * 3)
+    >>> cp("memory://demo-cp/a", "memory://copy", progress=False)
+    CopyResult(files=1, bytes=3, destination='memory://copy')
+    """
+    src, dst = os.fspath(src), os.fspath(dst)
+    source, target = locate(src, **options), locate(dst, **options)
+    plan = _plan(source, target, dst.endswith("/"))
+    if not plan:
+        raise FileNotFoundError(f"nothing to copy at {src!r}")
+    total = sum(int(entry.get("size") or 0) for _, _, entry in plan)
+    pairs = [(s, d) for s, d, _ in plan]
+    infos = {s: entry for s, _, entry in plan}
+    if target.local:
+        _download(source, pairs, infos, total, progress)
+    elif source.local:
+        _upload(target, pairs, total, progress)
+    else:
+        with tempfile.TemporaryDirectory(prefix="artifact_fs-cp-") as spool:
+            staged = [(s, os.path.join(spool, str(i))) for i, (s, _) in enumerate(pairs)]
+            _download(source, staged, infos, total, progress)
+            _upload(target, [(local, d) for (_, local), (_, d) in zip(staged, pairs)], total, progress)
+    return CopyResult(len(plan), total, dst)
+
+
+def _plan(source: Location, target: Location, into: bool) -> list[tuple[str, str, dict]]:
+    """``(source path, destination path, info)`` for every file to copy."""
+    info = source.fs.info(source.path)
+    join = os.path.join if target.local else posixpath.join
+    if info.get("type") != "directory":
+        name = posixpath.basename(source.path.rstrip("/"))
+        is_dir = into or target.fs.isdir(target.path)
+        dest = join(target.path, clean_artifact_path(name)) if is_dir else target.path
+        return [(source.path, dest, info)]
+    root = source.fs._strip_protocol(source.path).rstrip("/")
+    plan = []
+    for name, entry in sorted(source.fs.find(source.path, detail=True).items()):
+        name = source.fs._strip_protocol(name)
+        if entry.get("type") == "directory" or not name.startswith(root + "/"):
+            continue
+        relative = clean_artifact_path(name[len(root) + 1:])
+        dest = local_destination(target.path, relative) if target.local else join(target.path, relative)
+        plan.append((name, dest, entry))
+    return plan
+
+
+def _download(source: Location, pairs, infos, total: int, progress: bool | None) -> None:
+    bar = progress_bars.make(total, len(pairs), "download", progress)
+    options = {**(source.resolved.download_options if source.resolved else {}), "callback": bar}
+    row = source.resolved.row if source.resolved else None
+
+    def fetch(batch):
+        transfer.download(source.fs, batch, options, row)
+
+    try:
+        if source.cache is not None:
+            download_through_cache(source.cache, source.fs, pairs, infos, fetch)
+        else:
+            fetch(pairs)
+    finally:
+        getattr(bar, "close", lambda: None)()
+
+
+def _upload(target: Location, pairs, total: int, progress: bool | None) -> None:
+    bar = progress_bars.make(total, len(pairs), "upload", progress)
+    try:
+        if target.resolved is None:
+            for local, remote in pairs:
+                target.fs.put_file(local, remote)
+            return
+        row = target.resolved.row
+        extra = target.resolved.storage_options.get(row.upload_extra_option or "", {}) or {}
+        transfer.upload(target.fs, row, pairs, {**target.resolved.upload_options, "callback": bar}, extra)
+    finally:
+        getattr(bar, "close", lambda: None)()
