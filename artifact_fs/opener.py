@@ -13,12 +13,14 @@ import os
 import threading
 from typing import Any, Mapping
 
+from ._compat import require_declared_versions
 from .errors import BackendNotInstalledError
 from .resolver import Resolved, resolve
 
 
 def filesystem_class(resolved: Resolved):
-    """Import the implementation class for ``resolved``, with an install hint if missing."""
+    """Import the implementation class for ``resolved``, with an install hint if missing
+    or older than the minimum ``pyproject.toml`` declares."""
     row = resolved.row
     module_name, _, class_name = row.impl.rpartition(".")
     try:
@@ -28,6 +30,10 @@ def filesystem_class(resolved: Resolved):
             f"{row.name or 'local'}:// artifacts need {module_name.split('.')[0]} "
             f"({exc.name or exc}): {row.install_hint}"
         ) from exc
+    needed_by = f"{row.name or 'local'}:// artifacts"
+    require_declared_versions(None, ("fsspec",), needed_by)
+    if row.extra:
+        require_declared_versions(row.extra, (), needed_by)
     return getattr(module, class_name)
 
 

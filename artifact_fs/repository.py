@@ -17,7 +17,7 @@ import threading
 from mlflow.entities import FileInfo
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
-from . import transfer
+from . import _compat, transfer
 from .errors import InvalidArtifactPathError, mlflow_errors, mlflow_exception, to_mlflow_exception
 from .opener import open_filesystem
 from .paths import TEMP_PREFIX, clean_artifact_path, clean_file_name, join_artifact_path, local_destination
@@ -47,10 +47,12 @@ class FsspecArtifactRepository(ArtifactRepository):
     def __init__(
         self, artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None, **storage_options
     ):
-        try:
-            super().__init__(artifact_uri, tracking_uri, registry_uri)
-        except TypeError:  # MLflow releases whose base class takes fewer arguments
-            super().__init__(artifact_uri)
+        _compat.require_supported_mlflow()
+        uris = {"tracking_uri": tracking_uri, "registry_uri": registry_uri}
+        super().__init__(artifact_uri, **_compat.accepted_kwargs(super().__init__, **uris))
+        for name, value in uris.items():  # older MLflow base classes do not keep them
+            if not hasattr(self, name):
+                setattr(self, name, value)
         try:
             self.resolved: Resolved = resolve(artifact_uri, **storage_options)
         except (ValueError, ImportError) as exc:
