@@ -39,43 +39,12 @@ from urllib.parse import urlsplit
 
 from .backends import SECRET_OPTION_NAMES, scheme_row
 from .errors import InvalidProfilesError
-from .settings_table import TIMEOUT
+from .settings_table import PROFILE_KEYS
 from .uri import uri_scheme
 
 PROFILES_VAR = "ARTIFACT_FS_PROFILES"  #: path of the profiles file; empty or ``none``: no profiles
 _OFF = {"", "none", "off", "0", "false"}
 
-#: Friendly profile keys and the setting (environment variable) each one stands for.
-PROFILE_KEYS: Mapping[str, str] = {
-    "endpoint_url": "MLFLOW_S3_ENDPOINT_URL",
-    "region": "AWS_DEFAULT_REGION",
-    "access_key_id": "AWS_ACCESS_KEY_ID",
-    "secret_access_key": "AWS_SECRET_ACCESS_KEY",
-    "session_token": "AWS_SESSION_TOKEN",
-    "credentials_profile": "AWS_PROFILE",
-    "ca_bundle": "AWS_CA_BUNDLE",
-    "ignore_tls": "MLFLOW_S3_IGNORE_TLS",
-    "addressing_style": "MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE",
-    "signature_version": "MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION",
-    "upload_extra_args": "MLFLOW_S3_UPLOAD_EXTRA_ARGS",
-    "expected_bucket_owner": "MLFLOW_S3_EXPECTED_BUCKET_OWNER",
-    "timeout": TIMEOUT,
-    "upload_chunk_size": "MLFLOW_GCS_UPLOAD_CHUNK_SIZE",
-    "download_chunk_size": "MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE",
-    "service_account_file": "GOOGLE_APPLICATION_CREDENTIALS",
-    "project": "GOOGLE_CLOUD_PROJECT",
-    "connection_string": "AZURE_STORAGE_CONNECTION_STRING",
-    "account_key": "AZURE_STORAGE_ACCESS_KEY",
-    "sas_token": "AZURE_STORAGE_SAS_TOKEN",
-    "client_id": "AZURE_STORAGE_CLIENT_ID",
-    "client_secret": "AZURE_STORAGE_CLIENT_SECRET",
-    "tenant_id": "AZURE_STORAGE_TENANT_ID",
-    "known_hosts": "ARTIFACT_FS_SFTP_KNOWN_HOSTS",
-    "kerberos_ticket_cache": "MLFLOW_KERBEROS_TICKET_CACHE",
-    "kerberos_user": "MLFLOW_KERBEROS_USER",
-    "hadoop_conf": "MLFLOW_PYARROW_EXTRA_CONF",
-    "hdfs_client": "ARTIFACT_FS_HDFS_CLIENT",
-}
 _STRUCTURAL = ("match", "settings", "storage_options")
 
 

@@ -9,6 +9,8 @@ nothing, so fsspec's own configuration still applies to every option left open.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 from ._table import (
     SKIP,
     Setting,
@@ -137,3 +139,35 @@ TRANSFER_SETTINGS = (
     Setting(RETRIES_VAR, "retries", as_non_negative_int, doc="the one retry budget: a transfer that failed on a dropped or refused connection is tried again this many times (default 2), files already verified in the store are skipped; a timeout is never retried; the SDKs' own retries are off where the client allows it"),
     Setting(VERIFY_VAR, "verify", one_of("size", "checksum", "full"), doc="after each upload and download: `size`; `checksum` (default) also compares the digest the store lists (S3 single-part ETag, GCS md5Hash, Azure Content-MD5); `full` also reads every upload back and compares SHA-256"),
 )
+
+#: Friendly profile keys and the setting (environment variable) each one stands for.
+PROFILE_KEYS: Mapping[str, str] = {
+    "endpoint_url": "MLFLOW_S3_ENDPOINT_URL",
+    "region": "AWS_DEFAULT_REGION",
+    "access_key_id": "AWS_ACCESS_KEY_ID",
+    "secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "session_token": "AWS_SESSION_TOKEN",
+    "credentials_profile": "AWS_PROFILE",
+    "ca_bundle": "AWS_CA_BUNDLE",
+    "ignore_tls": "MLFLOW_S3_IGNORE_TLS",
+    "addressing_style": "MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE",
+    "signature_version": "MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION",
+    "upload_extra_args": "MLFLOW_S3_UPLOAD_EXTRA_ARGS",
+    "expected_bucket_owner": "MLFLOW_S3_EXPECTED_BUCKET_OWNER",
+    "timeout": TIMEOUT,
+    "upload_chunk_size": "MLFLOW_GCS_UPLOAD_CHUNK_SIZE",
+    "download_chunk_size": "MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE",
+    "service_account_file": "GOOGLE_APPLICATION_CREDENTIALS",
+    "project": "GOOGLE_CLOUD_PROJECT",
+    "connection_string": "AZURE_STORAGE_CONNECTION_STRING",
+    "account_key": "AZURE_STORAGE_ACCESS_KEY",
+    "sas_token": "AZURE_STORAGE_SAS_TOKEN",
+    "client_id": "AZURE_STORAGE_CLIENT_ID",
+    "client_secret": "AZURE_STORAGE_CLIENT_SECRET",
+    "tenant_id": "AZURE_STORAGE_TENANT_ID",
+    "known_hosts": "ARTIFACT_FS_SFTP_KNOWN_HOSTS",
+    "kerberos_ticket_cache": "MLFLOW_KERBEROS_TICKET_CACHE",
+    "kerberos_user": "MLFLOW_KERBEROS_USER",
+    "hadoop_conf": "MLFLOW_PYARROW_EXTRA_CONF",
+    "hdfs_client": "ARTIFACT_FS_HDFS_CLIENT",
+}
