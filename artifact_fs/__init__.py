@@ -16,20 +16,28 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "BackendNotInstalledError": "artifact_fs.errors",
+    "CopyResult": "artifact_fs.api",
     "FsspecArtifactRepository": "artifact_fs.repository",
     "InvalidArtifactPathError": "artifact_fs.errors",
     "InvalidSettingError": "artifact_fs.errors",
     "InvalidURIError": "artifact_fs.errors",
     "Resolved": "artifact_fs.resolver",
-    "filesystem": "artifact_fs.opener",
+    "ReadCache": "artifact_fs.cache",
+    "cp": "artifact_fs.api",
+    "filesystem": "artifact_fs.api",
+    "locate": "artifact_fs.api",
+    "ls": "artifact_fs.api",
+    "open": "artifact_fs.api",
     "resolve": "artifact_fs.resolver",
+    "storage_options": "artifact_fs.api",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .errors import BackendNotInstalledError, InvalidArtifactPathError, InvalidSettingError, InvalidURIError
-    from .opener import filesystem
+    from .api import CopyResult, cp, filesystem, locate, ls, open, storage_options
+    from .cache import ReadCache
     from .repository import FsspecArtifactRepository
     from .resolver import Resolved, resolve
 
