@@ -70,6 +70,15 @@ def accepted_kwargs(target: Callable, **kwargs: Any) -> dict[str, Any]:
     return {name: value for name, value in kwargs.items() if name in parameters}
 
 
+def repository_kwargs(repository_class: type, **uris: Any) -> dict[str, Any]:
+    """The URIs (``tracking_uri``, ``registry_uri``) that both ``repository_class`` and this
+    MLflow's ``ArtifactRepository.__init__`` accept: a class taking ``**kwargs`` only
+    forwards them to the base class, which may not know them."""
+    from mlflow.store.artifact.artifact_repo import ArtifactRepository
+
+    return accepted_kwargs(repository_class, **accepted_kwargs(ArtifactRepository.__init__, **uris))
+
+
 @functools.lru_cache(maxsize=None)
 def declared_requirements(extra: str | None) -> tuple:
     """The requirements ``pyproject.toml`` declares for ``extra`` (``None``: the core ones),

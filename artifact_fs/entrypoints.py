@@ -39,9 +39,9 @@ def create_repository(artifact_uri: str, tracking_uri: str | None = None, regist
                                                    (scheme == "" and "file" in handed_back)):
         module_name, _, class_name = row.mlflow_builtin.partition(":")
         builtin = getattr(importlib.import_module(module_name), class_name)
-        from ._compat import accepted_kwargs  # older MLflow repositories take fewer arguments
+        from ._compat import repository_kwargs  # older MLflow repositories take fewer arguments
 
-        return builtin(artifact_uri, **accepted_kwargs(builtin, tracking_uri=tracking_uri, registry_uri=registry_uri))
+        return builtin(artifact_uri, **repository_kwargs(builtin, tracking_uri=tracking_uri, registry_uri=registry_uri))
     from .repository import FsspecArtifactRepository
 
     return FsspecArtifactRepository(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)

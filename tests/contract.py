@@ -262,6 +262,11 @@ class RepositoryContract:
         assert repo.download_trace_data() == payload
 
     def test_attachment_round_trip(self, repo):
+        from mlflow.store.artifact.artifact_repo import ArtifactRepository
+
+        if not hasattr(ArtifactRepository, "upload_attachment"):  # older MLflow releases have no attachments
+            assert not hasattr(repo, "upload_attachment") and not hasattr(repo, "download_trace_attachment")
+            return
         attachment_id = str(uuid.uuid4())
         repo.upload_attachment(attachment_id, b"\x00binary\xff")
         assert repo.download_trace_attachment(attachment_id) == b"\x00binary\xff"

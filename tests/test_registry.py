@@ -12,6 +12,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from artifact_fs import FsspecArtifactRepository
+from artifact_fs._compat import accepted_kwargs
 from artifact_fs.backends import BUILTIN_SCHEMES_VAR, SCHEMES
 
 from .test_resolve_settings import SAMPLE_URI
@@ -33,8 +34,10 @@ def test_registry_returns_artifact_fs_for_every_scheme(scheme):
 
 
 def test_registry_passes_tracking_and_registry_uris():
-    repo = get_artifact_repository("s3://b/p", tracking_uri="http://tracking", registry_uri="http://registry")
-    assert (repo.tracking_uri, repo.registry_uri) == ("http://tracking", "http://registry")
+    """Each MLflow passes what its registry takes (2.22 neither, 3.1 tracking_uri, newer both)."""
+    uris = accepted_kwargs(get_artifact_repository, tracking_uri="http://tracking", registry_uri="http://registry")
+    repo = get_artifact_repository("s3://b/p", **uris)
+    assert (repo.tracking_uri, repo.registry_uri) == (uris.get("tracking_uri"), uris.get("registry_uri"))
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,262 @@
+"""The compatibility matrix: the unit tests and the contract suite (local, memory://,
+SeaweedFS, moto) on every supported MLflow × Python, each in its own virtualenv under
+``.matrix/``, then a Markdown pass/fail table with test counts.
+
+Run it through ``scripts/matrix.sh`` (which provides uv). Environments are built once
+and reused while ``pyproject.toml`` and the versions are unchanged; uv's cache lives in
+``.matrix/cache``. Environments run one after another (never in parallel).
+
+    scripts/matrix.sh                     # the whole matrix plus the minimum-versions environment
+    scripts/matrix.sh --only py3.10-mlflow2.22.5
+    scripts/matrix.sh --ref HEAD --write docs/compat-matrix.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import glob
+import hashlib
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+MATRIX_DIR = REPO / ".matrix"
+
+#: The supported range (artifact_fs/_compat.py SUPPORTED_MLFLOW): the 2.x line's latest,
+#: the first 3.x line with the tracking_uri-only constructor, and the newest 3.x on PyPI.
+MLFLOW_VERSIONS = ("2.22.5", "3.1.4", "3.17.2")
+PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13")
+#: Unit tests plus the contract suite on local paths, file://, memory://, SeaweedFS and moto.
+CONTRACT_TESTS = (
+    "tests/test_compat.py",
+    "tests/test_resolve_uris.py",
+    "tests/test_resolve_settings.py",
+    "tests/test_registry.py",
+    "tests/test_paths_and_docs.py",
+    "tests/test_backends.py",
+    "tests/test_s3.py",
+)
+#: Extras whose declared minimums the minimum-versions environment pins with ``==``.
+RUNTIME_EXTRAS = ("s3", "gcs", "azure", "sftp", "hdfs", "hdfs-pyarrow", "pandas", "polars", "upath", "cli")
+SERVER_INSTALLS = ("sftp", "ftp", "gcs", "azure", "hdfs")
+
+
+@dataclass
+class Environment:
+    """One cell of the matrix: a Python, the pins installed beside ``.[test]``, the tests."""
+
+    name: str
+    python: str
+    mlflow: str
+    pins: tuple[str, ...]
+    tests: tuple[str, ...] = CONTRACT_TESTS
+    needs_servers: bool = False
+    result: dict = field(default_factory=dict)
+
+
+def minimum_pins(pyproject: dict) -> tuple[str, ...]:
+    """``name==minimum`` for every ``name>=minimum`` among the core and runtime-extra requirements."""
+    project = pyproject["project"]
+    lines = list(project["dependencies"])
+    for extra in RUNTIME_EXTRAS:
+        lines += project["optional-dependencies"].get(extra, [])
+    pins = {}
+    for line in lines:
+        requirement, _, marker = line.partition(";")
+        match = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*>=\s*([^,\s]+).*", requirement)
+        if match and not match.group(1).startswith("artifact"):
+            pin = f"{match.group(1)}=={match.group(2)}"
+            pins[match.group(1).lower()] = f"{pin};{marker}" if marker.strip() else pin
+    return tuple(sorted(pins.values()))
+
+
+def environments(pyproject: dict) -> list[Environment]:
+    """The default matrix, then the minimum-versions environment (oldest Python, whole suite)."""
+    envs = [
+        Environment(f"py{py}-mlflow{mlflow}", py, mlflow, (f"mlflow-skinny=={mlflow}",))
+        for mlflow in MLFLOW_VERSIONS
+        for py in PYTHON_VERSIONS
+    ]
+    pins = minimum_pins(pyproject)
+    mlflow_min = next(pin.split("==")[1] for pin in pins if pin.startswith("mlflow-skinny=="))
+    envs.append(Environment("minimum-versions", PYTHON_VERSIONS[0], mlflow_min, pins, ("tests",), needs_servers=True))
+    return envs
+
+
+def find_python(version: str) -> str:
+    """An interpreter for ``version``: $MATRIX_PYTHON_3_10, ``python3.10`` on PATH, or pyenv's."""
+    override = os.environ.get(f"MATRIX_PYTHON_{version.replace('.', '_')}")
+    if override:
+        return override
+    pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates = sorted(glob.glob(f"{pyenv}/versions/{version}.*/bin/python{version}"), reverse=True)
+    found = shutil.which(f"python{version}")
+    for candidate in [*candidates, found]:
+        if candidate and subprocess.run([candidate, "-c", "pass"], capture_output=True).returncode == 0:
+            return candidate
+    raise RuntimeError(f"no Python {version} found (set MATRIX_PYTHON_{version.replace('.', '_')}=/path/to/python)")
+
+
+def source_tree(ref: str | None) -> pathlib.Path:
+    """The tree under test: the working tree, or ``git archive <ref>`` under .matrix/src/."""
+    if not ref:
+        return REPO
+    sha = subprocess.run(["git", "rev-parse", ref], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
+    target = MATRIX_DIR / "src" / sha[:12]
+    if not target.exists():
+        partial = target.with_suffix(".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", sha], cwd=REPO, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(partial)], input=archive, check=True)
+        partial.rename(target)
+    cache = target / ".cache"  # the test servers scripts/install-*.sh put under the checkout
+    if not cache.exists():
+        (REPO / ".cache").mkdir(exist_ok=True)
+        cache.symlink_to(REPO / ".cache")
+    return target
+
+
+def run(cmd: list[str], log, cwd: pathlib.Path, env: dict | None = None) -> int:
+    """Run ``cmd`` with its output appended to ``log``; its exit code."""
+    log.write(f"\n$ {' '.join(cmd)}\n")
+    log.flush()
+    return subprocess.run(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+
+
+def install(env: Environment, src: pathlib.Path, uv: str, log) -> pathlib.Path | None:
+    """Create (or reuse) the environment's virtualenv with ``.[test]`` and its pins; None on failure."""
+    venv = MATRIX_DIR / "envs" / env.name
+    key = hashlib.sha256(f"{src}\n{(src / 'pyproject.toml').read_text()}\n{env.pins}".encode()).hexdigest()[:16]
+    stamp = venv / f".installed-{key}"
+    if stamp.exists():
+        return venv
+    shutil.rmtree(venv, ignore_errors=True)
+    uv_env = {**os.environ, "UV_CACHE_DIR": str(MATRIX_DIR / "cache")}
+    if run([uv, "venv", "-q", "--python", find_python(env.python), str(venv)], log, src, uv_env):
+        return None
+    command = [uv, "pip", "install", "--python", str(venv / "bin" / "python"), "-e", f"{src}[test]", *env.pins]
+    if run(command, log, src, uv_env):
+        return None
+    run([uv, "pip", "freeze", "--python", str(venv / "bin" / "python")], log, src, uv_env)
+    stamp.touch()
+    return venv
+
+
+def test(env: Environment, venv: pathlib.Path, src: pathlib.Path, log, extra_args: list[str]) -> dict:
+    """Run the environment's tests; the counts from pytest's JUnit report."""
+    if env.needs_servers:
+        for server in SERVER_INSTALLS:
+            if run(["bash", f"scripts/install-{server}.sh"], log, src):
+                return {"status": f"install-{server}.sh failed"}
+    report = venv / "junit.xml"
+    report.unlink(missing_ok=True)
+    basetemp = venv / "pytest-tmp"
+    shutil.rmtree(basetemp, ignore_errors=True)
+    python = str(venv / "bin" / "python")
+    child_env = {**os.environ, "VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    code = run([python, "-m", "pytest", "-q", f"--basetemp={basetemp}", f"--junitxml={report}", *env.tests, *extra_args],
+               log, src, child_env)
+    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+    if report.exists():
+        for suite in ET.parse(report).getroot().iter("testsuite"):
+            tests, failures, errors, skipped = (int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
+            counts["failed"] += failures
+            counts["errors"] += errors
+            counts["skipped"] += skipped
+            counts["passed"] += tests - failures - errors - skipped
+    versions = subprocess.run([python, "-c", "import sys, mlflow.version; print(sys.version.split()[0], mlflow.version.VERSION)"],
+                              capture_output=True, text=True).stdout.split()
+    status = "passed" if code == 0 and counts["passed"] else "failed"
+    return {"status": status, "exit": code, **counts, "python_full": versions[0] if versions else "?",
+            "mlflow_full": versions[1] if len(versions) > 1 else "?"}
+
+
+def markdown(envs: list[Environment], header: str) -> str:
+    """The MLflow × Python table, then one line per environment."""
+    lines = [header, "", "| MLflow \\ Python | " + " | ".join(PYTHON_VERSIONS) + " |", "|---" * (len(PYTHON_VERSIONS) + 1) + "|"]
+    by_cell = {(e.mlflow, e.python): e for e in envs if e.name.startswith("py")}
+    for mlflow in MLFLOW_VERSIONS:
+        cells = []
+        for py in PYTHON_VERSIONS:
+            e = by_cell.get((mlflow, py))
+            cells.append(_cell(e.result) if e and e.result else "not run")
+        lines.append(f"| {mlflow} | " + " | ".join(cells) + " |")
+    lines += ["", "| environment | Python | MLflow | result | passed | failed | errors | skipped | minutes |", "|---" * 9 + "|"]
+    for e in envs:
+        r = e.result
+        if not r:
+            continue
+        lines.append(f"| {e.name} | {r.get('python_full', e.python)} | {r.get('mlflow_full', e.mlflow)} | {r['status']} | "
+                     f"{r.get('passed', 0)} | {r.get('failed', 0)} | {r.get('errors', 0)} | {r.get('skipped', 0)} | "
+                     f"{r.get('seconds', 0) / 60:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(result: dict) -> str:
+    if result["status"] != "passed":
+        return f"**{result['status']}** ({result.get('passed', 0)} passed, {result.get('failed', 0) + result.get('errors', 0)} failed)"
+    return f"passed ({result['passed']} tests)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build and test the selected environments; print the table; non-zero if any failed."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", help="comma-separated environment names (default: all)")
+    parser.add_argument("--list", action="store_true", help="print the environment names and exit")
+    parser.add_argument("--ref", help="test this git commit (exported under .matrix/src) instead of the working tree")
+    parser.add_argument("--write", help="also write the table to this Markdown file")
+    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    args = parser.parse_args(argv)
+    uv = os.environ.get("UV") or shutil.which("uv")
+    if not uv:
+        parser.error("uv not found: run this through scripts/matrix.sh")
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    envs = environments(pyproject)
+    if args.list:
+        print("\n".join(f"{e.name}: Python {e.python}, {' '.join(e.pins)}; tests: {' '.join(e.tests)}" for e in envs))
+        return 0
+    if args.only:
+        wanted = set(args.only.split(","))
+        unknown = wanted - {e.name for e in envs}
+        if unknown:
+            parser.error(f"unknown environments: {', '.join(sorted(unknown))} (see --list)")
+        envs = [e for e in envs if e.name in wanted]
+    src = source_tree(args.ref)
+    commit = subprocess.run(["git", "rev-parse", "--short", args.ref or "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    (MATRIX_DIR / "logs").mkdir(parents=True, exist_ok=True)
+    for env in envs:
+        started = time.monotonic()
+        log_path = MATRIX_DIR / "logs" / f"{env.name}.log"
+        with open(log_path, "w") as log:
+            venv = install(env, src, uv, log)
+            env.result = test(env, venv, src, log, args.pytest_args) if venv else {"status": "install failed"}
+        env.result["seconds"] = time.monotonic() - started
+        r = env.result
+        print(f"{env.name:<24} {r['status']:<16} passed={r.get('passed', 0)} failed={r.get('failed', 0)} "
+              f"errors={r.get('errors', 0)} ({r['seconds']:.0f} s, log {log_path.relative_to(REPO)})", flush=True)
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    table = markdown(envs, f"Matrix run of {commit}{' (working tree)' if not args.ref else ''}, {when}:")
+    print("\n" + table)
+    (MATRIX_DIR / "results.json").write_text(json.dumps({e.name: e.result for e in envs}, indent=2))
+    if args.write:
+        pathlib.Path(args.write).write_text(table)
+    return 0 if all(e.result.get("status") == "passed" for e in envs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
