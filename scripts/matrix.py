@@ -65,6 +65,7 @@ class Environment:
     pins: tuple[str, ...]
     tests: tuple[str, ...] = CONTRACT_TESTS
     needs_servers: bool = False
+    refusal: bool = False  # an unsupported MLflow: the install and the repository must refuse it
     result: dict = field(default_factory=dict)
 
 
@@ -94,7 +95,42 @@ def environments(pyproject: dict) -> list[Environment]:
     pins = minimum_pins(pyproject)
     mlflow_min = next(pin.split("==")[1] for pin in pins if pin.startswith("mlflow-skinny=="))
     envs.append(Environment("minimum-versions", PYTHON_VERSIONS[0], mlflow_min, pins, ("tests",), needs_servers=True))
+    envs.append(Environment(f"unsupported-mlflow{UNSUPPORTED_MLFLOW}", PYTHON_VERSIONS[0], UNSUPPORTED_MLFLOW,
+                            (f"mlflow-skinny=={UNSUPPORTED_MLFLOW}",), (), refusal=True))
     return envs
+
+
+UNSUPPORTED_MLFLOW = "2.21.3"  # the newest release below the supported range
+REFUSAL_PROBE = (
+    "from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository\n"
+    "try:\n    get_artifact_repository('memory://refused/a')\n"
+    "except ImportError as exc:\n    print(type(exc).__name__, exc)\n"
+)
+
+
+def check_refusal(env: Environment, src: pathlib.Path, uv: str, log) -> dict:
+    """An unsupported MLflow: the resolver refuses ``artifact_fs`` beside it, and forced in
+    (``--no-deps``), the repository refuses to run, naming the supported range."""
+    venv = MATRIX_DIR / "envs" / env.name
+    shutil.rmtree(venv, ignore_errors=True)
+    uv_env = {**os.environ, "UV_CACHE_DIR": str(MATRIX_DIR / "cache")}
+    python = str(venv / "bin" / "python")
+    run([uv, "venv", "-q", "--python", find_python(env.python), str(venv)], log, src, uv_env)
+    checks = {}
+    log.write("\n# expected: the resolver refuses this MLflow\n")
+    resolver = subprocess.run([uv, "pip", "install", "--python", python, "-e", str(src), *env.pins],
+                              cwd=src, capture_output=True, text=True, env=uv_env)
+    log.write(resolver.stdout + resolver.stderr)
+    checks["resolver refuses"] = resolver.returncode != 0 and "mlflow-skinny" in resolver.stderr
+    run([uv, "pip", "install", "--python", python, *env.pins, "fsspec", "packaging"], log, src, uv_env)
+    run([uv, "pip", "install", "--python", python, "--no-deps", "-e", str(src)], log, src, uv_env)
+    probe = subprocess.run([python, "-c", REFUSAL_PROBE], cwd=src, capture_output=True, text=True)
+    log.write(f"\n# expected: the repository refuses this MLflow\n{probe.stdout}{probe.stderr}")
+    checks["repository refuses"] = probe.stdout.startswith("UnsupportedMlflowError") and ">=2.22,<4" in probe.stdout
+    log.write(f"\n{checks}\n")
+    passed = sum(checks.values())
+    return {"status": "passed" if passed == len(checks) else "failed", "passed": passed,
+            "failed": len(checks) - passed, "python_full": env.python, "mlflow_full": env.mlflow}
 
 
 def find_python(version: str) -> str:
@@ -207,6 +243,19 @@ def markdown(envs: list[Environment], header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+START, END = "<!-- matrix table: scripts/matrix.sh --write -->", "<!-- end of matrix table -->"
+
+
+def write_table(path: pathlib.Path, table: str) -> None:
+    """Put ``table`` between the markers of ``path`` when it has them, else make it the whole file."""
+    text = path.read_text() if path.exists() else ""
+    if START in text and END in text:
+        before, _, rest = text.partition(START)
+        path.write_text(f"{before}{START}\n{table}{END}{rest.partition(END)[2]}")
+    else:
+        path.write_text(table)
+
+
 def _cell(result: dict) -> str:
     if result["status"] != "passed":
         return f"**{result['status']}** ({result.get('passed', 0)} passed, {result.get('failed', 0) + result.get('errors', 0)} failed)"
@@ -219,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated environment names (default: all)")
     parser.add_argument("--list", action="store_true", help="print the environment names and exit")
     parser.add_argument("--ref", help="test this git commit (exported under .matrix/src) instead of the working tree")
-    parser.add_argument("--write", help="also write the table to this Markdown file")
+    parser.add_argument("--write", action="append", help="also write the table to this Markdown file "
+                        "(between the matrix markers when it has them, as README.md does); repeatable")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
     uv = os.environ.get("UV") or shutil.which("uv")
@@ -243,18 +293,27 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         log_path = MATRIX_DIR / "logs" / f"{env.name}.log"
         with open(log_path, "w") as log:
-            venv = install(env, src, uv, log)
-            env.result = test(env, venv, src, log, args.pytest_args) if venv else {"status": "install failed"}
+            if env.refusal:
+                env.result = check_refusal(env, src, uv, log)
+            else:
+                venv = install(env, src, uv, log)
+                env.result = test(env, venv, src, log, args.pytest_args) if venv else {"status": "install failed"}
         env.result["seconds"] = time.monotonic() - started
         r = env.result
         print(f"{env.name:<24} {r['status']:<16} passed={r.get('passed', 0)} failed={r.get('failed', 0)} "
               f"errors={r.get('errors', 0)} ({r['seconds']:.0f} s, log {log_path.relative_to(REPO)})", flush=True)
+        if r["status"] != "passed":  # what went wrong, without opening the log
+            print("".join(log_path.read_text(errors="replace").splitlines(keepends=True)[-30:]), flush=True)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     table = markdown(envs, f"Matrix run of {commit}{' (working tree)' if not args.ref else ''}, {when}:")
     print("\n" + table)
+    passed = sum(e.result.get("passed", 0) for e in envs)
+    failed = sum(e.result.get("failed", 0) + e.result.get("errors", 0) for e in envs)
+    failed += sum(1 for e in envs if e.result.get("status") != "passed" and not e.result.get("failed") and not e.result.get("errors"))
+    print(f"matrix: {passed} passed, {failed} failed")
     (MATRIX_DIR / "results.json").write_text(json.dumps({e.name: e.result for e in envs}, indent=2))
-    if args.write:
-        pathlib.Path(args.write).write_text(table)
+    for path in args.write or []:
+        write_table(pathlib.Path(path), table)
     return 0 if all(e.result.get("status") == "passed" for e in envs) else 1
 
 
