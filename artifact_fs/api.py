@@ -103,20 +103,24 @@ def storage_options(uri: str | os.PathLike, **options: Any) -> tuple[str, dict[s
     """``(fsspec_url, storage_options)`` for pandas, polars (``use_pyarrow=True``), dask...
 
     Works for every MLflow URI form, including those pandas cannot read itself
-    (``wasbs://``, ``hdfs:/``, ``runs:/``): a run or model is resolved to the store that holds
-    it, so reads go straight there.
+    (``wasbs://``, ``hdfs:/``, ``runs:/``). Store URIs become the store's fsspec URL and
+    options (no I/O); runs and models become ``runs://``/``models://`` URLs with the tracking
+    URI, so reads use the same filesystem classes and settings as MLflow's repository.
 
     >>> url, opts = storage_options("wasbs://c@acct.blob.core.windows.net/t.csv", account_key="k")
     >>> url, opts["account_name"]
     ('abfs://c/t.csv', 'acct')
+    >>> storage_options("runs:/0a1b/data/t.parquet", tracking_uri="http://127.0.0.1:5000")
+    ('runs://0a1b/data/t.parquet', {'tracking_uri': 'http://127.0.0.1:5000'})
 
     Then ``pd.read_csv(url, storage_options=opts)``.
     """
-    location = locate(uri, **options)
-    if location.resolved is None:  # a tracking-server proxy: go through the runs/models protocol
-        tracked = location.tracked
-        return tracked.unstrip_protocol(os.fspath(uri)), {"tracking_uri": tracked.tracking_uri}
-    return location.resolved.url, keyword_arguments(location.resolved)
+    uri = os.fspath(uri)
+    if uri_scheme(uri) not in TRACKED_SCHEMES:
+        resolved = resolve(uri, **options)  # no filesystem is opened, no I/O
+        return resolved.url, keyword_arguments(resolved)
+    tracked = tracked_filesystem(uri, **options)
+    return tracked.unstrip_protocol(uri), {**options, "tracking_uri": tracked.tracking_uri}
 
 
 def open(uri: str | os.PathLike, mode: str = "rb", **options: Any) -> IO:  # noqa: A001 - af.open reads naturally

@@ -322,6 +322,7 @@ def _not_found_as_oserror(call, what: str):
     try:
         return call()
     except MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+        missing = exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
+        if missing or "not found" in exc.message.lower():  # an unknown alias is INVALID_PARAMETER_VALUE
             raise FileNotFoundError(f"{what}: {exc.message}") from None
         raise
