@@ -1,0 +1,106 @@
+"""The verified read cache on real stores: hits, misses, invalidation, other processes, no partial entries."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+from mlflow import MlflowClient
+
+import artifact_fs as af
+from artifact_fs.cache import ReadCache
+from artifact_fs.protocols import RunsFileSystem
+
+from .conftest import new_bucket
+
+
+@pytest.fixture(scope="module")
+def tracking_uri(tmp_path_factory):
+    uri = f"sqlite:///{tmp_path_factory.mktemp('tracking')}/mlflow.db"
+    MlflowClient(uri).search_experiments()
+    return uri
+
+
+@pytest.fixture
+def s3_run(seaweedfs, monkeypatch, tracking_uri):
+    """A run whose artifacts live in a fresh SeaweedFS bucket: ``(run_id, bucket, key prefix)``."""
+    for name, value in {**seaweedfs.env(), "MLFLOW_TRACKING_URI": tracking_uri}.items():
+        monkeypatch.setenv(name, value)
+    bucket = new_bucket(seaweedfs)
+    client = MlflowClient()
+    run = client.create_run(client.create_experiment(f"c-{uuid.uuid4().hex[:8]}", artifact_location=f"s3://{bucket}/m"))
+    prefix = run.info.artifact_uri.removeprefix(f"s3://{bucket}/")
+    return run.info.run_id, bucket, prefix
+
+
+def cached_entries(directory) -> list[str]:
+    return sorted(name for _, _, names in os.walk(directory) for name in names)
+
+
+def test_second_read_is_a_hit_and_a_rewrite_is_a_miss(s3_run, seaweedfs, tmp_path):
+    run_id, bucket, prefix = s3_run
+    s3 = seaweedfs.boto3_client()
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/blob.bin", Body=b"A" * 1000)
+    fs = RunsFileSystem(cache_dir=str(tmp_path / "cache"))
+    for _ in range(2):
+        with fs.open(f"runs://{run_id}/blob.bin") as f:
+            assert f.read() == b"A" * 1000
+    assert (fs.cache.misses, fs.cache.hits) == (1, 1)
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/blob.bin", Body=b"B" * 1000)  # same size, new content
+    with fs.open(f"runs://{run_id}/blob.bin") as f:
+        assert f.read() == b"B" * 1000, "a changed artifact is never served from the cache"
+    assert (fs.cache.misses, fs.cache.hits) == (2, 1)
+    assert len(cached_entries(tmp_path / "cache")) == 2 and not any(".partial" in n for n in cached_entries(tmp_path / "cache"))
+
+
+def test_another_process_reuses_the_entry(s3_run, seaweedfs, tmp_path, monkeypatch):
+    run_id, bucket, prefix = s3_run
+    seaweedfs.boto3_client().put_object(Bucket=bucket, Key=f"{prefix}/t.txt", Body=b"shared")
+    monkeypatch.setenv("ARTIFACT_FS_CACHE_DIR", str(tmp_path / "cache"))
+    code = (
+        "import sys; from artifact_fs.protocols import RunsFileSystem; fs = RunsFileSystem();"
+        f"data = fs.open('runs://{run_id}/t.txt').read(); print(data.decode(), fs.cache.hits, fs.cache.misses)"
+    )
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert first.stdout.split() == ["shared", "0", "1"]
+    assert second.stdout.split() == ["shared", "1", "0"]
+
+
+def test_cp_downloads_through_the_cache(s3_run, seaweedfs, tmp_path, monkeypatch):
+    run_id, bucket, prefix = s3_run
+    s3 = seaweedfs.boto3_client()
+    for name in ("a.txt", "sub/b.txt"):
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/d/{name}", Body=name.encode())
+    monkeypatch.setenv("ARTIFACT_FS_CACHE_DIR", str(tmp_path / "cache"))
+    for attempt in ("one", "two"):
+        af.cp(f"runs:/{run_id}/d", tmp_path / attempt, progress=False)
+        assert (tmp_path / attempt / "sub" / "b.txt").read_bytes() == b"sub/b.txt"
+    assert len(cached_entries(tmp_path / "cache")) == 2
+    (tmp_path / "two" / "a.txt").write_bytes(b"edited locally")  # a copy, never the cache entry itself
+    af.cp(f"runs:/{run_id}/d/a.txt", tmp_path / "three.txt", progress=False)
+    assert (tmp_path / "three.txt").read_bytes() == b"a.txt"
+
+
+def test_a_failed_fetch_leaves_no_entry(tmp_path):
+    fs, path = af.filesystem(tmp_path / "store")
+    fs.pipe_file(f"{path}/x.bin", b"12345")
+    cache = ReadCache(tmp_path / "cache")
+
+    def broken(remote, local):
+        with open(local, "wb") as f:
+            f.write(b"12")
+        raise ConnectionError("the store went away")
+
+    with pytest.raises(ConnectionError):
+        cache.fetch(fs, f"{path}/x.bin", download=broken)
+    assert cached_entries(tmp_path / "cache") == []
+    assert open(cache.fetch(fs, f"{path}/x.bin"), "rb").read() == b"12345"
+
+
+def test_a_store_with_no_version_field_is_never_cached(tmp_path):
+    fs, path = af.filesystem(tmp_path / "store")
+    assert ReadCache(tmp_path / "cache").key(fs, f"{path}/x", {"name": "x", "size": 3, "type": "file"}) is None
