@@ -89,6 +89,12 @@ class Scheme:
     #: seconds, for clients that have no request timeout of their own
     bounded_calls: tuple[str, ...] = ()
     path_refuses: str = ""  #: characters the client cannot carry in a path: refused, never cut short
+    #: MLflow mixins (``mlflow.store.artifact.artifact_repo``) that need signed URLs and that
+    #: the store can honour with the right credentials; ``StreamUploadMixin`` needs none and
+    #: every row honours it (see :mod:`artifact_fs.capabilities`)
+    presigned_mixins: tuple[str, ...] = ()
+    #: key of :data:`artifact_fs.presign.PRESIGNERS`: how URLs for direct client transfers are signed
+    presigner: str | None = None
     variant: str = ""  #: this row's name among the implementations of its scheme
     variant_var: str | None = None  #: environment variable that picks one of ``alternatives`` by name
     alternatives: Mapping[str, "Scheme"] = field(default_factory=dict)  #: other implementations, by name

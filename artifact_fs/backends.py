@@ -85,8 +85,16 @@ def _s3_without_expect_continue(fs) -> None:
     fs.s3.meta.events.unregister("before-call.s3", add_expect_header)
 
 
+#: The MLflow mixins a store honours by handing clients signed URLs (multipart upload with
+#: part URLs, presigned GET with the size, presigned PUT); which credentials make that
+#: possible is the presigner's business (artifact_fs/presign.py). Every row also honours
+#: StreamUploadMixin, which needs no signing.
+PRESIGNED_MIXINS = ("MultipartUploadMixin", "MultipartDownloadMixin", "PresignedUploadMixin")
+
 _S3_COMMON = dict(
     protocol="s3",
+    presigner="s3",
+    presigned_mixins=PRESIGNED_MIXINS,
     impl="s3fs.S3FileSystem",
     extra="s3",
     content_headers=("ContentType", "ContentEncoding"),
@@ -97,6 +105,8 @@ _S3_COMMON = dict(
 
 _AZURE_COMMON = dict(
     protocol="abfs",
+    presigner="azure_blob",  # SAS from an account key; adlfs talks to the blob endpoint for abfss too
+    presigned_mixins=PRESIGNED_MIXINS,
     impl="adlfs.AzureBlobFileSystem",
     extra="azure",
     settings=AZURE_SETTINGS,
@@ -199,6 +209,8 @@ SCHEMES: tuple[Scheme, ...] = (
         # Content-Type only, as MLflow's GCS repository: with Content-Encoding gzip, GCS and
         # aiohttp would hand a .tar.gz artifact back decompressed.
         content_headers=("content_type",),
+        presigner="gcs",  # V4 signed URLs need a service-account key
+        presigned_mixins=PRESIGNED_MIXINS,
     ),
     Scheme(
         name="hdfs",

@@ -42,9 +42,15 @@ def create_repository(artifact_uri: str, tracking_uri: str | None = None, regist
         from ._compat import repository_kwargs  # older MLflow repositories take fewer arguments
 
         return builtin(artifact_uri, **repository_kwargs(builtin, tracking_uri=tracking_uri, registry_uri=registry_uri))
+    from .capabilities import repository_class
     from .repository import FsspecArtifactRepository
+    from .resolver import resolve
 
-    return FsspecArtifactRepository(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
+    try:  # the class honouring exactly the MLflow mixins this store and its credentials can
+        cls = repository_class(resolve(artifact_uri))
+    except Exception:  # noqa: BLE001 - a bad URI or setting: the constructor raises the mapped error
+        cls = FsspecArtifactRepository
+    return cls(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
 
 
 _REGISTRY_MODULE = "mlflow.store.artifact.artifact_repository_registry"

@@ -15,6 +15,7 @@ import tempfile
 import threading
 
 from mlflow.entities import FileInfo
+from mlflow.store.artifact import artifact_repo as _mlflow_artifact_repo
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from . import _compat, transfer
@@ -22,10 +23,14 @@ from .errors import InvalidArtifactPathError, mlflow_errors, mlflow_exception, t
 from .opener import open_filesystem
 from .paths import TEMP_PREFIX, clean_artifact_path, clean_file_name, join_artifact_path, local_destination
 from .resolver import Resolved, resolve
+from .streaming import StreamUploads
 from .uri import redact_uri
 
+#: every store honours streamed uploads; MLflow releases without the mixin just never ask
+_STREAM_MIXIN = tuple(filter(None, [getattr(_mlflow_artifact_repo, "StreamUploadMixin", None)]))
 
-class FsspecArtifactRepository(ArtifactRepository):
+
+class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN):
     """An MLflow artifact repository backed by any fsspec filesystem.
 
     Parameters

@@ -29,7 +29,7 @@ def test_entry_points_cover_exactly_the_table():
 @pytest.mark.parametrize("scheme", sorted(SAMPLE_URI))
 def test_registry_returns_artifact_fs_for_every_scheme(scheme):
     repo = get_artifact_repository(SAMPLE_URI[scheme])
-    assert type(repo) is FsspecArtifactRepository
+    assert isinstance(repo, FsspecArtifactRepository)  # composed with the mixins the store honours
     assert repo.resolved.scheme == scheme
 
 
@@ -58,7 +58,7 @@ def test_escape_hatch_hands_schemes_back_to_mlflow(monkeypatch, hatch, uri, buil
 
 def test_escape_hatch_leaves_other_schemes_alone(monkeypatch):
     monkeypatch.setenv(BUILTIN_SCHEMES_VAR, "gs")
-    assert type(get_artifact_repository("s3://b/p")) is FsspecArtifactRepository
+    assert isinstance(get_artifact_repository("s3://b/p"), FsspecArtifactRepository)
 
 
 def test_bad_uri_fails_at_construction_with_mlflow_error():

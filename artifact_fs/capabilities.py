@@ -1,0 +1,134 @@
+"""Which of MLflow's optional repository mixins a repository honours, from the scheme table.
+
+``mlflow server`` decides features with ``isinstance`` checks against the mixins of
+``mlflow.store.artifact.artifact_repo`` (``/server-info`` advertises multipart transfers
+only when its repository is a ``MultipartUploadMixin`` / ``MultipartDownloadMixin``).
+So the registry's factory (:func:`artifact_fs.entrypoints.create_repository`) hands out
+an instance of exactly the mixins the store can honour:
+
+* ``StreamUploadMixin``: every store (it is part of :class:`FsspecArtifactRepository`);
+* the row's ``presigned_mixins`` when its presigner can sign with the resolved
+  credentials (:mod:`artifact_fs.presign`): ``MultipartUploadMixin``,
+  ``MultipartDownloadMixin``, ``PresignedUploadMixin``.
+
+The class is built with ``types.new_class`` from :class:`FsspecArtifactRepository`, the
+implementations below and MLflow's mixins, once per combination (cached): no subclass
+per backend. A mixin the installed MLflow does not define (older releases) is left out.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import types
+from functools import lru_cache
+
+from .errors import mlflow_errors
+from .paths import clean_artifact_path, clean_file_name, join_artifact_path
+from .presign import presigner
+
+_MIXIN_MODULE = "mlflow.store.artifact.artifact_repo"
+STREAM_MIXIN = "StreamUploadMixin"
+
+
+def mlflow_mixin(name: str):
+    """MLflow's mixin class called ``name``, or None when the installed MLflow has none."""
+    import importlib
+
+    return getattr(importlib.import_module(_MIXIN_MODULE), name, None)
+
+
+def honoured_mixins(resolved) -> tuple[str, ...]:
+    """Names of the mixins a repository for ``resolved`` honours (pure: no network I/O)."""
+    row = resolved.row
+    signed: tuple[str, ...] = ()
+    if row.presigner and row.presigned_mixins and presigner(row.presigner).can_presign(resolved):
+        signed = row.presigned_mixins
+    return (STREAM_MIXIN, *signed)
+
+
+def repository_class(resolved):
+    """The repository class for ``resolved``: FsspecArtifactRepository plus the honoured mixins."""
+    return composed_class(tuple(name for name in honoured_mixins(resolved) if name != STREAM_MIXIN))
+
+
+@lru_cache(maxsize=None)
+def composed_class(mixins: tuple[str, ...]):
+    """``FsspecArtifactRepository`` composed with the implementations and MLflow mixins named (cached)."""
+    from .repository import FsspecArtifactRepository
+
+    if not mixins:
+        return FsspecArtifactRepository
+    implementations = tuple(IMPLEMENTATIONS[name] for name in mixins)
+    mlflow_classes = tuple(cls for cls in map(mlflow_mixin, mixins) if cls is not None)
+    bases = (*implementations, FsspecArtifactRepository, *mlflow_classes)
+    cls = types.new_class("FsspecArtifactRepository", bases, {})
+    cls.__module__ = FsspecArtifactRepository.__module__
+    cls.__qualname__ = f"FsspecArtifactRepository[{','.join(mixins)}]"
+    cls.__doc__ = f"FsspecArtifactRepository honouring {', '.join(mixins)} (built by artifact_fs.capabilities)."
+    return cls
+
+
+def _destination(repo, local_file: str, artifact_path: str | None) -> str:
+    """``<root>/<artifact_path>/<basename(local_file)>``: ``local_file`` is the *client's*
+    path (never opened here), Windows back-slashes included."""
+    name = clean_file_name(posixpath.basename(str(local_file).replace("\\", "/")))
+    return repo._remote(join_artifact_path(clean_artifact_path(artifact_path), name))
+
+
+class MultipartUploads:
+    """``MultipartUploadMixin``: clients upload parts straight to the store with signed URLs."""
+
+    @mlflow_errors("Failed to start a multipart upload of {arg!r} to {self.redacted_uri}")
+    def create_multipart_upload(self, local_file, num_parts=1, artifact_path=None):
+        """Start the upload of ``basename(local_file)`` under ``artifact_path``: an upload id and one URL per part."""
+        num_parts = int(num_parts)
+        if not 1 <= num_parts <= 10_000:
+            raise ValueError(f"num_parts must be between 1 and 10000, got {num_parts}")
+        return presigner(self.row.presigner).create_multipart(self, _destination(self, local_file, artifact_path), num_parts)
+
+    @mlflow_errors("Failed to complete the multipart upload of {arg!r} to {self.redacted_uri}")
+    def complete_multipart_upload(self, local_file, upload_id, parts=None, artifact_path=None):
+        """Assemble the parts the client uploaded; the artifact appears only now."""
+        destination = _destination(self, local_file, artifact_path)
+        presigner(self.row.presigner).complete_multipart(self, destination, upload_id or None, list(parts or []))
+
+    @mlflow_errors("Failed to abort the multipart upload of {arg!r} to {self.redacted_uri}")
+    def abort_multipart_upload(self, local_file, upload_id, artifact_path=None):
+        """Abandon the upload; nothing appears under the artifact's name."""
+        destination = _destination(self, local_file, artifact_path)
+        presigner(self.row.presigner).abort_multipart(self, destination, upload_id or None)
+
+
+class PresignedDownloads:
+    """``MultipartDownloadMixin``: a presigned GET with the file size (clients fetch ranges in parallel)."""
+
+    @mlflow_errors("Failed to presign a download of {arg!r} from {self.redacted_uri}")
+    def get_download_presigned_url(self, artifact_path, expiration=300):
+        """A URL the client can GET (with ``Range``) for ``expiration`` seconds, and the file's size."""
+        path = self._remote(clean_artifact_path(artifact_path))
+        return presigner(self.row.presigner).download_url(self, path, int(expiration))
+
+
+class PresignedUploads:
+    """``PresignedUploadMixin``: a presigned PUT and the headers the client must send with it."""
+
+    @mlflow_errors("Failed to presign an upload of {arg!r} to {self.redacted_uri}")
+    def create_presigned_upload_url(self, artifact_path, expiration=900):
+        """A URL the client can PUT ``artifact_path`` to for ``expiration`` seconds."""
+        from mlflow.entities.presigned_upload import CreatePresignedUploadResponse
+
+        relative = clean_artifact_path(artifact_path)
+        if not relative:
+            raise ValueError("artifact_path must name a file")
+        url, headers = presigner(self.row.presigner).upload_url(self, self._remote(relative), int(expiration))
+        return CreatePresignedUploadResponse(presigned_url=url, headers=headers)
+
+
+#: mixin name → the class implementing its methods for FsspecArtifactRepository
+IMPLEMENTATIONS = {
+    "MultipartUploadMixin": MultipartUploads,
+    "MultipartDownloadMixin": PresignedDownloads,
+    "PresignedUploadMixin": PresignedUploads,
+}
+
+__all__ = ["IMPLEMENTATIONS", "composed_class", "honoured_mixins", "mlflow_mixin", "repository_class"]

@@ -1,0 +1,138 @@
+"""Streamed uploads: MLflow's ``StreamUploadMixin`` for every backend.
+
+``mlflow server`` hands a proxied upload's request body to
+``log_artifact_from_stream`` (Flask) or ``log_artifact_from_async_stream`` (FastAPI)
+when the repository is a ``StreamUploadMixin``; otherwise it spools the body to a temp
+file first. Here the body is written straight into an fsspec file opened for writing,
+chunk by chunk, so the server holds at most one part in memory and never touches its
+disk:
+
+* stores with real directories (``atomic_rename`` rows: local, SFTP, FTP, HDFS) get the
+  bytes under a hidden temporary name beside the target, renamed into place once
+  complete (the conventions of :mod:`artifact_fs.transfer`);
+* object stores publish the object only when the file is closed (a single PUT, or the
+  completion of the multipart upload the client library started for a big body); a
+  failed stream discards the file (s3fs aborts its multipart upload, gcsfs cancels its
+  resumable upload), so no partial object appears under the final name.
+
+The async variant drives the same synchronous fsspec file from a worker thread, one
+``await`` per chunk, so the server's event loop never blocks on the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any, AsyncIterable, BinaryIO
+
+from . import transfer
+from .errors import mlflow_errors
+from .paths import clean_artifact_path, clean_file_name, join_artifact_path
+
+#: bytes read from a sync request stream per write (MLflow's ARTIFACT_STREAM_CHUNK_SIZE)
+READ_CHUNK = 2**20
+#: part size of the fsspec file when the row sets no upload chunk size (boto3's default part)
+DEFAULT_BLOCK = 8 * 2**20
+
+
+class StreamUploads:
+    """``log_artifact_from_stream`` / ``log_artifact_from_async_stream`` for :class:`FsspecArtifactRepository`."""
+
+    @mlflow_errors("Failed to log a streamed artifact to {self.redacted_uri}")
+    def log_artifact_from_stream(self, stream: BinaryIO, artifact_file_name: str, artifact_path: str | None = None) -> None:
+        """Write ``stream`` to ``<root>/<artifact_path>/<basename(artifact_file_name)>`` without spooling it."""
+        upload = _StreamedFile(self, artifact_file_name, artifact_path)
+        upload.open()
+        try:
+            while chunk := stream.read(READ_CHUNK):
+                upload.write(chunk)
+            upload.publish()
+        except BaseException:
+            upload.abandon()
+            raise
+
+    async def log_artifact_from_async_stream(
+        self, chunks: AsyncIterable[bytes], artifact_file_name: str, artifact_path: str | None = None
+    ) -> None:
+        """The async twin of :meth:`log_artifact_from_stream`: each chunk is written from a worker thread."""
+        upload = await asyncio.to_thread(_StreamedFile, self, artifact_file_name, artifact_path)
+        await asyncio.to_thread(self._streamed_step, upload.open)
+        try:
+            async for chunk in chunks:
+                if chunk:
+                    await asyncio.to_thread(self._streamed_step, upload.write, chunk)
+        except BaseException:
+            await asyncio.to_thread(upload.abandon)
+            raise
+        await asyncio.to_thread(self._streamed_step, upload.publish)
+
+    @mlflow_errors("Failed to log a streamed artifact to {self.redacted_uri}")
+    def _streamed_step(self, step, *args) -> None:
+        """Run one step of an async streamed upload with artifact_fs's error mapping; a failed
+        step abandons the upload."""
+        try:
+            step(*args)
+        except BaseException:
+            owner = getattr(step, "__self__", None)
+            if isinstance(owner, _StreamedFile):
+                owner.abandon()
+            raise
+
+
+class _StreamedFile:
+    """One streamed upload: the destination, the temporary name, and the open fsspec file."""
+
+    def __init__(self, repo, artifact_file_name: str, artifact_path: str | None):
+        name = clean_file_name(os.path.basename(str(artifact_file_name).replace("\\", "/").rstrip("/")))
+        relative = join_artifact_path(clean_artifact_path(artifact_path), name)
+        self.repo, self.fs, self.row = repo, repo.fs, repo.row
+        self.final = repo._remote(relative)
+        self.target = transfer.temp_name(self.final) if self.row.atomic_rename else self.final
+        self.file: Any = None
+        self.done = False
+
+    def open(self) -> None:
+        """Open the fsspec file (its parent directory made first where directories are real)."""
+        if self.row.real_directories:
+            parent = self.final.rpartition("/")[0]
+            if parent:
+                self.fs.makedirs(parent, exist_ok=True)
+        self.file = self.fs.open(self.target, "wb", **self._open_options())
+
+    def _open_options(self) -> dict[str, Any]:
+        if self.row.local or self.row.real_directories:
+            return {}
+        resolved = self.repo.resolved
+        extra = resolved.storage_options.get(self.row.upload_extra_option or "", {}) or {}
+        headers = transfer.content_headers(self.row, self.final, extra)
+        block = resolved.upload_options.get("chunksize") or DEFAULT_BLOCK
+        return transfer._with_headers({"block_size": block}, headers.items())
+
+    def write(self, chunk: bytes) -> None:
+        """Append ``chunk`` (the file sends a part whenever its block is full)."""
+        self.file.write(chunk)
+
+    def publish(self) -> None:
+        """Close the file (completing the upload) and, for temp names, rename it into place."""
+        self.file.close()
+        if self.target != self.final:
+            self.fs.mv(self.target, self.final, **self.row.rename_options)
+        self.done = True
+
+    def abandon(self) -> None:
+        """Throw the upload away: nothing appears under the final name. Best effort, never raises."""
+        if self.done or self.file is None:
+            return
+        self.done = True
+        if self.target != self.final:  # a temp name: close it, then delete it
+            try:
+                self.file.close()
+            except Exception:  # noqa: BLE001 - clean-up; the original error is what matters
+                pass
+            transfer._discard_remote(self.fs, [self.target])
+            return
+        try:
+            self.file.discard()  # s3fs: abort the multipart upload; gcsfs: cancel the resumable one
+        except Exception:  # noqa: BLE001
+            pass
+        self.file.closed = True  # so close() (and __del__) never publish what was written so far
