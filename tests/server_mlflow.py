@@ -88,7 +88,9 @@ def mlflow_server(
     ]  # fmt: skip
     log_path = workdir / "mlflow-server.log"
     inherited = {name: value for name, value in os.environ.items() if name not in scrub}
-    server_env = {**inherited, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", **(env or {})}
+    # No job runner (huey consumers import half of MLflow at start: CPU, and noise in io_bytes()).
+    quiet = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server_env = {**inherited, **quiet, **(env or {})}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             cmd, cwd=workdir, env=server_env, stdin=subprocess.DEVNULL, stdout=log,
