@@ -29,6 +29,7 @@ _EXPORTS = {
     "ls": "artifact_fs.api",
     "open": "artifact_fs.api",
     "resolve": "artifact_fs.resolver",
+    "rm": "artifact_fs.api",
     "storage_options": "artifact_fs.api",
 }
 
@@ -36,7 +37,7 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .errors import BackendNotInstalledError, InvalidArtifactPathError, InvalidSettingError, InvalidURIError
-    from .api import CopyResult, cp, filesystem, locate, ls, open, storage_options
+    from .api import CopyResult, cp, filesystem, locate, ls, open, rm, storage_options
     from .cache import ReadCache
     from .repository import FsspecArtifactRepository
     from .resolver import Resolved, resolve

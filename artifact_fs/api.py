@@ -30,6 +30,7 @@ from .resolver import Resolved, resolve
 from .uri import uri_scheme
 
 TRACKED_SCHEMES = ("runs", "models")
+TRACKED_OPTIONS = ("tracking_uri", "registry_uri", "cache_dir", "storage_options")  #: only for runs/models
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,27 @@ def ls(uri: str | os.PathLike, detail: bool = False, **options: Any) -> list:
     return fs.ls(path, detail=detail)
 
 
+def rm(uri: str | os.PathLike, recursive: bool = False, **options: Any) -> None:
+    """Delete a file, or a directory tree with ``recursive=True``, with the repository's policy
+    (on object stores: only the objects below ``<path>/`` and folder markers, never the bucket).
+
+    >>> with open("memory://demo-rm/x.txt", "wb") as f:
+    ...     _ = f.write(b"x")
+    >>> rm("memory://demo-rm", recursive=True); ls("memory://demo-rm")
+    Traceback (most recent call last):
+    FileNotFoundError: ...
+    """
+    location = locate(uri, **options)
+    if location.fs.info(location.path).get("type") != "directory":
+        location.fs.rm_file(location.path)
+    elif not recursive:
+        raise IsADirectoryError(f"{os.fspath(uri)} is a directory: delete it with recursive=True")
+    elif location.resolved is None or location.resolved.row.real_directories:
+        transfer.delete_tree(location.fs, location.path)
+    else:
+        transfer.delete_prefix(location.fs, location.path)
+
+
 def cp(src: str | os.PathLike, dst: str | os.PathLike, *, progress: bool | None = None,
        **options: Any) -> CopyResult:
     """Copy a file or a directory tree: upload, download, or store to store.
@@ -161,7 +183,7 @@ def cp(src: str | os.PathLike, dst: str | os.PathLike, *, progress: bool | None 
     CopyResult(files=1, bytes=3, destination='memory://copy')
     """
     src, dst = os.fspath(src), os.fspath(dst)
-    source, target = locate(src, **options), locate(dst, **options)
+    source, target = locate(src, **_for(src, options)), locate(dst, **_for(dst, options))
     plan = _plan(source, target, dst.endswith("/"))
     if not plan:
         raise FileNotFoundError(f"nothing to copy at {src!r}")
@@ -178,6 +200,13 @@ def cp(src: str | os.PathLike, dst: str | os.PathLike, *, progress: bool | None 
             _download(source, staged, infos, total, progress)
             _upload(target, [(local, d) for (_, local), (_, d) in zip(staged, pairs)], total, progress)
     return CopyResult(len(plan), total, dst)
+
+
+def _for(uri: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options that apply to ``uri``: tracking options only to runs and models."""
+    if uri_scheme(uri) in TRACKED_SCHEMES:
+        return options
+    return {k: v for k, v in options.items() if k not in TRACKED_OPTIONS}
 
 
 def _plan(source: Location, target: Location, into: bool) -> list[tuple[str, str, dict]]:

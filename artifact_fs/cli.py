@@ -76,8 +76,7 @@ def cmd_cp(args) -> int:
     from .api import cp
 
     progress = True if args.progress else (False if args.no_progress or args.json else None)
-    options = _options(args) if (_tracked(args.src) or _tracked(args.dst)) else {}
-    result = cp(args.src, args.dst, progress=progress, **options)
+    result = cp(args.src, args.dst, progress=progress, **_options(args))
     data = {"files": result.files, "bytes": result.bytes, "destination": result.destination}
     _emit(args, data, f"copied {result.files} file(s), {result.bytes} bytes to {result.destination}")
     return EXIT_OK
@@ -96,16 +95,9 @@ def cmd_cat(args) -> int:
 
 def cmd_rm(args) -> int:
     """``rm URI``: delete a file; a directory needs ``-r``."""
-    from .api import filesystem
+    from .api import rm
 
-    fs, path = filesystem(args.uri, **_opts_for(args.uri, args))
-    info = fs.info(path)  # FileNotFoundError → exit 3
-    if info.get("type") == "directory":
-        if not args.recursive:
-            raise IsADirectoryError(f"{args.uri} is a directory: use rm -r")
-        fs.rm(path, recursive=True)
-    else:
-        fs.rm_file(path)
+    rm(args.uri, recursive=args.recursive, **_opts_for(args.uri, args))  # FileNotFoundError → exit 3
     _emit(args, {"removed": args.uri}, "" if not args.verbose else f"removed {args.uri}")
     return EXIT_OK
 

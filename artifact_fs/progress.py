@@ -9,6 +9,7 @@ tqdm is optional (``pip install 'artifact_fs[cli]'``); without it there is no ba
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import Any
@@ -46,8 +47,13 @@ class TransferProgress(Callback):
         super().__init__()
         self.total_files, self.files_done, self.batched = total_files, 0, False
         self._lock = threading.Lock()
+        try:
+            size = os.get_terminal_size(sys.stderr.fileno())
+        except (OSError, ValueError):
+            size = os.terminal_size((0, 0))
+        fixed = {} if size.columns and size.lines else {"ncols": 100, "nrows": 24}  # a terminal of unknown size
         self.bar = tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc=description,
-                        file=sys.stderr, dynamic_ncols=True, leave=True)
+                        file=sys.stderr, leave=True, **fixed)
         self._show_files()
 
     def _show_files(self) -> None:
