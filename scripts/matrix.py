@@ -57,14 +57,15 @@ SERVER_INSTALLS = ("sftp", "ftp", "gcs", "azure", "hdfs")
 
 @dataclass
 class Environment:
-    """One cell of the matrix: a Python, the pins installed beside ``.[test]``, the tests."""
+    """One cell of the matrix: a Python, what is installed beside the project, the tests."""
 
     name: str
     python: str
     mlflow: str
-    pins: tuple[str, ...]
+    pins: tuple[str, ...]  # requirements installed beside ``-e .[extras]``
     tests: tuple[str, ...] = CONTRACT_TESTS
     needs_servers: bool = False
+    extras: str = "all,demo"
     refusal: bool = False  # an unsupported MLflow: the install and the repository must refuse it
     result: dict = field(default_factory=dict)
 
@@ -85,16 +86,28 @@ def minimum_pins(pyproject: dict) -> tuple[str, ...]:
     return tuple(sorted(pins.values()))
 
 
+def test_tools(pyproject: dict) -> tuple[str, ...]:
+    """The ``test`` extra's own requirements (pytest, servers, SDKs), without the extras it names."""
+    test = pyproject["project"]["optional-dependencies"]["test"]
+    return tuple(line for line in test if not line.replace("_", "-").startswith("artifact-fs"))
+
+
 def environments(pyproject: dict) -> list[Environment]:
-    """The default matrix, then the minimum-versions environment (oldest Python, whole suite)."""
+    """The default matrix, then the minimum-versions environment (oldest Python, whole suite).
+
+    The cells install every runtime extra and the test tools, not the ``test`` extra itself:
+    that one also pins the full MLflow the tracking-server tests run. The minimum-versions
+    environment does install it (so MLflow is the server extra's) and runs every test.
+    """
+    tools = test_tools(pyproject)
     envs = [
-        Environment(f"py{py}-mlflow{mlflow}", py, mlflow, (f"mlflow-skinny=={mlflow}",))
+        Environment(f"py{py}-mlflow{mlflow}", py, mlflow, (f"mlflow-skinny=={mlflow}", *tools))
         for mlflow in MLFLOW_VERSIONS
         for py in PYTHON_VERSIONS
     ]
-    pins = minimum_pins(pyproject)
-    mlflow_min = next(pin.split("==")[1] for pin in pins if pin.startswith("mlflow-skinny=="))
-    envs.append(Environment("minimum-versions", PYTHON_VERSIONS[0], mlflow_min, pins, ("tests",), needs_servers=True))
+    pins = tuple(pin for pin in minimum_pins(pyproject) if not pin.startswith("mlflow"))
+    envs.append(Environment("minimum-versions", PYTHON_VERSIONS[0], "server extra's", pins, ("tests",),
+                            needs_servers=True, extras="test"))
     envs.append(Environment(f"unsupported-mlflow{UNSUPPORTED_MLFLOW}", PYTHON_VERSIONS[0], UNSUPPORTED_MLFLOW,
                             (f"mlflow-skinny=={UNSUPPORTED_MLFLOW}",), (), refusal=True))
     return envs
@@ -177,7 +190,7 @@ def run(cmd: list[str], log, cwd: pathlib.Path, env: dict | None = None) -> int:
 def install(env: Environment, src: pathlib.Path, uv: str, log) -> pathlib.Path | None:
     """Create (or reuse) the environment's virtualenv with ``.[test]`` and its pins; None on failure."""
     venv = MATRIX_DIR / "envs" / env.name
-    key = hashlib.sha256(f"{src}\n{(src / 'pyproject.toml').read_text()}\n{env.pins}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{src}\n{(src / 'pyproject.toml').read_text()}\n{env.pins}{env.extras}".encode()).hexdigest()[:16]
     stamp = venv / f".installed-{key}"
     if stamp.exists():
         return venv
@@ -185,7 +198,7 @@ def install(env: Environment, src: pathlib.Path, uv: str, log) -> pathlib.Path |
     uv_env = {**os.environ, "UV_CACHE_DIR": str(MATRIX_DIR / "cache")}
     if run([uv, "venv", "-q", "--python", find_python(env.python), str(venv)], log, src, uv_env):
         return None
-    command = [uv, "pip", "install", "--python", str(venv / "bin" / "python"), "-e", f"{src}[test]", *env.pins]
+    command = [uv, "pip", "install", "--python", str(venv / "bin" / "python"), "-e", f"{src}[{env.extras}]", *env.pins]
     if run(command, log, src, uv_env):
         return None
     run([uv, "pip", "freeze", "--python", str(venv / "bin" / "python")], log, src, uv_env)
