@@ -7,7 +7,7 @@ file first. Here the body is written straight into an fsspec file opened for wri
 chunk by chunk, so the server holds at most one part in memory and never touches its
 disk:
 
-* stores with real directories (``atomic_rename`` rows: local, SFTP, FTP, HDFS) get the
+* stores with real directories (local, SFTP, FTP, HDFS, memory) get the
   bytes under a hidden temporary name beside the target, renamed into place once
   complete (the conventions of :mod:`artifact_fs.transfer`);
 * object stores publish the object only when the file is closed (a single PUT, or the
@@ -87,7 +87,9 @@ class _StreamedFile:
         relative = join_artifact_path(clean_artifact_path(artifact_path), name)
         self.repo, self.fs, self.row = repo, repo.fs, repo.row
         self.final = repo._remote(relative)
-        self.target = transfer.temp_name(self.final) if self.row.atomic_rename else self.final
+        # stores with directories get a temporary name (fsspec's memory file is visible from open())
+        staged = self.row.atomic_rename or self.row.real_directories
+        self.target = transfer.temp_name(self.final) if staged else self.final
         self.file: Any = None
         self.done = False
 
@@ -135,4 +137,7 @@ class _StreamedFile:
             self.file.discard()  # s3fs: abort the multipart upload; gcsfs: cancel the resumable one
         except Exception:  # noqa: BLE001
             pass
-        self.file.closed = True  # so close() (and __del__) never publish what was written so far
+        try:
+            self.file.closed = True  # so close() (and __del__) never publish what was written so far
+        except AttributeError:  # a file that publishes only in close() (fsspec's memory file): never closed
+            pass

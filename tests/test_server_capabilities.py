@@ -1,0 +1,212 @@
+"""The registry factory hands out exactly the mixins a store honours, and each one works on a
+real server: multipart uploads through signed part URLs, presigned GETs and PUTs (SeaweedFS,
+Azurite), and streamed uploads that never leave a partial artifact (local, memory, S3)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import pathlib
+
+import pytest
+import requests
+from mlflow.entities.multipart_upload import MultipartUploadPart
+from mlflow.exceptions import MlflowException
+from mlflow.store.artifact import artifact_repo as mlflow_repo
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+from artifact_fs import FsspecArtifactRepository
+from artifact_fs.capabilities import composed_class
+
+from .conftest import new_bucket
+from .server_azure import ACCOUNT, azurite_server
+
+MIXINS = ("StreamUploadMixin", "MultipartUploadMixin", "MultipartDownloadMixin", "PresignedUploadMixin")
+ALL = set(MIXINS)
+STREAM = {"StreamUploadMixin"}
+MiB = 2**20
+AZURE_KEY_ENV = {"AZURE_STORAGE_ACCESS_KEY": "a2V5"}
+
+CASES = [
+    ("s3://b/p", {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}, ALL),
+    ("s3://b/p", {"MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION": "unsigned"}, STREAM),  # anonymous: nothing to sign with
+    ("r2://b@acct.r2.cloudflarestorage.com/p", {}, ALL),
+    ("b2://b@s3.eu-central-003.backblazeb2.com/p", {}, ALL),
+    ("wasbs://c@acct.blob.core.windows.net/p", AZURE_KEY_ENV, ALL),
+    ("abfss://c@acct.dfs.core.windows.net/p", AZURE_KEY_ENV, ALL),
+    ("wasbs://c@acct.blob.core.windows.net/p", {"AZURE_STORAGE_SAS_TOKEN": "sv=x&sig=y"}, STREAM),  # no key: no SAS
+    ("wasbs://c@acct.blob.core.windows.net/p", {"AZURE_STORAGE_CONNECTION_STRING": "AccountName=acct;AccountKey=a2V5"}, ALL),
+    ("gs://b/p", {"STORAGE_EMULATOR_HOST": "http://127.0.0.1:1"}, STREAM),  # anonymous: no signing key
+    ("/tmp/plain", {}, STREAM),
+    ("file:///tmp/x", {}, STREAM),
+    ("memory://x", {}, STREAM),
+    ("sftp://user@host/p", {}, STREAM),
+    ("ftp://host/p", {}, STREAM),
+    ("hdfs://nn:8020/p", {}, STREAM),
+]
+
+
+def _honoured(repo) -> set[str]:
+    return {name for name in MIXINS if isinstance(repo, getattr(mlflow_repo, name))}
+
+
+@pytest.mark.parametrize(("uri", "env", "expected"), CASES, ids=[f"{c[0].split(':')[0] or 'path'}-{i}" for i, c in enumerate(CASES)])
+def test_factory_hands_out_exactly_the_mixins_the_store_honours(uri, env, expected, monkeypatch):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    repo = get_artifact_repository(uri)
+    assert isinstance(repo, FsspecArtifactRepository)
+    assert _honoured(repo) == expected
+    assert type(get_artifact_repository(uri)) is type(repo)  # one class per combination, cached
+
+
+def test_composed_classes_are_shared_and_named_after_their_mixins():
+    full = composed_class(("MultipartUploadMixin", "MultipartDownloadMixin", "PresignedUploadMixin"))
+    assert composed_class(()) is FsspecArtifactRepository
+    assert full is composed_class(("MultipartUploadMixin", "MultipartDownloadMixin", "PresignedUploadMixin"))
+    assert issubclass(full, FsspecArtifactRepository) and full.__name__ == "FsspecArtifactRepository"
+    assert "MultipartUploadMixin" in full.__qualname__
+
+
+# --- the presigning mixins on real servers ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory):
+    with azurite_server(tmp_path_factory.mktemp("azurite-caps")) as server:
+        yield server
+
+
+@pytest.fixture(params=["s3", "azure"])
+def store(request, monkeypatch):
+    """(artifact URI, reader of a stored object's bytes) on SeaweedFS or Azurite."""
+    if request.param == "s3":
+        server = request.getfixturevalue("seaweedfs")
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        bucket = new_bucket(server)
+        client = server.boto3_client()
+        return f"s3://{bucket}/root", lambda key: client.get_object(Bucket=bucket, Key=f"root/{key}")["Body"].read()
+    server = request.getfixturevalue("azurite")
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", server.connection_string())
+    container = server.create_container()
+    blobs = server.service_client().get_container_client(container)
+    return f"wasbs://{container}@{ACCOUNT}.blob.core.windows.net/root", lambda key: blobs.download_blob(f"root/{key}").readall()
+
+
+def test_multipart_upload_with_signed_part_urls(store):
+    uri, read = store
+    repo = get_artifact_repository(uri)
+    assert _honoured(repo) == ALL
+    data = hashlib.shake_256(b"parts").digest(11 * MiB)
+    chunks = [data[i : i + 5 * MiB] for i in range(0, len(data), 5 * MiB)]
+    started = repo.create_multipart_upload("/client/side/model.bin", len(chunks), "models")
+    parts = []
+    for credential, chunk in zip(started.credentials, chunks):
+        answer = requests.put(credential.url, data=chunk, headers=credential.headers, timeout=60)
+        assert answer.status_code in (200, 201), answer.text
+        parts.append(MultipartUploadPart(credential.part_number, answer.headers.get("ETag"), credential.url))
+    assert repo.list_artifacts("models") == []  # nothing visible before completion
+    repo.complete_multipart_upload("/client/side/model.bin", started.upload_id, parts[::-1], "models")
+    assert read("models/model.bin") == data
+    assert [f.path for f in repo.list_artifacts("models")] == ["models/model.bin"]
+
+
+def test_aborted_multipart_upload_leaves_nothing(store):
+    uri, _read = store
+    repo = get_artifact_repository(uri)
+    started = repo.create_multipart_upload("C:\\Users\\me\\w.bin", 1, "x")  # a Windows client's path
+    credential = started.credentials[0]
+    assert requests.put(credential.url, data=b"partial", timeout=60).status_code in (200, 201)
+    repo.abort_multipart_upload("C:\\Users\\me\\w.bin", started.upload_id, "x")
+    assert repo.list_artifacts("x") == []
+
+
+def test_presigned_put_and_get(store):
+    uri, read = store
+    repo = get_artifact_repository(uri)
+    upload = repo.create_presigned_upload_url("dir/table.json", expiration=120)
+    answer = requests.put(upload.presigned_url, data=b'{"a": 1}', headers=upload.headers, timeout=60)
+    assert answer.status_code in (200, 201), answer.text
+    assert read("dir/table.json") == b'{"a": 1}'
+    download = repo.get_download_presigned_url("dir/table.json", expiration=60)
+    assert download.file_size == 8
+    ranged = requests.get(download.url, headers={**download.headers, "Range": "bytes=2-4"}, timeout=60)
+    assert ranged.status_code == 206 and ranged.content == b'a":'
+    with pytest.raises(MlflowException) as missing:
+        repo.get_download_presigned_url("dir/absent.json")
+    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    with pytest.raises(MlflowException, match="Invalid artifact path"):
+        repo.create_presigned_upload_url("../escape.json")
+
+
+# --- streamed uploads ----------------------------------------------------------------------
+
+
+class _Broken(io.RawIOBase):
+    """A request body that fails after ``size`` bytes (a client that hung up)."""
+
+    def __init__(self, size: int):
+        self.left = size
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self.left <= 0:
+            raise ConnectionResetError("client went away")
+        count = min(len(buffer), self.left)
+        buffer[:count] = b"x" * count
+        self.left -= count
+        return count
+
+
+@pytest.fixture(params=["local", "memory", "s3"])
+def stream_repo(request, tmp_path, monkeypatch):
+    if request.param == "local":
+        return get_artifact_repository(str(tmp_path / "root"))
+    if request.param == "memory":
+        return get_artifact_repository(f"memory://stream-{os.getpid()}-{id(tmp_path)}/root")
+    server = request.getfixturevalue("seaweedfs")
+    for name, value in server.env().items():
+        monkeypatch.setenv(name, value)
+    return get_artifact_repository(f"s3://{new_bucket(server)}/root")
+
+
+def test_stream_upload_sync_and_async(stream_repo, tmp_path):
+    data = hashlib.shake_256(b"stream").digest(9 * MiB + 3)  # more than one S3 part
+    stream_repo.log_artifact_from_stream(io.BytesIO(data), "ignored/dir/a.bin", "s")
+
+    async def chunks():
+        for start in range(0, len(data), MiB):
+            yield data[start : start + MiB]
+
+    asyncio.run(stream_repo.log_artifact_from_async_stream(chunks(), "b.bin", None))
+    assert [(f.path, f.file_size) for f in stream_repo.list_artifacts("s")] == [("s/a.bin", len(data))]
+    got = pathlib.Path(stream_repo.download_artifacts("b.bin", str(tmp_path)))
+    assert got.read_bytes() == data
+
+
+def test_failed_stream_leaves_no_artifact(stream_repo):
+    with pytest.raises(MlflowException, match="client went away"):
+        stream_repo.log_artifact_from_stream(io.BufferedReader(_Broken(9 * MiB)), "cut.bin", "s")
+
+    async def cut():
+        yield b"x" * MiB
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        asyncio.run(stream_repo.log_artifact_from_async_stream(cut(), "cut2.bin", "s"))
+    assert stream_repo.list_artifacts("s") == []
+    if stream_repo.row.local:  # no temporary file left behind either
+        assert not os.path.exists(stream_repo.resolved.root) or os.listdir(stream_repo.resolved.root) in ([], ["s"])
+        assert not os.path.isdir(os.path.join(stream_repo.resolved.root, "s")) or os.listdir(
+            os.path.join(stream_repo.resolved.root, "s")
+        ) == []
+
+
+def test_stream_upload_refuses_paths_outside_the_root(stream_repo):
+    with pytest.raises(MlflowException, match="Invalid artifact path"):
+        stream_repo.log_artifact_from_stream(io.BytesIO(b"x"), "a.txt", "../../escape")
