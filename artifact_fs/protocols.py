@@ -139,7 +139,9 @@ class _TrackedArtifacts(AbstractFileSystem):
     def ls(self, path, detail=True, **kwargs):
         """Children of ``path`` in the run's artifact root."""
         target, key, inner = self.target(path)
-        entries = [e for e in (self._outer(key, target, e) for e in target.fs.ls(inner, detail=True, **kwargs)) if e]
+        listed = self._strip_protocol(path)
+        entries = [e for e in (self._outer(key, target, e) for e in target.fs.ls(inner, detail=True, **kwargs))
+                   if e and not (e["name"] == listed and e.get("type") == "directory")]  # not the directory itself
         return entries if detail else [e["name"] for e in entries]
 
     def info(self, path, **kwargs):
