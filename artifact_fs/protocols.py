@@ -167,6 +167,12 @@ class _TrackedArtifacts(AbstractFileSystem):
             local = self.cache.fetch(target.fs, inner)
             if local is not None:
                 return open(local, mode, **({"encoding": kwargs.get("encoding")} if mode == "r" else {}))
+        if mode in ("wb", "w", "xb", "x") and compression is None:
+            from .writes import open_for_writing
+
+            options = {"block_size": block_size} if block_size else {}
+            return open_for_writing(target.fs, inner, target.resolved.row if target.resolved else None, mode,
+                                    encoding=kwargs.pop("encoding", None), **options, **kwargs)
         return target.fs.open(inner, mode, block_size=block_size, cache_options=cache_options,
                               compression=compression, **kwargs)
 

@@ -70,3 +70,22 @@ def test_cp_upload_download_and_store_to_store(s3_run, seaweedfs, tmp_path):
     assert not [name for name in af.ls(f"runs:/{run_id}") if "copied" in name]
     with pytest.raises(FileNotFoundError):
         af.cp(f"s3://{bucket}/absent", tmp_path / "nothing", progress=False)
+
+
+@pytest.mark.parametrize("store", ["s3", "local"])
+def test_a_failed_write_publishes_nothing(s3_run, tmp_path, store):
+    run_id, _tracking, _bucket = s3_run
+    if store == "local":
+        client = MlflowClient()
+        run_id = client.create_run(client.create_experiment("w", artifact_location=str(tmp_path / "a"))).info.run_id
+    with af.open(f"runs:/{run_id}/ok.bin", "wb") as f:
+        f.write(b"y" * 10)
+    with af.open(f"runs:/{run_id}/ok.txt", "w") as f:
+        f.write("text")
+    for mode in ("wb", "w"):
+        with pytest.raises(RuntimeError):
+            with af.open(f"runs:/{run_id}/failed.{mode}", mode) as f:
+                f.write(b"partial" if mode == "wb" else "partial")
+                raise RuntimeError("the writer failed")
+    assert af.ls(f"runs:/{run_id}") == [f"{run_id}/ok.bin", f"{run_id}/ok.txt"]  # no partial, no temp name
+    assert af.open(f"runs:/{run_id}/ok.txt", "r").read() == "text"
