@@ -113,3 +113,35 @@ def test_the_profile_is_also_used_to_read_back(tmp_path, seaweedfs, moto, proxie
 def _keys(server, bucket: str) -> list[str]:
     listing = server.boto3_client().list_objects_v2(Bucket=bucket)
     return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+def test_mlflow_server_resolves_its_destination_through_a_profile(tmp_path, moto, proxies):
+    """``mlflow server`` with no S3 variables at all: the profile alone says where and who."""
+    from .conftest import SCRUBBED
+    from .server_mlflow import mlflow_server, run_client
+
+    _team_proxy, archive_proxy = proxies
+    bucket = new_bucket(moto)
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text(textwrap.dedent(f"""
+        [profiles.archive]
+        match = "s3://{bucket}"
+        endpoint_url = "{archive_proxy.endpoint_url}"
+        region = "us-east-1"
+        access_key_id = "env:ARCHIVE_KEY"
+        secret_access_key = "env:ARCHIVE_SECRET"
+    """))
+    profiles.chmod(0o600)
+    env = {"ARTIFACT_FS_PROFILES": str(profiles), "ARCHIVE_KEY": ARCHIVE_KEY, "ARCHIVE_SECRET": ARCHIVE_SECRET,
+           "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    with mlflow_server(tmp_path / "server", f"s3://{bucket}/proxied", env, scrub=SCRUBBED) as server:
+        result = run_client(server, """
+            import mlflow
+            with mlflow.start_run() as run:
+                mlflow.log_text("through the server", "notes/readme.txt")
+            emit({"run": run.info.run_id, "listed": [f.path for f in mlflow.MlflowClient().list_artifacts(run.info.run_id, "notes")]})
+        """, env={"ARTIFACT_FS_PROFILES": "none"})
+    assert result["listed"] == ["notes/readme.txt"]
+    keys = _keys(moto, bucket)
+    assert keys == [k for k in keys if k.startswith("proxied/") and k.endswith(f"{result['run']}/artifacts/notes/readme.txt")] and keys
+    assert archive_proxy.key_ids == {ARCHIVE_KEY}
