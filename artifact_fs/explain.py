@@ -65,6 +65,8 @@ def explain(uri: str | os.PathLike, **options: Any) -> dict[str, Any]:
     data.update(url=shown["url"], implementation=resolved.row.impl, storage_options=shown["storage_options"],
                 options=rows)
     lines += [f"fsspec URL      {data['url']}", f"implementation  {data['implementation']}"]
+    data["profile"] = shown.get("profile")
+    lines.append(f"matched         {data['profile'] or 'no profile'}")
     if location.cache is not None:
         data["cache_dir"] = location.cache.directory
         lines.append(f"read cache      {location.cache.directory}")
