@@ -8,6 +8,7 @@ A converter signals "emit nothing for this value" by returning :data:`SKIP`.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -38,6 +39,26 @@ class Setting:
     secret: bool = False
     unless: tuple[str, ...] = ()
     doc: str = ""
+
+
+@dataclass(frozen=True)
+class StoreChecksum:
+    """Where a store's listing carries a digest of an object's content, and how it is written.
+
+    ``field`` is a dotted key of fsspec's ``info()``/``find(detail=True)`` entry
+    (``"ETag"``, ``"md5Hash"``, ``"content_settings.content_md5"``), ``algorithm`` a
+    :mod:`hashlib` name, ``encoding`` how the digest is written: ``"hex"`` (quotes
+    stripped), ``"base64"`` or ``"bytes"``. A value containing ``composite`` (an S3
+    multipart ETag ``"<md5 of md5s>-<parts>"``) is not a digest of the content and is
+    not compared. ``is_plain_digest(fs, path)``, when given, is asked before a mismatch
+    is reported (S3: SSE-KMS and SSE-C objects have ETags that are no MD5).
+    """
+
+    field: str
+    algorithm: str = "md5"
+    encoding: str = "hex"
+    composite: str | None = None
+    is_plain_digest: Callable[[Any, str], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +110,10 @@ class Scheme:
     #: seconds, for clients that have no request timeout of their own
     bounded_calls: tuple[str, ...] = ()
     path_refuses: str = ""  #: characters the client cannot carry in a path: refused, never cut short
+    checksum: StoreChecksum | None = None  #: the digest the store lists for each object, if any (integrity checks)
+    #: the client retries dropped connections itself and cannot be told not to (azure-core,
+    #: gcsfs): artifact_fs's retry budget adds no attempts on top
+    client_retries: bool = False
     #: MLflow mixins (``mlflow.store.artifact.artifact_repo``) that need signed URLs and that
     #: the store can honour with the right credentials; ``StreamUploadMixin`` needs none and
     #: every row honours it (see :mod:`artifact_fs.capabilities`)
@@ -148,6 +173,14 @@ def as_int(value: str) -> int:
         raise ValueError(f"expected an integer, got {value!r}") from None
 
 
+def as_non_negative_int(value: str) -> int:
+    """An integer of zero or more."""
+    number = as_int(value)
+    if number < 0:
+        raise ValueError(f"expected an integer of 0 or more, got {value!r}")
+    return number
+
+
 def as_positive_int(value: str) -> int:
     """An integer above zero."""
     number = as_int(value)
@@ -175,6 +208,8 @@ def as_timeout(value: str) -> float | None:
         seconds = float(value.strip())
     except ValueError:
         raise ValueError(f"expected a number of seconds, got {value!r}") from None
+    if not math.isfinite(seconds):
+        raise ValueError(f"expected a finite number of seconds or -1, got {value!r}")
     if seconds == -1:
         return None
     if seconds <= 0:

@@ -6,7 +6,7 @@ subclass) — never a new repository class.
 
 from __future__ import annotations
 
-from ._table import Scheme, Setting, as_timeout, constant
+from ._table import Scheme, Setting, StoreChecksum, as_timeout, constant
 from .settings_table import (
     AZURE_SETTINGS,
     HDFS_SETTINGS,
@@ -91,8 +91,21 @@ def _s3_without_expect_continue(fs) -> None:
 #: StreamUploadMixin, which needs no signing.
 PRESIGNED_MIXINS = ("MultipartUploadMixin", "MultipartDownloadMixin", "PresignedUploadMixin")
 
+def _s3_etag_is_md5(fs, path: str) -> bool:
+    """False when the object is encrypted with SSE-KMS or SSE-C: its ETag is then no MD5 of
+    the content (asked only after a mismatch, so it costs one HEAD in that rare case)."""
+    bucket, key, _version = fs.split_path(path)
+    head = fs.call_s3("head_object", Bucket=bucket, Key=key, **fs.req_kw)
+    return head.get("ServerSideEncryption") not in ("aws:kms", "aws:kms:dsse") and not head.get("SSECustomerAlgorithm")
+
+
+#: One retry layer (artifact_fs's budget, ARTIFACT_FS_RETRIES): botocore makes one attempt per
+#: request and s3fs's own retry loop one too, instead of botocore's 5 x s3fs's 5.
+S3_ONE_ATTEMPT = {"config_kwargs": {"retries": {"total_max_attempts": 1}}, "attr:retries": 1}
+
 _S3_COMMON = dict(
     protocol="s3",
+    checksum=StoreChecksum("ETag", "md5", "hex", composite="-", is_plain_digest=_s3_etag_is_md5),
     presigner="s3",
     presigned_mixins=PRESIGNED_MIXINS,
     impl="s3fs.S3FileSystem",
@@ -103,8 +116,18 @@ _S3_COMMON = dict(
 )
 
 
+def _azure_without_client_retries(fs) -> None:
+    """Switch azure-core's own retries off (adlfs passes no option for it to downloads and
+    listings): artifact_fs's budget (ARTIFACT_FS_RETRIES) is the one retry layer, and a
+    hung server fails a download after one read timeout, not after four."""
+    policy = fs.service_client._config.retry_policy  # the object in the client's pipeline
+    policy.total_retries = policy.connect_retries = policy.read_retries = policy.status_retries = 0
+
+
 _AZURE_COMMON = dict(
     protocol="abfs",
+    checksum=StoreChecksum("content_settings.content_md5", "md5", "bytes"),  # set when the blob has one
+    prepare=_azure_without_client_retries,
     presigner="azure_blob",  # SAS from an account key; adlfs talks to the blob endpoint for abfss too
     presigned_mixins=PRESIGNED_MIXINS,
     impl="adlfs.AzureBlobFileSystem",
@@ -147,7 +170,7 @@ SCHEMES: tuple[Scheme, ...] = (
         host_pattern=r"(?P<bucket>[^@]+)@(?P<endpoint>s3\.(?P<region>[^.]+)\.backblazeb2\.com)",
         host_options={"region": "client_kwargs.region_name"},
         fixed={"config_kwargs": {"s3": {"addressing_style": "path"}}},
-        defaults={**NO_LISTINGS_CACHE, **S3_PARTS},
+        defaults={**NO_LISTINGS_CACHE, **S3_PARTS, **S3_ONE_ATTEMPT},
         mlflow_builtin="mlflow.store.artifact.b2_artifact_repo:B2ArtifactRepository",
         form="`b2://<bucket>@s3.<region>.backblazeb2.com[/<path>]`",
         **_S3_COMMON,
@@ -209,6 +232,8 @@ SCHEMES: tuple[Scheme, ...] = (
         # Content-Type only, as MLflow's GCS repository: with Content-Encoding gzip, GCS and
         # aiohttp would hand a .tar.gz artifact back decompressed.
         content_headers=("content_type",),
+        checksum=StoreChecksum("md5Hash", "md5", "base64"),
+        client_retries=True,  # gcsfs retries each request 6 times, fixed when gcsfs is imported
         presigner="gcs",  # V4 signed URLs need a service-account key
         presigned_mixins=PRESIGNED_MIXINS,
     ),
@@ -234,7 +259,7 @@ SCHEMES: tuple[Scheme, ...] = (
         settings=S3_CREDENTIALS + S3_REGION + S3_TRANSPORT + S3_UPLOADS,
         host_pattern=r"(?P<bucket>[^@]+)@(?P<endpoint>[^@/]+)",
         fixed={"config_kwargs": {"s3": {"addressing_style": "virtual"}}},
-        defaults={"client_kwargs": {"region_name": "auto"}, "fixed_upload_size": True, **NO_LISTINGS_CACHE, **S3_PARTS},
+        defaults={"client_kwargs": {"region_name": "auto"}, "fixed_upload_size": True, **NO_LISTINGS_CACHE, **S3_PARTS, **S3_ONE_ATTEMPT},
         mlflow_builtin="mlflow.store.artifact.r2_artifact_repo:R2ArtifactRepository",
         form="`r2://<bucket>@<account-id>.r2.cloudflarestorage.com[/<path>]`",
         **_S3_COMMON,
@@ -243,7 +268,7 @@ SCHEMES: tuple[Scheme, ...] = (
         name="s3",
         grammar="bucket",
         settings=S3_CREDENTIALS + S3_REGION + S3_ENDPOINT + S3_TRANSPORT + S3_ADDRESSING + S3_UPLOADS,
-        defaults={**NO_LISTINGS_CACHE, **S3_PARTS},
+        defaults={**NO_LISTINGS_CACHE, **S3_PARTS, **S3_ONE_ATTEMPT},
         mlflow_builtin="mlflow.store.artifact.s3_artifact_repo:S3ArtifactRepository",
         form="`s3://<bucket>[/<path>]`",
         **_S3_COMMON,
@@ -293,7 +318,7 @@ BUILTIN_SCHEMES_VAR = "ARTIFACT_FS_BUILTIN_SCHEMES"
 
 #: Options a URI's own text may carry that are secrets, whatever the scheme.
 SECRET_OPTION_NAMES = frozenset(
-    {"key", "secret", "token", "password", "account_key", "connection_string", "sas_token", "client_secret"}
+    {"key", "secret", "token", "password", "account_key", "connection_string", "sas_token", "client_secret", "SSECustomerKey"}
 )
 
 BY_NAME = {row.name: row for row in SCHEMES}

@@ -23,7 +23,7 @@ import functools
 import logging
 import re
 import threading
-from typing import Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 from urllib.parse import quote
 
 
@@ -131,7 +131,7 @@ TRANSIENT_ERRORS = frozenset({
     "EndpointConnectionError", "ConnectionClosedError",  # botocore
     "ClientConnectorError", "ClientOSError", "ServerDisconnectedError", "ClientPayloadError",  # aiohttp
     "ServiceRequestError", "ServiceResponseError", "IncompleteReadError",  # azure-core
-    "ConnectionLost", "DisconnectError", "ChannelOpenError",  # asyncssh
+    "ConnectionLost", "ChannelOpenError",  # asyncssh (not DisconnectError: host-key and auth refusals are that too)
     "error_temp", "EOFError",  # ftplib: 4xx reply, connection closed mid-reply
 })
 #: Exception classes (by name) meaning the store stopped answering for a whole timeout: never
@@ -167,7 +167,7 @@ def is_transient(exc: BaseException) -> bool:
 #: connection strings, presigned URLs).
 _SECRET_PAIRS = re.compile(
     r"(?i)\b(sig|AccountKey|SharedAccessSignature|SharedAccessKey|X-Amz-Signature|X-Amz-Security-Token"
-    r"|X-Amz-Credential|Signature|password|secret|token)=([^&;\s'\"]+)"
+    r"|X-Amz-Credential|Credential|Signature|password|secret|token)=([^&;\s'\"]+)"
 )
 _MIN_SECRET = 4  #: shorter values are not scrubbed (they would mangle ordinary text)
 _registered: set[str] = set()
@@ -181,7 +181,7 @@ def _forms(secret: str) -> set[str]:
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with each of ``secrets`` (also percent-encoded) and every ``sig=``,
     ``AccountKey=``, ``X-Amz-Signature=``... value replaced by ``***``."""
-    forms = set().union(*(_forms(s) for s in secrets if s)) if secrets else set()
+    forms = set().union(*(_forms(s) for s in {*secrets, *_registered} if s))
     for form in sorted(forms, key=len, reverse=True):
         text = text.replace(form, "***")
     return _SECRET_PAIRS.sub(lambda m: f"{m.group(1)}=***", text)
@@ -189,6 +189,21 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
 
 def _leaks(exc: BaseException, secrets: Iterable[str]) -> bool:
     return any(scrub(str(e), secrets) != str(e) for e in _chain(exc))
+
+
+def secret_values(options: Mapping[str, Any], secret_paths: Iterable[str]) -> tuple[str, ...]:
+    """The text of every secret option (dotted ``secret_paths``) in a storage-options tree."""
+    paths, found = set(secret_paths), []
+
+    def walk(tree: Mapping[str, Any], prefix: str) -> None:
+        for key, value in tree.items():
+            if isinstance(value, Mapping):
+                walk(value, f"{prefix}{key}.")
+            elif isinstance(value, str) and f"{prefix}{key}" in paths:
+                found.append(value)
+
+    walk(options, "")
+    return tuple(found)
 
 
 def register_secrets(secrets: Iterable[str]) -> None:

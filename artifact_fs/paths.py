@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from urllib.parse import unquote
 
 from .errors import InvalidArtifactPathError
@@ -18,7 +19,11 @@ from .errors import InvalidArtifactPathError
 #: Prefix of temporary names used while an upload or download is in flight.
 TEMP_PREFIX = ".artifact_fs.partial."
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: bidirectional controls: they make a name display as another one (``evil\u202egnp.exe``)
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+MAX_SEGMENT_BYTES = 255  #: the longest file name most filesystems (and SFTP/FTP servers) take
+MAX_PATH_BYTES = 1024  #: the longest S3 key
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -39,6 +44,10 @@ def clean_artifact_path(path: str | None) -> str:
         raise _refuse(repr(path), "must be a string")
     if _CONTROL.search(path):
         raise _refuse(path, "contains a control character (NUL, newline...)")
+    if _BIDI.search(path):
+        raise _refuse(path, "contains a bidirectional control character (it disguises the name)")
+    if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise _refuse(path, f"is longer than {MAX_PATH_BYTES} bytes")
     if "\\" in path:
         raise _refuse(path, "contains a backslash; use '/' between segments")
     if path.startswith("/") or _DRIVE.match(path):
@@ -48,6 +57,11 @@ def clean_artifact_path(path: str | None) -> str:
         decoded = _fully_unquote(seg)
         if decoded == ".." or "/" in decoded or "\\" in decoded:
             raise _refuse(path, "'..' and encoded separators could escape the artifact root")
+        folded = unicodedata.normalize("NFKC", decoded)
+        if folded == ".." or "/" in folded or "\\" in folded:
+            raise _refuse(path, f"segment {seg!r} reads as '..' or holds a separator once Unicode-normalised (NFKC)")
+        if len(seg.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
+            raise _refuse(path, f"a segment is longer than {MAX_SEGMENT_BYTES} bytes")
         if seg.startswith(TEMP_PREFIX):
             raise _refuse(path, f"names starting with {TEMP_PREFIX!r} are reserved")
     return "/".join(segments)
@@ -83,3 +97,42 @@ def _fully_unquote(segment: str) -> str:
             return decoded
         segment = decoded
     return segment
+
+
+def walk_local_tree(local_dir: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """What ``log_artifacts(local_dir)`` uploads: ``(local file, artifact path relative to
+    local_dir)`` for every file, and the relative paths of empty directories.
+
+    Symbolic links (to files or directories) are followed when they point inside
+    ``local_dir``; a link pointing outside it, a broken link and a link to one of its own
+    ancestors (a loop) are refused with :class:`InvalidArtifactPathError` naming the link
+    and its target, before anything is uploaded. Every name passes the path policy.
+    """
+    root = os.path.realpath(local_dir)
+    files: list[tuple[str, str]] = []
+    empty: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(local_dir, followlinks=True):
+        dirnames.sort()
+        subdir = os.path.relpath(dirpath, local_dir).replace(os.sep, "/")
+        subdir = "" if subdir == "." else clean_artifact_path(subdir)
+        here = os.path.realpath(dirpath)
+        for name in [*dirnames, *filenames]:
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                _check_link(full, join_artifact_path(subdir, name), root, here)
+        for name in sorted(filenames):
+            files.append((os.path.join(dirpath, name), join_artifact_path(subdir, clean_file_name(name))))
+        if not filenames and not dirnames:
+            empty.append(subdir)
+    return files, empty
+
+
+def _check_link(link: str, relative: str, root: str, here: str) -> None:
+    target = os.path.realpath(link)
+    shown = f"symbolic link {relative!r} -> {os.readlink(link)!r}"
+    if not os.path.exists(target):
+        raise _refuse(relative, f"{shown} is broken (its target does not exist)")
+    if target != root and not target.startswith(root + os.sep):
+        raise _refuse(relative, f"{shown} points outside the directory being logged ({root!r}); only links inside it are followed")
+    if os.path.isdir(target) and (here == target or here.startswith(target + os.sep)):
+        raise _refuse(relative, f"{shown} points to one of its own parent directories (a loop)")

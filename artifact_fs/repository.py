@@ -18,10 +18,10 @@ from mlflow.entities import FileInfo
 from mlflow.store.artifact import artifact_repo as _mlflow_artifact_repo
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
-from . import _compat, transfer
-from .errors import InvalidArtifactPathError, mlflow_errors, mlflow_exception, to_mlflow_exception
+from . import _compat, integrity, transfer
+from .errors import InvalidArtifactPathError, mlflow_errors, mlflow_exception, register_secrets, secret_values, to_mlflow_exception
 from .opener import open_filesystem
-from .paths import TEMP_PREFIX, clean_artifact_path, clean_file_name, join_artifact_path, local_destination
+from .paths import TEMP_PREFIX, clean_artifact_path, clean_file_name, join_artifact_path, local_destination, walk_local_tree
 from .resolver import Resolved, resolve
 from .streaming import StreamUploads
 from .uri import redact_uri
@@ -60,8 +60,11 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
                 setattr(self, name, value)
         try:
             self.resolved: Resolved = resolve(artifact_uri, **storage_options)
+            self.policy = integrity.transfer_policy()
         except (ValueError, ImportError) as exc:
-            raise to_mlflow_exception(exc, f"Invalid artifact URI {redact_uri(artifact_uri)!r}") from exc
+            raise to_mlflow_exception(exc, f"Invalid artifact URI {redact_uri(artifact_uri)!r}") from None
+        self.secret_values = secret_values(self.resolved.storage_options, self.resolved.secrets)
+        register_secrets(self.secret_values)  # scrubbed from every log record from now on
         self.row = self.resolved.row
         self._fs = None
         self._fs_lock = threading.Lock()
@@ -144,15 +147,9 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
         if not os.path.isdir(local_dir):
             raise NotADirectoryError(f"{local_dir!r} is not a directory")
         base = clean_artifact_path(artifact_path)
-        pairs, empty_dirs = [], []
-        for dirpath, dirnames, filenames in os.walk(local_dir):
-            subdir = os.path.relpath(dirpath, local_dir).replace(os.sep, "/")
-            subdir = "" if subdir == "." else clean_artifact_path(subdir)
-            for name in sorted(filenames):
-                relative = join_artifact_path(base, subdir, clean_file_name(name))
-                pairs.append((os.path.join(dirpath, name), self._remote(relative)))
-            if not filenames and not dirnames:
-                empty_dirs.append(self._remote(join_artifact_path(base, subdir)))
+        files, empty = walk_local_tree(local_dir)  # symbolic links: followed inside, refused outside
+        pairs = [(local, self._remote(join_artifact_path(base, relative))) for local, relative in files]
+        empty_dirs = [self._remote(join_artifact_path(base, relative)) for relative in empty]
         if self.row.real_directories:
             for directory in empty_dirs:
                 self.fs.makedirs(directory, exist_ok=True)
@@ -160,7 +157,18 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
 
     def _upload(self, pairs):
         extra = self.resolved.storage_options.get(self.row.upload_extra_option or "", {}) or {}
-        transfer.upload(self.fs, self.row, pairs, self.resolved.upload_options, extra)
+
+        def attempt(number):
+            todo = integrity.unverified(self.fs, self.row, pairs, self.policy) if number else pairs
+            transfer.upload(self.fs, self.row, todo, self.resolved.upload_options, extra, self.policy)
+
+        integrity.with_retries(self.policy, self.row, attempt, f"uploading {len(pairs)} file(s) to {self.redacted_uri}")
+
+    def _download(self, pairs, expected=None):
+        def attempt(number):
+            transfer.download(self.fs, pairs, self.resolved.download_options, self.row, self.policy, expected)
+
+        integrity.with_retries(self.policy, self.row, attempt, f"downloading {len(pairs)} file(s) from {self.redacted_uri}")
 
     # --- listing --------------------------------------------------------------------------
 
@@ -203,7 +211,7 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
     def _download_file(self, remote_file_path, local_path):
         """Download one root-relative file to ``local_path`` (thread-safe)."""
         source = self._remote(clean_artifact_path(remote_file_path))
-        transfer.download(self.fs, [(source, os.fspath(local_path))], self.resolved.download_options, self.row)
+        self._download([(source, os.fspath(local_path))])
 
     @mlflow_errors("Failed to download artifacts {arg!r} from {self.redacted_uri}")
     def download_artifacts(self, artifact_path, dst_path=None):
@@ -223,17 +231,17 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
                 return dst  # an empty root downloads as an empty directory
             raise FileNotFoundError(f"No such artifact: {artifact_path!r}") from None
         if info.get("type") != "directory":
-            pairs, dirs = [(target, local_destination(dst, relative))], []
+            pairs, dirs, expected = [(target, local_destination(dst, relative))], [], {self.fs._strip_protocol(target).rstrip('/'): info}
         else:
-            pairs, dirs = self._plan_tree(target, relative, dst)
+            pairs, dirs, expected = self._plan_tree(target, relative, dst)
         for directory in dirs:
             os.makedirs(directory, exist_ok=True)
-        transfer.download(self.fs, pairs, self.resolved.download_options, self.row)
+        self._download(pairs, expected)
         return os.path.join(dst, os.path.normpath(relative)) if relative else dst
 
     def _plan_tree(self, target, relative, dst):
         found = self.fs.find(target, withdirs=True, detail=True)
-        pairs, dirs = [], [local_destination(dst, relative)]
+        pairs, dirs, expected = [], [local_destination(dst, relative)], {}
         for name, entry in sorted(found.items()):
             child = self._relative(name, relative)
             if child is None or child == relative or posixpath.basename(child).startswith(TEMP_PREFIX):
@@ -243,7 +251,8 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
                 dirs.append(local)
             else:
                 pairs.append((self.fs._strip_protocol(name), local))
-        return pairs, dirs
+                expected[self.fs._strip_protocol(name).rstrip("/")] = entry
+        return pairs, dirs, expected
 
     # --- deletion -------------------------------------------------------------------------
 

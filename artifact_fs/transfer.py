@@ -21,7 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import groupby
 from typing import Any, Iterable, Sequence
 
+from . import integrity
 from ._table import Scheme
+from .integrity import TransferPolicy
 from .paths import TEMP_PREFIX
 
 Pair = tuple[str, str]  # (source, destination)
@@ -86,8 +88,12 @@ def _transfer(fs, method: str, pairs: Sequence[Pair], workers: int = SYNC_WORKER
         _run_each(fs, method, pairs, workers, **kwargs)
 
 
-def upload(fs, row: Scheme, pairs: Iterable[Pair], options: dict[str, Any], extra: dict[str, Any]) -> None:
-    """Upload ``(local, remote)`` pairs; grouped by content headers so each group is one batch."""
+def upload(
+    fs, row: Scheme, pairs: Iterable[Pair], options: dict[str, Any], extra: dict[str, Any], policy: TransferPolicy | None = None
+) -> None:
+    """Upload ``(local, remote)`` pairs; grouped by content headers so each group is one batch.
+    With a ``policy``, every file is verified (:mod:`artifact_fs.integrity`) before it is
+    renamed into place, or, on object stores, right after it was published."""
     pairs = list(pairs)
     if row.real_directories:
         for parent in sorted({remote.rpartition("/")[0] for _, remote in pairs} - {""}):
@@ -97,23 +103,31 @@ def upload(fs, row: Scheme, pairs: Iterable[Pair], options: dict[str, Any], extr
         keyed = sorted(staged, key=lambda p: sorted(content_headers(row, p[0], extra).items()))
         for headers, group in groupby(keyed, key=lambda p: tuple(sorted(content_headers(row, p[0], extra).items()))):
             _transfer(fs, "put_file", list(group), _workers(row), **_with_headers(options, headers))
-        if row.atomic_rename:
-            for (_, final), (_, temp) in zip(pairs, staged):
-                fs.mv(temp, final, **row.rename_options)
+        if policy is not None:
+            integrity.verify_uploads(fs, row, staged, policy, discard=not row.atomic_rename)
+        if row.atomic_rename:  # one round trip each: run them concurrently (one at a time on FTP)
+            renames = [(temp, final) for (_, final), (_, temp) in zip(pairs, staged)]
+            _run_each(fs, "mv", renames, _workers(row), **row.rename_options)
     except BaseException:
         if row.atomic_rename:
             _discard_remote(fs, [temp for _, temp in staged])
         raise
 
 
-def download(fs, pairs: Iterable[Pair], options: dict[str, Any], row: Scheme | None = None) -> None:
-    """Download ``(remote, local)`` pairs; each file appears under its name only when complete."""
+def download(
+    fs, pairs: Iterable[Pair], options: dict[str, Any], row: Scheme | None = None,
+    policy: TransferPolicy | None = None, expected: dict[str, dict] | None = None,
+) -> None:  # fmt: skip
+    """Download ``(remote, local)`` pairs; each file appears under its name only when complete
+    and, with a ``policy``, verified against the store's entry (``expected``, by remote name)."""
     pairs = list(pairs)
     for parent in {os.path.dirname(local) for _, local in pairs}:
         os.makedirs(parent, exist_ok=True)
     staged = [(remote, temp_name(local, os.sep)) for remote, local in pairs]
     try:
         _transfer(fs, "get_file", staged, _workers(row), **options)
+        if policy is not None and row is not None:
+            integrity.verify_downloads(fs, row, staged, expected, policy)
         for (_, final), (_, temp) in zip(pairs, staged):
             os.replace(temp, final)
     finally:

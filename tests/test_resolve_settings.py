@@ -172,11 +172,15 @@ def test_precedence_layers_in_order():
         "use_listings_cache": True,  # fsspec config beats the row default
         "endpoint_url": "http://env",  # environment beats fsspec config
         "client_kwargs": {"region_name": "fs-region", "verify": False},  # nested dicts merge leaf by leaf
+        "config_kwargs": {"retries": {"total_max_attempts": 1}},  # one retry layer: artifact_fs's budget
     }
     assert resolved.upload_options == resolved.download_options == {"chunksize": 8 * 2**20}
+    assert resolved.fs_attributes == {"retries": 1}  # s3fs's own retry loop off too
     assert resolved.sources == {
         "upload:chunksize": "default",
         "download:chunksize": "default",
+        "config_kwargs.retries.total_max_attempts": "default",
+        "attr:retries": "default",
         "use_listings_cache": "fsspec",
         "endpoint_url": "environment MLFLOW_S3_ENDPOINT_URL",
         "client_kwargs.region_name": "fsspec",

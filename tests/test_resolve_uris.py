@@ -10,13 +10,15 @@ from artifact_fs import InvalidURIError, resolve
 
 NO_CACHE = {"use_listings_cache": False}
 AZURE_DEFAULTS = {"anon": False, "skip_instance_cache": True, **NO_CACHE}
+ONE_ATTEMPT = {"retries": {"total_max_attempts": 1}}  # S3 rows: artifact_fs's retry budget is the only layer
+S3_DEFAULTS = {**NO_CACHE, "config_kwargs": ONE_ATTEMPT}
 SFTP_DEFAULTS = {"known_hosts": (), "connect_timeout": 30, "keepalive_interval": 15, "keepalive_count_max": 1}
 
 CASES = [
     # (uri, protocol, url, storage options) with an empty environment
-    ("s3://bkt/a/b/", "s3", "s3://bkt/a/b", NO_CACHE),
-    ("s3://bkt", "s3", "s3://bkt", NO_CACHE),
-    ("S3://bkt/Key", "s3", "s3://bkt/Key", NO_CACHE),
+    ("s3://bkt/a/b/", "s3", "s3://bkt/a/b", S3_DEFAULTS),
+    ("s3://bkt", "s3", "s3://bkt", S3_DEFAULTS),
+    ("S3://bkt/Key", "s3", "s3://bkt/Key", S3_DEFAULTS),
     (
         "r2://bkt@acct123.r2.cloudflarestorage.com/runs",
         "s3",
@@ -26,7 +28,7 @@ CASES = [
             "client_kwargs": {"region_name": "auto"},
             "fixed_upload_size": True,
             "endpoint_url": "https://acct123.r2.cloudflarestorage.com",
-            "config_kwargs": {"s3": {"addressing_style": "virtual"}},
+            "config_kwargs": {"s3": {"addressing_style": "virtual"}, **ONE_ATTEMPT},
         },
     ),
     (
@@ -37,7 +39,7 @@ CASES = [
             **NO_CACHE,
             "endpoint_url": "https://s3.us-west-004.backblazeb2.com",
             "client_kwargs": {"region_name": "us-west-004"},
-            "config_kwargs": {"s3": {"addressing_style": "path"}},
+            "config_kwargs": {"s3": {"addressing_style": "path"}, **ONE_ATTEMPT},
         },
     ),
     ("gs://bkt/x/y", "gcs", "gcs://bkt/x/y", NO_CACHE),
