@@ -1,11 +1,11 @@
 """Deterministic input data, generated once per run, and the store layout every contender shares.
 
-Layout of a store (a local directory, or a bucket):
+Layout of a store (a local directory, a bucket, a remote directory):
 
-* ``inputs/tree/dNN/fNNNNN.bin``  W2 / W5b input (uploaded once by the raw client)
-* ``inputs/big/big.bin``          W4 input
-* ``inputs/listing/eNNNNNN.txt``  W5a input
-* ``<contender>/<workload>/repN/`` what W1 / W3 write (one prefix per measurement)
+* ``inputs/tree/dNN/fNNNNN.bin``   W2 / W5b input (uploaded once by the admin client)
+* ``inputs/big-<bytes>/big.bin``   W4 / W7c / W7d inputs, one per size
+* ``inputs/listing/eNNNNNN.txt``   W5a input
+* ``<contender>/<workload>/repN/`` what W1 / W3 / W7a / W7b write (one prefix per measurement)
 """
 
 from __future__ import annotations
@@ -16,11 +16,15 @@ import random
 from .config import BIG_FILE_NAME, Sizes
 
 TREE = "inputs/tree"
-BIG_DIR = "inputs/big"
 LISTING = "inputs/listing"
 LISTING_PARENT = "inputs"
 LISTING_NAME = "listing"
 CHUNK = 1 << 20
+
+
+def big_dir(size: int) -> str:
+    """Store directory of the big input file of ``size`` bytes."""
+    return f"inputs/big-{size}"
 
 
 def tree_relpaths(sizes: Sizes) -> list[str]:
@@ -39,28 +43,33 @@ def _write(path: str, data: bytes) -> None:
         handle.write(data)
 
 
-def generate(data_dir: str, sizes: Sizes) -> dict[str, str]:
-    """Write the three local data sets under ``data_dir`` (same bytes for the same sizes).
-
-    Returns ``{"tree": dir, "big": file, "listing": dir}``. Content is pseudo-random
-    (seeded), so it does not compress and is identical from run to run.
-    """
-    tree = os.path.join(data_dir, "tree")
-    for index, relative in enumerate(tree_relpaths(sizes)):
-        _write(os.path.join(tree, *relative.split("/")), random.Random(index).randbytes(sizes.tree_file_bytes))
-    big = os.path.join(data_dir, "big", BIG_FILE_NAME)
-    os.makedirs(os.path.dirname(big), exist_ok=True)
+def write_big(path: str, size: int) -> str:
+    """A file of ``size`` seeded pseudo-random bytes at ``path`` (same bytes every run)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     rng = random.Random(0xB16)
-    with open(big, "wb") as handle:
-        remaining = sizes.big_file_bytes
+    with open(path, "wb") as handle:
+        remaining = size
         while remaining > 0:
             step = min(CHUNK, remaining)
             handle.write(rng.randbytes(step))
             remaining -= step
+    return path
+
+
+def generate(data_dir: str, sizes: Sizes, big_sizes: set[int]) -> dict:
+    """Write the data sets under ``data_dir`` (same bytes for the same sizes).
+
+    Returns ``{"tree": dir, "listing": dir, "big_files": {"<bytes>": file}}``. Content
+    is pseudo-random (seeded), so it does not compress and is identical from run to run.
+    """
+    tree = os.path.join(data_dir, "tree")
+    for index, relative in enumerate(tree_relpaths(sizes)):
+        _write(os.path.join(tree, *relative.split("/")), random.Random(index).randbytes(sizes.tree_file_bytes))
     listing = os.path.join(data_dir, "listing")
     for index, name in enumerate(listing_names(sizes)):
         _write(os.path.join(listing, name), f"entry {index:010d}\n".encode())
-    return {"tree": tree, "big": big, "listing": listing}
+    big_files = {str(size): write_big(os.path.join(data_dir, f"big-{size}", BIG_FILE_NAME), size) for size in sorted(big_sizes)}
+    return {"tree": tree, "listing": listing, "big_files": big_files}
 
 
 def local_files(root: str) -> list[tuple[str, str]]:

@@ -18,11 +18,14 @@ def summarize(measurements: list[dict]) -> list[dict]:
         groups[(record["backend"], record["workload"], record["contender"])].append(record)
     rows = []
     for (backend, workload, contender), records in groups.items():
-        good = [r for r in records if "error" not in r]
+        good = [r for r in records if "error" not in r and "unavailable" not in r]
+        unavailable = next((r["unavailable"] for r in records if "unavailable" in r), None)
         walls = [r["wall_s"] for r in good]
         rows.append({
             "backend": backend, "workload": workload, "contender": contender,
-            "n": len(good), "errors": len(records) - len(good),
+            "n": len(good), "errors": sum(1 for r in records if "error" in r), "unavailable": unavailable,
+            "big_bytes": next((r.get("big_bytes") for r in records if r.get("big_bytes")), None),
+            "constructions": next((r.get("constructions") for r in records if r.get("constructions")), None),
             "wall_median_s": statistics.median(walls) if walls else None,
             "wall_min_s": min(walls) if walls else None,
             "wall_max_s": max(walls) if walls else None,
@@ -79,7 +82,7 @@ def markdown(summary: list[dict], ratio_rows: list[dict], meta: dict) -> str:
     lines = [
         f"# artifact_fs benchmark — scale `{meta['scale']}`, {meta['reps']} reps",
         "",
-        f"{meta['machine']}; {meta['versions']}; S3 server: {meta['s3_server']}. "
+        f"{meta['machine']}; {meta['versions']}. "
         "Wall and CPU (user+sys) in seconds, median over reps; peak RSS in MiB, max over reps, with "
         "(+ how much the measured operation raised it); ratios are artifact_fs ÷ other, of medians "
         "(< 1 = artifact_fs faster). Read medians and ratios, not single figures: the machine is shared and noisy.",
@@ -95,8 +98,11 @@ def markdown(summary: list[dict], ratio_rows: list[dict], meta: dict) -> str:
             f"{row['peak_rss_max_mib']:.0f} (+{row['peak_rss_growth_max_mib']:.0f})"
         )
         failed = f" ({row['errors']} failed)" if row["errors"] else ""
+        if row["unavailable"]:
+            failed = " (n/a: see below)"
+        size = sizes.describe(row["workload"], row.get("big_bytes"), row.get("constructions"))
         lines.append(
-            f"| {row['backend']} | {row['workload']} | {sizes.describe(row['workload'])} | {row['contender']}{failed} "
+            f"| {row['backend']} | {row['workload']} | {size} | {row['contender']}{failed} "
             f"| {fmt_seconds(row['wall_median_s'])} | {span} | {fmt_seconds(row['cpu_median_s'])} | {rss} "
             f"| {fmt_ratio(ratio.get('wall_af_over_mlflow')) if is_af else ''} "
             f"| {fmt_ratio(ratio.get('wall_af_over_raw')) if is_af else ''} |"
@@ -114,4 +120,9 @@ def markdown(summary: list[dict], ratio_rows: list[dict], meta: dict) -> str:
             f"| {fmt_ratio(r['cpu_af_over_mlflow'])} | {fmt_ratio(r['cpu_af_over_raw'])} |"
         )
     lines += ["", "Workloads: " + "; ".join(f"{k} {v}" for k, v in WORKLOADS.items()) + "."]
+    lines += ["", "Servers and raw clients:", ""]
+    for name in meta["backends"]:
+        lines.append(f"* `{name}`: {meta['servers'].get(name) or 'local disk'}; raw: {meta['raw_clients'][name]}")
+    for reason in sorted({(r["backend"], r["unavailable"]) for r in summary if r.get("unavailable")}):
+        lines.append(f"* `{reason[0]}` mlflow: not measured: {reason[1]}")
     return "\n".join(lines) + "\n"

@@ -1,16 +1,16 @@
-"""Run the benchmark: ``python -m benchmarks.run [--backends local,s3] [--reps 5] [--scale small|full] [--out DIR]``.
+"""Run the benchmark: ``python -m benchmarks.run [--backends local,s3,...] [--reps 5] [--scale small|full] [--out DIR]``.
 
-For each backend it prepares one store (a temp directory, or a bucket on a SeaweedFS
-server it starts and always kills), uploads the download inputs once with the raw
-client, then for each workload runs the contenders interleaved (A B C A B C ...), each
-measurement in a fresh ``python -m benchmarks.worker`` process. Prints a Markdown table
-and writes ``<out>/results.json`` and ``<out>/results.md``. It never asserts timings.
+For each backend (a row of :mod:`benchmarks.backends`) it starts the real server (the
+test suite's own, always stopped afterwards), prepares one store, uploads the download
+inputs once with the admin client, then for each workload runs the contenders
+interleaved (A B C A B C ...), each measurement in a fresh ``python -m benchmarks.worker``
+process. Prints a Markdown table and writes ``<out>/results.json`` and
+``<out>/results.md``. It never asserts timings.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import pathlib
@@ -20,18 +20,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from importlib import metadata
 
 from . import datasets, report
-from .config import BACKENDS, BUCKET_PREFIX, CONTENDERS, RAW_NOT_APPLICABLE, SCALES, WORKLOADS
-from .store import Store, seed_inputs
+from .backends import BENCH_BACKENDS, BY_NAME
+from .config import BIG_FILE_OP, CONTENDERS, DEFAULT_WORKLOADS, SCALES, WORKLOADS
+from .store import seed_inputs
 from .worker import MARKER
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 WORKER_TIMEOUT = 3600
 #: Variables that would steer a worker's clients; removed so only the harness's settings apply.
-SCRUBBED_PREFIXES = ("AWS_", "FSSPEC_", "MLFLOW_", "ARTIFACT_FS_")
+SCRUBBED_PREFIXES = ("AWS_", "FSSPEC_", "MLFLOW_", "ARTIFACT_FS_", "AZURE_", "GOOGLE_", "GCSFS_", "HADOOP_")
+SCRUBBED = ("STORAGE_EMULATOR_HOST", "KRB5CCNAME", "SSH_AUTH_SOCK", "BOTO_CONFIG")
+BACKENDS = tuple(row.name for row in BENCH_BACKENDS)
 
 
 def _csv(value: str) -> list[str]:
@@ -41,13 +43,14 @@ def _csv(value: str) -> list[str]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (see the module docstring and benchmarks/README.md)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backends", type=_csv, default=list(BACKENDS), help="comma-separated: local,s3")
+    parser.add_argument("--backends", type=_csv, default=list(BACKENDS), help=f"comma-separated: {','.join(BACKENDS)}")
     parser.add_argument("--reps", type=int, default=5, help="repetitions per contender (>= 5 for real figures)")
+    parser.add_argument("--w7-reps", type=int, default=1, help="repetitions of the W7 peak-RSS workloads (RSS is not noisy)")
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
     parser.add_argument("--out", default="benchmarks/results", help="directory for results.json / results.md")
-    parser.add_argument("--workloads", type=_csv, default=list(WORKLOADS), help="subset, e.g. W1,W3")
+    parser.add_argument("--workloads", type=_csv, default=list(DEFAULT_WORKLOADS), help="subset, e.g. W1,W3")
     parser.add_argument("--contenders", type=_csv, default=list(CONTENDERS), help="subset of artifact_fs,mlflow,raw")
-    parser.add_argument("--s3-server", choices=("seaweedfs", "moto"), default="seaweedfs")
+    parser.add_argument("--profile", metavar="DIR", help="run artifact_fs workers under py-spy; collapsed stacks in DIR")
     parser.add_argument("--keep-temp", action="store_true", help="keep the temp dir (data, store, server logs)")
     args = parser.parse_args(argv)
     for name, chosen, allowed in (("backend", args.backends, BACKENDS), ("workload", args.workloads, WORKLOADS),
@@ -55,30 +58,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         unknown = set(chosen) - set(allowed)
         if unknown:
             parser.error(f"unknown {name}(s): {', '.join(sorted(unknown))}; choose from {', '.join(allowed)}")
-    if args.reps < 1:
-        parser.error("--reps must be >= 1")
+    if args.reps < 1 or args.w7_reps < 1:
+        parser.error("--reps and --w7-reps must be >= 1")
     return args
 
 
 def worker_env(backend_env: dict[str, str], contender: str, scratch_root: str) -> dict[str, str]:
     """A scrubbed environment for one worker: the backend's variables, no proxy, and for
     contender ``mlflow`` the escape hatch ``ARTIFACT_FS_BUILTIN_SCHEMES=*``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_PREFIXES)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_PREFIXES) and k not in SCRUBBED}
     env.update(backend_env)
     env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = os.path.join(scratch_root, "no-aws-config")
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     if contender == "mlflow":
         env["ARTIFACT_FS_BUILTIN_SCHEMES"] = "*"
     return env
 
 
-def run_worker(spec: dict, env: dict[str, str]) -> dict:
-    """Run one measurement subprocess; a failure becomes a record with an ``error`` field."""
+def run_worker(spec: dict, env: dict[str, str], profile: str | None = None) -> dict:
+    """Run one measurement subprocess; a failure becomes a record with an ``error`` field.
+
+    With ``profile`` (a directory), an artifact_fs worker runs under ``py-spy record``
+    (collapsed stacks, 200 Hz, all threads) and its timings are not comparable.
+    """
     base = {k: spec[k] for k in ("backend", "contender", "workload", "rep")}
+    command = [sys.executable, "-m", "benchmarks.worker", json.dumps(spec)]
+    if profile and spec["contender"] == "artifact_fs":
+        os.makedirs(profile, exist_ok=True)
+        target = os.path.join(os.path.abspath(profile), f"{spec['backend']}-{spec['workload']}-rep{spec['rep']}.txt")
+        command = [shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy"), "record",
+                   "--format", "raw", "--rate", "200", "--threads", "--idle", "--subprocesses", "-o", target, "--", *command]  # fmt: skip
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.worker", json.dumps(spec)], cwd=REPO_ROOT, env=env,
+            command, cwd=REPO_ROOT, env=env,
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=WORKER_TIMEOUT,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
@@ -88,24 +102,6 @@ def run_worker(spec: dict, env: dict[str, str]) -> dict:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
         return {**base, "error": f"exit code {proc.returncode}: {tail}"}
     return json.loads(lines[-1][len(MARKER):])
-
-
-@contextlib.contextmanager
-def open_store(backend: str, tmp: pathlib.Path, server_name: str):
-    """Yield ``(Store, env)`` for ``backend``; an S3 server started here is killed on exit."""
-    if backend == "local":
-        root = tmp / "local-store"
-        root.mkdir()
-        yield Store("local", str(root)), {}
-        return
-    sys.path.insert(0, str(REPO_ROOT))
-    from tests import servers
-
-    start = servers.seaweedfs_server if server_name == "seaweedfs" else servers.moto_server
-    with start(tmp / server_name) as server:
-        bucket = f"{BUCKET_PREFIX}-{uuid.uuid4().hex[:10]}"  # unique even on a reused server
-        server.create_bucket(bucket)
-        yield Store("s3", f"s3://{bucket}"), server.env()
 
 
 def _version(dist: str) -> str:
@@ -124,39 +120,59 @@ def _git_commit() -> str:
         return "unknown"
 
 
+DISTS = ("mlflow-skinny", "fsspec", "s3fs", "boto3", "sshfs", "asyncssh", "pysftp", "paramiko", "adlfs",
+         "azure-storage-blob", "gcsfs", "google-cloud-storage", "hdfs-native")  # fmt: skip
+
+
 def metadata_block(args: argparse.Namespace) -> dict:
     """What was run, where, and with which versions."""
-    versions = ", ".join(f"{d} {_version(d)}" for d in ("mlflow-skinny", "fsspec", "s3fs", "boto3"))
     return {
-        "scale": args.scale, "reps": args.reps, "sizes": SCALES[args.scale].as_dict(),
+        "scale": args.scale, "reps": args.reps, "w7_reps": args.w7_reps, "sizes": SCALES[args.scale].as_dict(),
         "backends": args.backends, "workloads": args.workloads, "contenders": args.contenders,
-        "s3_server": args.s3_server, "commit": _git_commit(), "versions": versions,
+        "servers": {name: BY_NAME[name].notes for name in args.backends},
+        "raw_clients": {name: BY_NAME[name].raw_doc for name in args.backends},
+        "commit": _git_commit(), "versions": ", ".join(f"{d} {_version(d)}" for d in DISTS),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }  # fmt: skip
 
 
-def run_backend(args, backend: str, tmp: pathlib.Path, data: dict[str, str]) -> list[dict]:
+def big_sizes(args) -> set[int]:
+    """Every big-file size the chosen backends × workloads need."""
+    sizes = SCALES[args.scale]
+    return {sizes.big_bytes(w, BY_NAME[b].big_cap) for b in args.backends for w in args.workloads if w in BIG_FILE_OP}
+
+
+def run_backend(args, name: str, tmp: pathlib.Path, data: dict) -> list[dict]:
     """All measurements of one backend, contenders interleaved within each repetition."""
-    records = []
-    with open_store(backend, tmp, args.s3_server) as (store, backend_env):
-        seed_inputs(store, data, env=backend_env or None)
+    row, sizes, records = BY_NAME[name], SCALES[args.scale], []
+    print(f"[{name}] starting the server and seeding the store ...", file=sys.stderr, flush=True)
+    with row.start(tmp) as (store, backend_env):
+        needed = {s for s in data["big_files"] if int(s) in {sizes.big_bytes(w, row.big_cap) for w in args.workloads if w in BIG_FILE_OP}}
+        seed_inputs(row.admin(store), store, {**data, "big_files": {s: data["big_files"][s] for s in needed}})
         for workload in args.workloads:
-            contenders = [c for c in args.contenders if not (c == "raw" and workload in RAW_NOT_APPLICABLE)]
-            for rep in range(args.reps):
-                for contender in contenders:
+            reps = args.w7_reps if workload.startswith("W7") else args.reps
+            for rep in range(reps):
+                for contender in args.contenders:
+                    base = {"backend": name, "contender": contender, "workload": workload, "rep": rep}
+                    if contender == "mlflow" and row.mlflow_unavailable:
+                        if rep == 0:
+                            records.append({**base, "unavailable": row.mlflow_unavailable})
+                        continue
                     tag = f"{contender}-{workload}-rep{rep}"
                     spec = {
-                        "backend": backend, "contender": contender, "workload": workload, "rep": rep,
-                        "scale": args.scale, "base": store.base, "data": data,
-                        "scratch": str(tmp / "scratch" / f"{backend}-{tag}"), "out": f"{contender}/{workload}/rep{rep}",
+                        **base, "scale": args.scale, "store": store.as_dict(), "data": data,
+                        "big_bytes": sizes.big_bytes(workload, row.big_cap) if workload in BIG_FILE_OP else None,
+                        "constructions": row.constructions or sizes.constructions,
+                        "scratch": str(tmp / "scratch" / f"{name}-{tag}"), "out": f"{contender}/{workload}/rep{rep}",
                     }  # fmt: skip
-                    record = run_worker(spec, worker_env(backend_env, contender, str(tmp)))
+                    record = run_worker(spec, worker_env(backend_env, contender, str(tmp)), args.profile)
+                    record.update({k: spec[k] for k in ("big_bytes", "constructions")})
                     records.append(record)
                     shown = record.get("error", "").splitlines()[-1:] or [
                         f"{record['wall_s']:.3f} s wall, {record['cpu_s']:.3f} s CPU, {record['peak_rss_mib']:.0f} MiB"
                     ]
-                    print(f"[{backend} {workload} rep {rep + 1}/{args.reps}] {contender:<11} {shown[0]}",
+                    print(f"[{name} {workload} rep {rep + 1}/{reps}] {contender:<11} {shown[0]}",
                           file=sys.stderr, flush=True)  # fmt: skip
     return records
 
@@ -170,9 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     measurements: list[dict] = []
     try:
         print(f"generating {args.scale} data sets in {tmp} ...", file=sys.stderr, flush=True)
-        data = datasets.generate(str(tmp / "data"), SCALES[args.scale])
+        data = datasets.generate(str(tmp / "data"), SCALES[args.scale], big_sizes(args))
         for backend in args.backends:
-            measurements += run_backend(args, backend, tmp, data)
+            try:
+                measurements += run_backend(args, backend, tmp, data)
+            except Exception as exc:  # noqa: BLE001 - a backend whose server fails is reported, the rest still run
+                print(f"[{backend}] failed: {exc}", file=sys.stderr, flush=True)
+                measurements.append({"backend": backend, "contender": "artifact_fs", "workload": "W1", "rep": 0,
+                                     "error": f"backend set-up failed: {exc}"})  # fmt: skip
     finally:
         if args.keep_temp:
             print(f"kept {tmp}", file=sys.stderr)

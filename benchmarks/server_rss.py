@@ -40,23 +40,28 @@ def _operations(base: str, session: requests.Session, counter):
     api = f"{base}/api/2.0/mlflow-artifacts"
     body = os.urandom(4096)
 
-    def run(number: int) -> int:
+    def run(number: int):
+        """``(kind, status, body start)`` of one request."""
         kind = number % 6
+        response = _request(number, kind)
+        return kind, response.status_code, response.text[:300] if response.status_code >= 400 else ""
+
+    def _request(number: int, kind: int) -> requests.Response:
         folder = f"0/run{number % 50}/artifacts"
         name = f"f{number % 400}.bin"
         if kind == 0:
-            return session.put(f"{api}/artifacts/{folder}/{name}", data=body).status_code
+            return session.put(f"{api}/artifacts/{folder}/{name}", data=body)
         if kind == 1:
-            return session.get(f"{api}/artifacts", params={"path": folder}).status_code
+            return session.get(f"{api}/artifacts", params={"path": folder})
         if kind == 2:
-            return session.get(f"{api}/artifacts/0/run0/artifacts/f0.bin").status_code
+            return session.get(f"{api}/artifacts/0/run0/artifacts/f0.bin")
         if kind == 3:
-            return session.get(f"{api}/presigned/0/run0/artifacts/f0.bin").status_code
+            return session.get(f"{api}/presigned/0/run0/artifacts/f0.bin")
         if kind == 4:
             started = session.post(f"{api}/mpu/create/{folder}", json={"path": f"/c/{name}", "num_parts": 2})
             upload_id = started.json().get("upload_id", "")
-            return session.post(f"{api}/mpu/abort/{folder}", json={"path": f"/c/{name}", "upload_id": upload_id}).status_code
-        return session.get(f"{base}/api/3.0/mlflow/server-info").status_code
+            return session.post(f"{api}/mpu/abort/{folder}", json={"path": f"/c/{name}", "upload_id": upload_id})
+        return session.get(f"{base}/api/3.0/mlflow/server-info")
 
     return run
 
@@ -88,20 +93,20 @@ def main(argv=None) -> int:
                 for number in range(60):
                     warm(number)
                 samples = [(0, server.rss_bytes())]
-                failures, started = 0, time.monotonic()
+                failures, started = [], time.monotonic()
                 numbers = itertools.count(60)
                 done = 0
                 with ThreadPoolExecutor(args.threads) as pool:
                     while done < args.requests:
                         batch = min(args.sample_every, args.requests - done)
-                        codes = list(pool.map(lambda n: _operations(server.url, session(), None)(n), [next(numbers) for _ in range(batch)]))
-                        failures += sum(code >= 400 for code in codes)
+                        outcomes = pool.map(lambda n: _operations(server.url, session(), None)(n), [next(numbers) for _ in range(batch)])
+                        failures += [outcome for outcome in outcomes if outcome[1] >= 400]
                         done += batch
                         samples.append((done, server.rss_bytes()))
                 elapsed = time.monotonic() - started
     mib = [round(rss / 2**20, 1) for _, rss in samples]
     summary = {
-        "requests": args.requests, "threads": args.threads, "failures": failures, "seconds": round(elapsed, 1),
+        "requests": args.requests, "threads": args.threads, "failures": len(failures), "failed": failures[:10], "seconds": round(elapsed, 1),
         "rss_mib_after_warmup": mib[0], "rss_mib_peak": max(mib), "rss_mib_end": mib[-1],
         "rss_mib_growth_second_half": round(mib[-1] - mib[len(mib) // 2], 1),
         "series": {str(n): value for (n, _), value in zip(samples, mib)},

@@ -11,6 +11,7 @@ cleans up, and prints one line ``BENCH_RESULT {json}`` on stdout.
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import os
 import resource
@@ -18,8 +19,9 @@ import shutil
 import sys
 import time
 
-from . import datasets, raw
-from .config import BIG_FILE_NAME, LIST_CALLS, SCALES, Sizes
+from . import datasets
+from .backends import BY_NAME
+from .config import BIG_FILE_NAME, BIG_FILE_OP, LIST_CALLS, SCALES, Sizes
 from .store import Store, delete, remote_stats
 
 MARKER = "BENCH_RESULT "
@@ -37,22 +39,42 @@ def _walk(repo) -> int:
     return count
 
 
-def repository_op(spec: dict, store: Store, data: dict, sizes: Sizes):
-    """Build the registry repository for the workload (not timed) and return the timed callable."""
+def _bare_repository_class():
+    """W6 for ``raw``: the cheapest possible MLflow repository (no parsing, no client)."""
+    from mlflow.store.artifact.artifact_repo import ArtifactRepository
+
+    class BareRepository(ArtifactRepository):
+        def log_artifact(self, local_file, artifact_path=None): ...
+        def log_artifacts(self, local_dir, artifact_path=None): ...
+        def list_artifacts(self, path=None): ...
+        def _download_file(self, remote_file_path, local_path): ...
+
+    return BareRepository
+
+
+def construct_op(spec: dict, store: Store, count: int):
+    """W6: build ``count`` repositories (through the registry, or bare ones for raw)."""
+    uri = store.uri("w6/artifacts")
+    if spec["contender"] == "raw":
+        make = _bare_repository_class()
+    else:
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository as make
+
+    def construct():
+        for _ in range(count):
+            repo = make(uri)
+        return repo
+
+    return construct
+
+
+def repository_op(spec: dict, store: Store, data: dict):
+    """Build the registry repository for the workload (not timed) and return ``(timed callable, repo)``."""
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    workload, scratch = spec["workload"], spec["scratch"]
-    if workload == "W6":
-        uri = store.uri("w6/artifacts")
-
-        def construct():
-            for _ in range(sizes.constructions):
-                repo = get_artifact_repository(uri)
-            return repo
-
-        return construct, None
+    workload, scratch = BIG_FILE_OP.get(spec["workload"], spec["workload"]), spec["scratch"]
     root = {
-        "W1": spec["out"], "W2": datasets.TREE, "W3": spec["out"], "W4": datasets.BIG_DIR,
+        "W1": spec["out"], "W2": datasets.TREE, "W3": spec["out"], "W4": data.get("big_dir"),
         "W5a": datasets.LISTING_PARENT, "W5b": datasets.TREE,
     }[workload]  # fmt: skip
     repo = get_artifact_repository(store.uri(root))
@@ -72,29 +94,28 @@ def _expect(condition: bool, message: str) -> None:
         raise RuntimeError(f"wrong result: {message}")
 
 
-def check(spec: dict, store: Store, sizes: Sizes, value) -> str:
+def check(spec: dict, admin, store: Store, sizes: Sizes, value) -> str:
     """Verify the operation's effect (never its timing); raise RuntimeError on a wrong result.
 
-    Returns ``"ok"``, or for W6 the class the registry returned.
+    Returns ``"ok"``, or for W6 the class that was constructed.
     """
-    workload, scratch, out = spec["workload"], spec["scratch"], spec["out"]
+    workload, scratch, out = BIG_FILE_OP.get(spec["workload"], spec["workload"]), spec["scratch"], spec["out"]
     tree = (sizes.tree_files, sizes.tree_files * sizes.tree_file_bytes)
     if workload == "W1":
-        got = remote_stats(store, out)
+        got = remote_stats(admin, store, out)
         _expect(got == tree, f"uploaded {got}, expected {tree}")
     elif workload == "W2":
         got = datasets.tree_stats(scratch)
         _expect(got == tree, f"downloaded {got}, expected {tree}")
     elif workload in ("W3", "W4"):
-        got = remote_stats(store, out) if workload == "W3" else datasets.tree_stats(scratch)
-        _expect(got == (1, sizes.big_file_bytes), f"got {got}, expected 1 file of {sizes.big_file_bytes} B")
+        got = remote_stats(admin, store, out) if workload == "W3" else datasets.tree_stats(scratch)
+        _expect(got == (1, spec["big_bytes"]), f"got {got}, expected 1 file of {spec['big_bytes']} B")
     elif workload == "W5a":
         _expect(value == LIST_CALLS * sizes.listing_entries, f"listed {value} entries")
     elif workload == "W5b":
         _expect(value == sizes.tree_dirs + sizes.tree_files, f"walked {value} entries")
     else:
-        got = f"{type(value).__module__}.{type(value).__name__}"
-        return got
+        return f"{type(value).__module__}.{type(value).__name__}"
     return "ok"
 
 
@@ -118,23 +139,33 @@ def peak_rss_mib(usage) -> float:
     return usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
+def _operation(spec: dict, backend, store: Store, data: dict, sizes: Sizes):
+    contender, workload = spec["contender"], spec["workload"]
+    if workload == "W6":
+        return construct_op(spec, store, spec["constructions"]), None
+    if contender == "raw":
+        func = backend.raw()[BIG_FILE_OP.get(workload, workload)]
+        return (lambda: func(store, data, spec["scratch"], spec["out"])), None
+    op, repo = repository_op(spec, store, data)
+    if not type(repo).__module__.startswith(EXPECTED_MODULE[contender]):
+        raise RuntimeError(f"{contender} got {type(repo).__module__}.{type(repo).__name__}")
+    return op, repo
+
+
 def measure(spec: dict) -> dict:
     """Run the spec'd measurement and return its record (see module docstring)."""
     sizes = SCALES[spec["scale"]]
-    store, data = Store(spec["backend"], spec["base"]), spec["data"]
+    backend, store = BY_NAME[spec["backend"]], Store(**spec["store"])
     contender, workload = spec["contender"], spec["workload"]
+    data = dict(spec["data"])
+    if spec.get("big_bytes"):
+        data["big"] = data["big_files"][str(spec["big_bytes"])]
+        data["big_dir"] = datasets.big_dir(spec["big_bytes"])
     os.makedirs(spec["scratch"], exist_ok=True)
-    if spec["backend"] == "s3":  # imported up front for every contender: import time is not measured
-        import boto3  # noqa: F401
-        import s3fs  # noqa: F401
-    repo = None
-    if contender == "raw":
-        func = raw.OPS[(spec["backend"], workload)]
-        op = lambda: func(store, data, spec["scratch"], spec["out"])  # noqa: E731
-    else:
-        op, repo = repository_op(spec, store, data, sizes)
-        if repo is not None and not type(repo).__module__.startswith(EXPECTED_MODULE[contender]):
-            raise RuntimeError(f"{contender} got {type(repo).__module__}.{type(repo).__name__}")
+    for module in backend.preload:  # imported up front for every contender: import time is not measured
+        importlib.import_module(module)
+    import mlflow.store.artifact.artifact_repository_registry  # noqa: F401
+    op, repo = _operation(spec, backend, store, data, sizes)
     gc.collect()
     before = resource.getrusage(resource.RUSAGE_SELF)
     peak_before = peak_rss_mib(before)
@@ -149,11 +180,12 @@ def measure(spec: dict) -> dict:
         "peak_rss_mib": peak_after, "peak_rss_growth_mib": peak_after - peak_before,
         "repo_class": f"{type(repo).__module__}.{type(repo).__name__}" if repo is not None else None,
     }  # fmt: skip
-    record["check"] = check(spec, store, sizes, value)
-    if contender != "raw" and workload == "W6" and not record["check"].startswith(EXPECTED_MODULE[contender]):
+    admin = backend.admin(store)
+    record["check"] = check(spec, admin, store, sizes, value)
+    if workload == "W6" and contender != "raw" and not record["check"].startswith(EXPECTED_MODULE[contender]):
         raise RuntimeError(f"{contender} constructed {record['check']}")
-    if workload in ("W1", "W3"):
-        delete(store, spec["out"])
+    if BIG_FILE_OP.get(workload, workload) in ("W1", "W3"):
+        delete(admin, store, spec["out"])
     shutil.rmtree(spec["scratch"], ignore_errors=True)
     return record
 
