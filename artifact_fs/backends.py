@@ -235,7 +235,7 @@ SCHEMES: tuple[Scheme, ...] = (
         checksum=StoreChecksum("md5Hash", "md5", "base64"),
         client_retries=True,  # gcsfs retries each request 6 times, fixed when gcsfs is imported
         presigner="gcs",  # V4 signed URLs need a service-account key
-        presigned_mixins=PRESIGNED_MIXINS,
+        presigned_mixins=("MultipartDownloadMixin", "PresignedUploadMixin"),  # no XML multipart API (see presign_gcs.py)
     ),
     Scheme(
         name="hdfs",

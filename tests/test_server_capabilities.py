@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import http.server
 import io
+import json
 import os
 import pathlib
+import threading
+import uuid
 
 import pytest
 import requests
@@ -22,6 +26,7 @@ from artifact_fs.capabilities import composed_class
 
 from .conftest import new_bucket
 from .server_azure import ACCOUNT, azurite_server
+from .server_gcs import gcs_server
 
 MIXINS = ("StreamUploadMixin", "MultipartUploadMixin", "MultipartDownloadMixin", "PresignedUploadMixin")
 ALL = set(MIXINS)
@@ -39,6 +44,8 @@ CASES = [
     ("wasbs://c@acct.blob.core.windows.net/p", {"AZURE_STORAGE_SAS_TOKEN": "sv=x&sig=y"}, STREAM),  # no key: no SAS
     ("wasbs://c@acct.blob.core.windows.net/p", {"AZURE_STORAGE_CONNECTION_STRING": "AccountName=acct;AccountKey=a2V5"}, ALL),
     ("gs://b/p", {"STORAGE_EMULATOR_HOST": "http://127.0.0.1:1"}, STREAM),  # anonymous: no signing key
+    ("gs://b/p", {"GOOGLE_APPLICATION_CREDENTIALS": "{service_account}"}, STREAM | {"MultipartDownloadMixin", "PresignedUploadMixin"}),
+    ("gs://b/p", {"GOOGLE_APPLICATION_CREDENTIALS": "{user_credentials}"}, STREAM),  # no private key: cannot sign
     ("/tmp/plain", {}, STREAM),
     ("file:///tmp/x", {}, STREAM),
     ("memory://x", {}, STREAM),
@@ -53,9 +60,11 @@ def _honoured(repo) -> set[str]:
 
 
 @pytest.mark.parametrize(("uri", "env", "expected"), CASES, ids=[f"{c[0].split(':')[0] or 'path'}-{i}" for i, c in enumerate(CASES)])
-def test_factory_hands_out_exactly_the_mixins_the_store_honours(uri, env, expected, monkeypatch):
+def test_factory_hands_out_exactly_the_mixins_the_store_honours(uri, env, expected, monkeypatch, tmp_path):
+    files = {"service_account": _service_account_file(tmp_path, "http://127.0.0.1:1/token"), "user_credentials": tmp_path / "user.json"}
+    files["user_credentials"].write_text(json.dumps({"type": "authorized_user", "refresh_token": "r", "client_id": "c"}))
     for name, value in env.items():
-        monkeypatch.setenv(name, value)
+        monkeypatch.setenv(name, value.format(**files))
     repo = get_artifact_repository(uri)
     assert isinstance(repo, FsspecArtifactRepository)
     assert _honoured(repo) == expected
@@ -68,6 +77,21 @@ def test_composed_classes_are_shared_and_named_after_their_mixins():
     assert full is composed_class(("MultipartUploadMixin", "MultipartDownloadMixin", "PresignedUploadMixin"))
     assert issubclass(full, FsspecArtifactRepository) and full.__name__ == "FsspecArtifactRepository"
     assert "MultipartUploadMixin" in full.__qualname__
+
+
+def _service_account_file(directory: pathlib.Path, token_uri: str) -> pathlib.Path:
+    """A service-account key made here (RSA, like Google's), whose tokens come from ``token_uri``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    path = directory / f"sa-{uuid.uuid4().hex[:8]}.json"
+    path.write_text(json.dumps({
+        "type": "service_account", "project_id": "test-project", "private_key_id": "k1", "private_key": pem.decode(),
+        "client_email": "artifacts@test-project.iam.gserviceaccount.com", "client_id": "1", "token_uri": token_uri,
+    }))  # fmt: skip
+    return path
 
 
 # --- the presigning mixins on real servers ---------------------------------------------------
@@ -210,3 +234,46 @@ def test_failed_stream_leaves_no_artifact(stream_repo):
 def test_stream_upload_refuses_paths_outside_the_root(stream_repo):
     with pytest.raises(MlflowException, match="Invalid artifact path"):
         stream_repo.log_artifact_from_stream(io.BytesIO(b"x"), "a.txt", "../../escape")
+
+
+class _TokenEndpoint(http.server.BaseHTTPRequestHandler):
+    """Stands in for Google's OAuth token endpoint: any service-account assertion gets a token."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({"access_token": "test-token", "expires_in": 3600, "token_type": "Bearer"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def token_uri():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TokenEndpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/token"
+    server.shutdown()
+
+
+def test_gcs_signed_get_and_put_with_a_service_account(token_uri, tmp_path, monkeypatch):
+    with gcs_server(tmp_path / "gcs") as emulator:
+        for name, value in emulator.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(_service_account_file(tmp_path, token_uri)))
+        bucket = f"t-{uuid.uuid4().hex[:16]}"
+        emulator.create_bucket(bucket)
+        repo = get_artifact_repository(f"gs://{bucket}/root")
+        assert _honoured(repo) == {"StreamUploadMixin", "MultipartDownloadMixin", "PresignedUploadMixin"}
+        upload = repo.create_presigned_upload_url("d/table.json")
+        assert upload.presigned_url.startswith(f"{emulator.endpoint_url}/{bucket}/root/d/table.json?")
+        assert "X-Goog-Signature=" in upload.presigned_url and upload.headers == {"Content-Type": "application/json"}
+        assert requests.put(upload.presigned_url, data=b'{"a": 1}', headers=upload.headers, timeout=30).ok
+        download = repo.get_download_presigned_url("d/table.json")
+        assert download.file_size == 8 and "X-Goog-Algorithm=GOOG4-RSA-SHA256" in download.url
+        ranged = requests.get(download.url, headers={"Range": "bytes=2-4"}, timeout=30)
+        assert ranged.status_code == 206 and ranged.content == b'a":'
