@@ -191,7 +191,14 @@ def _rerun(target, operation, prefix, work, dst, expected, outcome) -> None:
     if operation == "download_artifacts" and not target.keeps_data and outcome.fault == "kill":
         with environment(target.env()):  # the in-memory store came back empty: log the tree again
             FsspecArtifactRepository(target.uri(prefix)).log_artifacts(str(work.root / "tree"), "tree")
-    _call(target, operation, prefix, work, dst)
+    for attempt in range(5):  # the precondition is "the server is back": give a restarted one time to settle
+        try:
+            _call(target, operation, prefix, work, dst)
+            break
+        except MlflowException:
+            if attempt == 4:
+                raise
+            time.sleep(2)
     found = _local_tree(dst)[0] if operation == "download_artifacts" else target.stored(prefix)
     outcome.bytes_lost = _lost(found, expected)
     outcome.rerun_ok = outcome.bytes_lost == 0 and _bad(found, expected) == 0
