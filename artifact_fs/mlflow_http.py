@@ -109,6 +109,8 @@ class MlflowArtifactsFileSystem(AbstractFileSystem):
     def _open(self, path, mode="rb", block_size=None, autocommit=True, cache_options=None, **kwargs):
         path = self._strip_protocol(path)
         if "r" in mode:
+            if self.info(path)["type"] != "file":  # the server answers a missing file with HTTP 500, retried
+                raise IsADirectoryError(path)
             spool = tempfile.SpooledTemporaryFile(SPOOL_MEMORY)
             with self._request("GET", path, stream=True) as response:
                 shutil.copyfileobj(response.raw, spool)
@@ -118,7 +120,10 @@ class MlflowArtifactsFileSystem(AbstractFileSystem):
 
     def cat_file(self, path, start=None, end=None, **kwargs):
         """The file's bytes (sliced locally: the API has no ranged reads)."""
-        data = self._request("GET", self._strip_protocol(path)).content
+        path = self._strip_protocol(path)
+        if self.info(path)["type"] != "file":
+            raise IsADirectoryError(path)
+        data = self._request("GET", path).content
         return data[start:end]
 
     def pipe_file(self, path, value, **kwargs):
