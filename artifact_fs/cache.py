@@ -133,7 +133,9 @@ def download_through_cache(cache: ReadCache, fs, pairs, infos: Mapping[str, Mapp
             cache.misses += 1
             misses[entry] = (remote, size)
         placed.append((entry, local))
-    download(uncached + [(remote, entry) for entry, (remote, _size) in misses.items()])
+    batch = uncached + [(remote, entry) for entry, (remote, _size) in misses.items()]
+    if batch:
+        download(batch)
     for entry, (remote, size) in misses.items():
         got = os.path.getsize(entry)
         if got != size:

@@ -19,6 +19,7 @@ from mlflow.store.artifact import artifact_repo as _mlflow_artifact_repo
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from . import _compat, integrity, transfer
+from .cache import cache_from_environment, download_through_cache
 from .errors import InvalidArtifactPathError, mlflow_errors, mlflow_exception, register_secrets, secret_values, to_mlflow_exception
 from .opener import open_filesystem
 from .paths import TEMP_PREFIX, clean_artifact_path, clean_file_name, join_artifact_path, local_destination, walk_local_tree
@@ -68,6 +69,8 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
         self.row = self.resolved.row
         self._fs = None
         self._fs_lock = threading.Lock()
+        #: rows whose client must not be shared (FTP's one control connection): one per thread
+        self._fs_per_thread = None if self.row.thread_safe else threading.local()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(artifact_uri={self.redacted_uri!r}, url={self.resolved.url!r})"
@@ -79,7 +82,12 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
 
     @property
     def fs(self):
-        """The fsspec filesystem, created on first use (and again once its connection dropped)."""
+        """The fsspec filesystem, created on first use (and again once its connection dropped).
+
+        Shared by every thread, except for rows whose client is not thread-safe: those get one
+        per thread (a tracking server's request threads share this repository)."""
+        if self._fs_per_thread is not None:
+            return self._thread_fs()
         if self._fs is None or self._connection_lost(self._fs):
             with self._fs_lock:
                 if self._fs is None or self._connection_lost(self._fs):
@@ -87,6 +95,16 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
                     if self._connection_lost(self._fs):  # fsspec's cache handed back a dead one
                         self._fs = open_filesystem(self.resolved)
         return self._fs
+
+    def _thread_fs(self):
+        """This thread's filesystem (fsspec's instance cache is per thread too)."""
+        local = self._fs_per_thread
+        fs = getattr(local, "fs", None)
+        if fs is None or self._connection_lost(fs):
+            fs = local.fs = open_filesystem(self.resolved)
+            if self._connection_lost(fs):  # fsspec's cache handed back a dead one
+                fs = local.fs = open_filesystem(self.resolved)
+        return fs
 
     def _connection_lost(self, fs) -> bool:
         """True once the row's ``connection_probe`` says ``fs`` is disconnected (it then leaves fsspec's cache)."""
@@ -165,6 +183,13 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
         integrity.with_retries(self.policy, self.row, attempt, f"uploading {len(pairs)} file(s) to {self.redacted_uri}")
 
     def _download(self, pairs, expected=None):
+        cache = cache_from_environment()  # ARTIFACT_FS_CACHE_DIR: the verified read cache (artifact_fs/cache.py)
+        if cache is not None and expected:
+            download_through_cache(cache, self.fs, pairs, expected, lambda batch: self._fetch(batch, expected))
+        else:
+            self._fetch(pairs, expected)
+
+    def _fetch(self, pairs, expected=None):
         def attempt(number):
             transfer.download(self.fs, pairs, self.resolved.download_options, self.row, self.policy, expected)
 

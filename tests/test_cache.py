@@ -104,3 +104,26 @@ def test_a_failed_fetch_leaves_no_entry(tmp_path):
 def test_a_store_with_no_version_field_is_never_cached(tmp_path):
     fs, path = af.filesystem(tmp_path / "store")
     assert ReadCache(tmp_path / "cache").key(fs, f"{path}/x", {"name": "x", "size": 3, "type": "file"}) is None
+
+
+def test_download_artifacts_uses_the_cache(s3_run, seaweedfs, tmp_path, monkeypatch):
+    run_id, bucket, prefix = s3_run
+    s3 = seaweedfs.boto3_client()
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/model/w.bin", Body=b"W" * 100)
+    monkeypatch.setenv("ARTIFACT_FS_CACHE_DIR", str(tmp_path / "cache"))
+    client = MlflowClient()
+    first = client.download_artifacts(run_id, "model", str(tmp_path))
+    assert open(os.path.join(first, "w.bin"), "rb").read() == b"W" * 100
+    assert len(cached_entries(tmp_path / "cache")) == 1
+    entry = os.path.join(tmp_path / "cache", *[
+        (d, n) for d, _, names in os.walk(tmp_path / "cache") for n in names][0])
+    os.chmod(entry, 0o644)
+    with open(entry, "r+b") as f:  # prove the second download is served from the entry
+        f.write(b"C")
+    (tmp_path / "second").mkdir()
+    second = client.download_artifacts(run_id, "model/w.bin", str(tmp_path / "second"))
+    assert open(second, "rb").read() == b"C" + b"W" * 99
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/model/w.bin", Body=b"V" * 100)  # changed: fetched again
+    (tmp_path / "third").mkdir()
+    third = client.download_artifacts(run_id, "model/w.bin", str(tmp_path / "third"))
+    assert open(third, "rb").read() == b"V" * 100
