@@ -15,14 +15,18 @@ disk:
   failed stream discards the file (s3fs aborts its multipart upload, gcsfs cancels its
   resumable upload), so no partial object appears under the final name.
 
-The async variant drives the same synchronous fsspec file from a worker thread, one
-``await`` per chunk, so the server's event loop never blocks on the store.
+The async variant runs the same synchronous upload in one worker thread, fed chunk by
+chunk through a small bounded queue: the event loop never blocks on the store, memory
+stays bounded, and a client that is not thread-safe (FTP's one control connection, one
+per thread) is used by that thread only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import queue
 from typing import Any, AsyncIterable, BinaryIO
 
 from . import transfer
@@ -54,29 +58,61 @@ class StreamUploads:
     async def log_artifact_from_async_stream(
         self, chunks: AsyncIterable[bytes], artifact_file_name: str, artifact_path: str | None = None
     ) -> None:
-        """The async twin of :meth:`log_artifact_from_stream`: each chunk is written from a worker thread."""
-        upload = await asyncio.to_thread(_StreamedFile, self, artifact_file_name, artifact_path)
-        await asyncio.to_thread(self._streamed_step, upload.open)
+        """The async twin of :meth:`log_artifact_from_stream`: one worker thread writes, fed through a queue."""
+        pipe = _Pipe()
+
+        def write_all() -> None:
+            try:
+                self.log_artifact_from_stream(pipe, artifact_file_name, artifact_path)
+            finally:
+                pipe.reader_gone = True
+
+        upload = asyncio.ensure_future(asyncio.to_thread(write_all))
         try:
             async for chunk in chunks:
+                if upload.done():
+                    break  # the store failed: its error is raised below
                 if chunk:
-                    await asyncio.to_thread(self._streamed_step, upload.write, chunk)
-        except BaseException:
-            await asyncio.to_thread(upload.abandon)
+                    await asyncio.to_thread(pipe.put, chunk)
+        except BaseException as exc:  # the client went away: the upload is abandoned
+            pipe.error = exc
+            with contextlib.suppress(BaseException):
+                await upload
             raise
-        await asyncio.to_thread(self._streamed_step, upload.publish)
+        await asyncio.to_thread(pipe.put, _END)
+        await upload
 
-    @mlflow_errors("Failed to log a streamed artifact to {self.redacted_uri}")
-    def _streamed_step(self, step, *args) -> None:
-        """Run one step of an async streamed upload with artifact_fs's error mapping; a failed
-        step abandons the upload."""
-        try:
-            step(*args)
-        except BaseException:
-            owner = getattr(step, "__self__", None)
-            if isinstance(owner, _StreamedFile):
-                owner.abandon()
-            raise
+
+_END = object()  #: end of a streamed body
+
+
+class _Pipe:
+    """A body that arrives from the event loop, read by the uploading thread (``read`` returns
+    the next chunk whole, ``b""`` at the end, or raises the client's error once ``error`` is set)."""
+
+    def __init__(self, depth: int = 4):
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.reader_gone = False
+        self.error: BaseException | None = None
+
+    def put(self, item) -> None:
+        """Hand over a chunk or ``_END``; gives up once the reader has stopped."""
+        while not self.reader_gone:
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, _size: int = -1) -> bytes:
+        """The next chunk (any size), ``b""`` at the end."""
+        while self.error is None:
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            return b"" if item is _END else item
+        raise self.error
 
 
 class _StreamedFile:
@@ -97,8 +133,15 @@ class _StreamedFile:
         """Open the fsspec file (its parent directory made first where directories are real)."""
         if self.row.real_directories:
             parent = self.final.rpartition("/")[0]
-            if parent:
-                self.fs.makedirs(parent, exist_ok=True)
+            for attempt in range(3) if parent else ():
+                try:
+                    self.fs.makedirs(parent, exist_ok=True)
+                    break
+                except Exception:  # noqa: BLE001 - another thread made a level in between (FTP: "550 File exists")
+                    if self.fs.isdir(parent):
+                        break
+                    if attempt == 2:
+                        raise
         self.file = self.fs.open(self.target, "wb", **self._open_options())
 
     def _open_options(self) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from artifact_fs.capabilities import composed_class
 
 from .conftest import new_bucket
 from .server_azure import ACCOUNT, azurite_server
+from .server_ftp import ftp_server
 from .server_gcs import gcs_server
 
 MIXINS = ("StreamUploadMixin", "MultipartUploadMixin", "MultipartDownloadMixin", "PresignedUploadMixin")
@@ -277,3 +278,23 @@ def test_gcs_signed_get_and_put_with_a_service_account(token_uri, tmp_path, monk
         assert download.file_size == 8 and "X-Goog-Algorithm=GOOG4-RSA-SHA256" in download.url
         ranged = requests.get(download.url, headers={"Range": "bytes=2-4"}, timeout=30)
         assert ranged.status_code == 206 and ranged.content == b'a":'
+
+
+def test_one_repository_serves_sixteen_threads_even_over_ftp(tmp_path):
+    """A tracking server shares its repository between request threads: FTP's client (one
+    control connection) is not thread-safe, so each thread gets its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ftp_server(tmp_path / "ftp", reuse=False) as server:
+        repo = get_artifact_repository(server.uri("/shared"))
+
+        def client(number: int) -> bool:
+            data = hashlib.shake_256(str(number).encode()).digest(40_000 + number)
+            repo.log_artifact_from_stream(io.BytesIO(data), f"f{number}.bin", f"c{number}")
+            got = repo.download_artifacts(f"c{number}/f{number}.bin", str(tmp_path / "dl" / str(number)))
+            return pathlib.Path(got).read_bytes() == data and [f.path for f in repo.list_artifacts(f"c{number}")] == [f"c{number}/f{number}.bin"]
+
+        for number in range(48):
+            (tmp_path / "dl" / str(number)).mkdir(parents=True)
+        with ThreadPoolExecutor(16) as pool:
+            assert all(pool.map(client, range(48)))
