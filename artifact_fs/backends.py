@@ -71,6 +71,7 @@ _HDFS_FORM = "`hdfs:/<path>`, `hdfs:///<path>`, `hdfs://<namenode>[:port]/<path>
 _VIEWFS_FORM = "`viewfs://<cluster>/<path>`"
 
 NO_LISTINGS_CACHE = {"use_listings_cache": False}  # listings must see other writers at once
+FTP_BLOCK = 8 * 2**20  # bytes in flight per FTP file (one buffered block)
 # s3fs moves big files in parts of its block size (50 MiB) with 10 in flight, buffering
 # them all: 8 MiB parts (boto3's TransferManager default) keep memory flat as files grow.
 S3_PARTS = {"upload:chunksize": 8 * 2**20, "download:chunksize": 8 * 2**20}
@@ -102,6 +103,29 @@ def _s3_etag_is_md5(fs, path: str) -> bool:
 #: One retry layer (artifact_fs's budget, ARTIFACT_FS_RETRIES): botocore makes one attempt per
 #: request and s3fs's own retry loop one too, instead of botocore's 5 x s3fs's 5.
 S3_ONE_ATTEMPT = {"config_kwargs": {"retries": {"total_max_attempts": 1}}, "attr:retries": 1}
+
+def _sftp_put_skipping_made_parents(fs) -> None:
+    """sshfs's ``put_file`` makes the parent directory before every file, and asyncssh's
+    ``makedirs`` stats every component of the path: ~8 round trips per file, 80 % of a
+    200-file upload. artifact_fs's uploads make each parent once, before the batch
+    (``transfer.upload``), and pass ``parents_exist=True`` (the row's upload option); any
+    other caller of the (possibly cached) instance gets sshfs's own behaviour."""
+    if getattr(fs._put_file, "skips_made_parents", False):
+        return  # fsspec's cache handed back an instance prepared already
+    from sshfs.utils import WRITE_BLOCK_SIZE, wrap_exceptions
+
+    sshfs_put_file = fs._put_file
+
+    @wrap_exceptions
+    async def put_file(lpath, rpath, parents_exist=False, block_size=WRITE_BLOCK_SIZE, **kwargs):
+        if not parents_exist:
+            return await sshfs_put_file(lpath, rpath, block_size=block_size, **kwargs)
+        async with fs._pool.get() as channel:
+            await channel.put(lpath, rpath, block_size=block_size)
+
+    put_file.skips_made_parents = True
+    fs._put_file = put_file
+
 
 _S3_COMMON = dict(
     protocol="s3",
@@ -193,7 +217,9 @@ SCHEMES: tuple[Scheme, ...] = (
         grammar="userinfo_host",
         impl="fsspec.implementations.ftp.FTPFileSystem",
         settings=(Setting(TIMEOUT, "timeout", as_timeout),),
-        defaults=NO_LISTINGS_CACHE,
+        # fsspec's FTP writes a file as one STOR (a new data connection) per block: 8 MiB
+        # blocks, not 64 KiB, so a 1 GiB upload is 128 STORs, not 16,384.
+        defaults={**NO_LISTINGS_CACHE, "upload:block_size": FTP_BLOCK},
         mlflow_builtin="mlflow.store.artifact.ftp_artifact_repo:FTPArtifactRepository",
         form="`ftp://[user[:password]@]host[:port][/path]`",
         real_directories=True,
@@ -287,7 +313,9 @@ SCHEMES: tuple[Scheme, ...] = (
         # known_hosts=(): asyncssh's default, check ~/.ssh/known_hosts. The timeouts bound a
         # hung server (asyncssh has none by default); they win over ~/.ssh/config's
         # ConnectTimeout / ServerAlive*, while its HostName, User, Port, IdentityFile apply.
-        defaults={"known_hosts": (), "connect_timeout": 30, "keepalive_interval": 15, "keepalive_count_max": 1},
+        defaults={"known_hosts": (), "connect_timeout": 30, "keepalive_interval": 15, "keepalive_count_max": 1,
+                  "upload:parents_exist": True},
+        prepare=_sftp_put_skipping_made_parents,
         connection_probe="client.is_closed",  # sshfs never reconnects by itself
         mlflow_builtin="mlflow.store.artifact.sftp_artifact_repo:SFTPArtifactRepository",
         form="`sftp://[user[:password]@]host[:port][/path]`",

@@ -79,13 +79,17 @@ def _run_each(fs, method: str, pairs: Sequence[Pair], workers: int = SYNC_WORKER
 
 
 def _transfer(fs, method: str, pairs: Sequence[Pair], workers: int = SYNC_WORKERS, **kwargs) -> None:
+    """Files in flight: fsspec's ``batch_size`` for async clients, ``workers`` threads for sync
+    ones; a ``batch_size`` transfer option (the concurrency budget) caps both."""
     if not pairs:
         return
+    batch_size = kwargs.pop("batch_size", None)
     if getattr(fs, "async_impl", False):
         batched = method.removesuffix("_file")
-        getattr(fs, batched)([s for s, _ in pairs], [d for _, d in pairs], **kwargs)
+        extra = {"batch_size": batch_size} if batch_size else {}
+        getattr(fs, batched)([s for s, _ in pairs], [d for _, d in pairs], **extra, **kwargs)
     else:
-        _run_each(fs, method, pairs, workers, **kwargs)
+        _run_each(fs, method, pairs, min(workers, batch_size or workers), **kwargs)
 
 
 def upload(
@@ -104,7 +108,7 @@ def upload(
         for headers, group in groupby(keyed, key=lambda p: tuple(sorted(content_headers(row, p[0], extra).items()))):
             _transfer(fs, "put_file", list(group), _workers(row), **_with_headers(options, headers))
         if policy is not None:
-            integrity.verify_uploads(fs, row, staged, policy, discard=not row.atomic_rename)
+            integrity.verify_uploads(fs, row, staged, policy)
         if row.atomic_rename:  # one round trip each: run them concurrently (one at a time on FTP)
             renames = [(temp, final) for (_, final), (_, temp) in zip(pairs, staged)]
             _run_each(fs, "mv", renames, _workers(row), **row.rename_options)

@@ -38,6 +38,7 @@ class BenchBackend:
     big_cap: int | None = None  #: largest big file (slow emulators: 256 MiB)
     constructions: int | None = None  #: W6 count when MLflow's construction does I/O
     mlflow_unavailable: str = ""  #: why MLflow's repository cannot run on these machines
+    seed_threads: int = 1  #: threads the admin client seeds the small files with
     notes: str = field(default="")
 
     def raw(self) -> dict:
@@ -206,7 +207,7 @@ BENCH_BACKENDS: tuple[BenchBackend, ...] = (
         "hdfs", start_hdfs, admin_hdfs, "benchmarks.raw_cloud:HDFS",
         "hdfs_native.Client: 16 threads for the trees, 8 MiB writes/reads, list_status",
         "mlflow.store.artifact.hdfs_artifact_repo", preload=("hdfs_native", "hdfs_native.fsspec"),
-        big_cap=SLOW_EMULATOR_CAP,
+        big_cap=SLOW_EMULATOR_CAP, seed_threads=4,
         mlflow_unavailable="MLflow's HdfsArtifactRepository needs pyarrow's libhdfs.so and a Hadoop client install, which no package registry ships",
         notes="Hadoop 2.7.3 NameNode + DataNode (test config: 1 MiB blocks; slow: largest file 256 MiB)",
     ),

@@ -10,6 +10,7 @@ keys); secrets the repositories read come from the worker's environment.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from . import datasets
@@ -46,13 +47,34 @@ class Store:
         return asdict(self)
 
 
-def seed_inputs(fs, store: Store, data: dict[str, str]) -> None:
-    """Upload the download/listing inputs once with the admin client ``fs`` (not timed)."""
+def seed_inputs(fs, store: Store, data: dict[str, str], threads: int = 1) -> None:
+    """Upload the download/listing inputs once with the admin client ``fs`` (not timed);
+    ``threads`` > 1 puts the small files from that many threads (sync clients with slow
+    per-file completion, HDFS)."""
     for local_dir, relative in ((data["tree"], datasets.TREE), (data["listing"], datasets.LISTING)):
         files = datasets.local_files(local_dir)
-        fs.put([full for full, _ in files], [store.path(f"{relative}/{rel}") for _, rel in files])
+        sources, targets = [full for full, _ in files], [store.path(f"{relative}/{rel}") for _, rel in files]
+        if threads <= 1:
+            fs.put(sources, targets)
+            continue
+        for parent in sorted({target.rsplit("/", 1)[0] for target in targets}):
+            fs.makedirs(parent, exist_ok=True)
+        with ThreadPoolExecutor(threads) as pool:
+            for future in [pool.submit(_put_retrying, fs, s, t) for s, t in zip(sources, targets)]:
+                future.result()
     for size, local in data["big_files"].items():
-        fs.put_file(local, store.path(f"{datasets.big_dir(int(size))}/{os.path.basename(local)}"))
+        _put_retrying(fs, local, store.path(f"{datasets.big_dir(int(size))}/{os.path.basename(local)}"))
+
+
+def _put_retrying(fs, source: str, target: str, attempts: int = 3) -> None:
+    """``fs.put_file`` again after a failure (a loaded HDFS NameNode may not complete a file in time)."""
+    for attempt in range(attempts):
+        try:
+            fs.put_file(source, target)
+            return
+        except Exception:  # noqa: BLE001 - the last attempt's error is raised
+            if attempt == attempts - 1:
+                raise
 
 
 def remote_stats(fs, store: Store, relative: str) -> tuple[int, int]:
