@@ -5,7 +5,8 @@ After each upload the store's own record of every file (one listing per parent d
 digest the store lists (:class:`~artifact_fs._table.StoreChecksum`: S3 single-part ETag,
 GCS ``md5Hash``, Azure ``Content-MD5``), the same digest. Stores with a temporary name
 are checked before the rename, so a bad file never appears under its final name; on
-object stores a bad object is deleted before the error is raised. After each download
+object stores the check follows the upload and a mismatch is reported, never deleted (the
+object may be another writer's newer upload of the same name: last writer wins). After each download
 the temporary file must have the size and digest the store listed before it is renamed.
 ``ARTIFACT_FS_VERIFY=full`` also reads every upload back and compares SHA-256;
 ``ARTIFACT_FS_VERIFY=size`` compares sizes only. A mismatch raises
@@ -29,7 +30,7 @@ import os
 import posixpath
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from ._table import Scheme
 from .errors import IntegrityError, InvalidSettingError, is_transient
@@ -183,15 +184,17 @@ def mismatch(fs, row: Scheme, local: str, remote: str, entry: Mapping[str, Any] 
 def _raise(problems: list[tuple[str, str]], direction: str) -> None:
     shown = "; ".join(f"{path!r}: {why}" for path, why in problems[:5])
     more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-    raise IntegrityError(f"{direction} not verified, {len(problems)} file(s) differ: {shown}{more}")
+    raise IntegrityError(
+        f"{direction} not verified, {len(problems)} file(s) differ (corrupted in transit, or replaced by another "
+        f"writer meanwhile): {shown}{more}"
+    )
 
 
 # --- the hooks transfer.py calls -----------------------------------------------------------
 
 
-def verify_uploads(fs, row: Scheme, pairs: Sequence[Pair], policy: TransferPolicy, discard: bool) -> None:
-    """Check every ``(local, remote)`` upload; with ``discard`` (object stores, where the
-    object is already under its final name) a bad object is deleted before raising."""
+def verify_uploads(fs, row: Scheme, pairs: Sequence[Pair], policy: TransferPolicy) -> None:
+    """Check every ``(local, remote)`` upload (temporary names on stores that rename)."""
     if not pairs:
         return
     entries = remote_entries(fs, [remote for _, remote in pairs])
@@ -204,8 +207,6 @@ def verify_uploads(fs, row: Scheme, pairs: Sequence[Pair], policy: TransferPolic
         if why is not None:
             problems.append((remote, why))
     if problems:
-        if discard:
-            _discard(fs, [remote for remote, _ in problems])
         _raise(problems, "upload")
 
 
@@ -234,10 +235,3 @@ def unverified(fs, row: Scheme, pairs: Sequence[Pair], policy: TransferPolicy) -
     except Exception:  # noqa: BLE001 - the store is still unwell: send everything again
         return list(pairs)
 
-
-def _discard(fs, paths: Iterable[str]) -> None:
-    for path in paths:
-        try:
-            fs.rm_file(path)
-        except Exception:  # noqa: BLE001 - best effort; the integrity error is what the caller sees
-            pass

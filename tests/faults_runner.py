@@ -45,6 +45,7 @@ class Outcome:
     leftovers: int = 0  #: hidden temporary names / incomplete multipart uploads
     bytes_lost: int = 0  #: after the rerun, bytes of the source not there intact
     rerun_ok: bool = False
+    survived: bool = False  #: the call returned normally: the fault came after its last request
 
 
 @dataclasses.dataclass
@@ -165,6 +166,7 @@ def inject(target: Target, operation: str, fault: str, work: Workload, delay: fl
             worker.join(bound)
     worker.join(bound)  # resumed: a call that hung past the bound ends now
     error = result.get("error")
+    outcome.survived = error is None and not worker.is_alive()
     if error is not None:
         outcome.seconds = round(result["at"] - fault_at, 2)
         outcome.message = str(error)[:500]
@@ -215,6 +217,7 @@ def summarize(outcomes: list[Outcome]) -> dict:
         row["faults injected"] += 1
         row[f"{o.fault}s"] += 1
         row["failures correctly reported"] += o.reported
+        row["calls that finished despite the fault (then verified)"] += o.survived
         row["bytes lost"] += o.bytes_lost
         row["partial objects left"] += o.partial
         row["hidden leftovers (temp names, incomplete multipart uploads)"] += o.leftovers

