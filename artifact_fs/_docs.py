@@ -10,6 +10,7 @@ import re
 import sys
 
 from .backends import BUILTIN_SCHEMES_VAR, SCHEMES
+from .settings_table import TRANSFER_SETTINGS
 from .profiles import PROFILES_VAR
 
 
@@ -56,6 +57,7 @@ def settings_markdown() -> str:
         f"| `{BUILTIN_SCHEMES_VAR}` | all | (registry) | comma list or `*` | schemes left to MLflow's own repositories |",
         f"| `{PROFILES_VAR}` | all | (profiles) | path; `none` = off | the profiles file (default `$XDG_CONFIG_HOME/artifact_fs/profiles.toml`) |",
     ]
+    lines += [f"| `{s.var}` | all | (transfers) | {_converter_name(s.parse)} | {s.doc} |" for s in TRANSFER_SETTINGS]
     for row in SCHEMES:
         if row.variant_var and row.alternatives:
             choices = ", ".join(f"`{c}`" for c in [row.variant, *row.alternatives])

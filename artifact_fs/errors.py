@@ -19,6 +19,7 @@ builtins to MLflow error codes, most specific class first, keeping ``__cause__``
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import re
@@ -139,6 +140,11 @@ TRANSIENT_ERRORS = frozenset({
 TIMEOUT_ERRORS = frozenset({"TimeoutError", "ReadTimeoutError", "ConnectTimeoutError", "ServerTimeoutError", "timeout"})
 
 
+#: OSError numbers that s3fs gives a store's "try again" answers (500 InternalError: EREMOTEIO;
+#: 503 SlowDown / ServiceUnavailable, OperationAborted: EBUSY).
+TRANSIENT_ERRNOS = frozenset({getattr(errno, "EREMOTEIO", errno.EIO), errno.EBUSY})
+
+
 def _chain(exc: BaseException | None) -> list[BaseException]:
     seen: list[BaseException] = []
     while exc is not None and all(exc is not s for s in seen) and len(seen) < 32:
@@ -157,8 +163,10 @@ def is_transient(exc: BaseException) -> bool:
     timeout, a refusal by the store (missing, denied) and every plain user error."""
     if is_timeout(exc) or isinstance(exc, (ValueError, FileNotFoundError, PermissionError, IntegrityError)):
         return False
-    names = {cls.__name__ for e in _chain(exc) for cls in type(e).__mro__}
-    return any(isinstance(e, ConnectionError) for e in _chain(exc)) or bool(names & TRANSIENT_ERRORS)
+    chain = _chain(exc)
+    names = {cls.__name__ for e in chain for cls in type(e).__mro__}
+    busy = any(isinstance(e, OSError) and e.errno in TRANSIENT_ERRNOS for e in chain)
+    return busy or any(isinstance(e, ConnectionError) for e in chain) or bool(names & TRANSIENT_ERRORS)
 
 
 # --- secrets: never in a message or a log record --------------------------------------------
