@@ -56,18 +56,21 @@ def test_second_read_is_a_hit_and_a_rewrite_is_a_miss(s3_run, seaweedfs, tmp_pat
     assert len(cached_entries(tmp_path / "cache")) == 2 and not any(".partial" in n for n in cached_entries(tmp_path / "cache"))
 
 
-def test_another_process_reuses_the_entry(s3_run, seaweedfs, tmp_path, monkeypatch):
-    run_id, bucket, prefix = s3_run
-    seaweedfs.boto3_client().put_object(Bucket=bucket, Key=f"{prefix}/t.txt", Body=b"shared")
+def test_another_process_reuses_the_entry(seaweedfs, monkeypatch, tmp_path):
+    for name, value in seaweedfs.env().items():
+        monkeypatch.setenv(name, value)
+    bucket = new_bucket(seaweedfs)
+    seaweedfs.boto3_client().put_object(Bucket=bucket, Key="t.txt", Body=b"shared")
     monkeypatch.setenv("ARTIFACT_FS_CACHE_DIR", str(tmp_path / "cache"))
-    code = (
-        "import sys; from artifact_fs.protocols import RunsFileSystem; fs = RunsFileSystem();"
-        f"data = fs.open('runs://{run_id}/t.txt').read(); print(data.decode(), fs.cache.hits, fs.cache.misses)"
-    )
-    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert first.stdout.split() == ["shared", "0", "1"]
-    assert second.stdout.split() == ["shared", "1", "0"]
+    code = f"import artifact_fs as af, sys; af.cp('s3://{bucket}/t.txt', sys.argv[1], progress=False)"
+    for attempt in ("first", "second"):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / attempt)], timeout=120, check=True)
+        if attempt == "first":
+            (entry,) = [os.path.join(d, n) for d, _, names in os.walk(tmp_path / "cache") for n in names]
+            with open(entry, "r+b") as f:
+                f.write(b"S")  # marks the entry: the second process must read it rather than the store
+    assert (tmp_path / "first").read_bytes() == b"shared"
+    assert (tmp_path / "second").read_bytes() == b"Shared"
 
 
 def test_cp_downloads_through_the_cache(s3_run, seaweedfs, tmp_path, monkeypatch):
