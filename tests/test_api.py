@@ -3,6 +3,8 @@ on SeaweedFS and a model registered in a sqlite tracking store; ``af.cp`` in eve
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import pathlib
 import re
 
@@ -89,3 +91,9 @@ def test_a_failed_write_publishes_nothing(s3_run, tmp_path, store):
                 raise RuntimeError("the writer failed")
     assert af.ls(f"runs:/{run_id}") == [f"{run_id}/ok.bin", f"{run_id}/ok.txt"]  # no partial, no temp name
     assert af.open(f"runs:/{run_id}/ok.txt", "r").read() == "text"
+
+
+@pytest.mark.parametrize("module", ["api", "protocols", "explain", "mlflow_http"])
+def test_docstring_examples(module):
+    failed, attempted = doctest.testmod(importlib.import_module(f"artifact_fs.{module}"), optionflags=doctest.ELLIPSIS)
+    assert attempted and not failed

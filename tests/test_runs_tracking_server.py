@@ -42,3 +42,8 @@ def test_read_write_list_delete_through_the_proxy(server, monkeypatch, tmp_path)
     with pytest.raises(FileNotFoundError):
         af.open(f"runs:/{run_id}/data/absent.txt").read()
     assert af.storage_options(f"runs:/{run_id}/data/t.parquet")[0] == f"runs://{run_id}/data/t.parquet"
+    from artifact_fs.explain import explain
+
+    explained = explain(f"runs:/{run_id}/data")
+    assert explained["artifact_root"] == run.info.artifact_uri
+    assert explained["implementation"] == "artifact_fs.mlflow_http.MlflowArtifactsFileSystem"
