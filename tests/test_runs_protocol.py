@@ -208,3 +208,16 @@ def test_registered_model_by_alias_version_and_latest(tmp_path, monkeypatch, tra
     assert af.ls(f"models:/{name}/1") == [f"{name}/1/data.parquet"]
     with pytest.raises(FileNotFoundError):
         pd.read_parquet(f"models://{name}@nobody/data.parquet")
+
+
+def test_logged_model_by_id_and_a_version_registered_from_it(tmp_path, monkeypatch, tracking_uri):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    client = MlflowClient()
+    experiment = client.create_experiment(f"lm-{uuid.uuid4().hex[:8]}", artifact_location=str(tmp_path / "store"))
+    model = client.create_logged_model(experiment)
+    FRAME.to_parquet(f"models://{model.model_id}/data.parquet")
+    assert (tmp_path / "store").joinpath(*model.artifact_location.split("/store/", 1)[1].split("/"), "data.parquet").is_file()
+    name = f"lm-{uuid.uuid4().hex[:8]}"
+    client.create_registered_model(name)
+    version = client.create_model_version(name, f"models:/{model.model_id}", model_id=model.model_id).version
+    pd.testing.assert_frame_equal(pd.read_parquet(f"models://{name}/{version}/data.parquet"), FRAME)

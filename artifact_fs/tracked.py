@@ -1,0 +1,234 @@
+"""The delegating half of ``runs://`` / ``models://``: a filesystem whose paths start with an
+entity key (a run id, ``name/version``...) resolved once to a :class:`Target`, the fsspec
+filesystem and root that hold that entity's artifacts; every call is forwarded there and
+the names it returns are mapped back under the key. :mod:`artifact_fs.protocols` says how
+a key becomes an artifact URI.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from fsspec.spec import AbstractFileSystem
+
+from .cache import ReadCache, cache_from_environment
+
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one run's (or model version's) artifacts lie."""
+
+    artifact_uri: str  #: as MLflow reports it
+    fs: Any  #: the underlying fsspec filesystem
+    root: str  #: the artifact root as a path of ``fs``
+    resolved: Any = None  #: :class:`artifact_fs.Resolved`, or ``None`` for the tracking server's API
+
+    def path(self, relative: str) -> str:
+        """The underlying path of a root-relative artifact path."""
+        if not relative:
+            return self.root
+        return f"{self.root.rstrip('/')}/{relative}" if self.root not in ("", "/") else f"{self.root}{relative}"
+
+    def relative(self, name: str) -> str | None:
+        """The root-relative path of an underlying name (``None``: outside the root)."""
+        name = self.fs._strip_protocol(name).rstrip("/")
+        root = self.root.rstrip("/")
+        if name == root:
+            return ""
+        if root and not name.startswith(root + "/"):
+            return None
+        return name[len(root) + 1:] if root else name.lstrip("/")
+
+
+class TrackedArtifacts(AbstractFileSystem):
+    """Artifacts named by a tracking-server entity; see the module docstring."""
+
+    protocol: ClassVar[str]
+    root_marker = ""
+    cachable = False  # the tracking URI may come from the environment; resolutions are cached below
+
+    def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None,
+                 cache_dir: str | None = None, storage_options: dict | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        import mlflow
+
+        self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
+        self.registry_uri = registry_uri
+        self.overrides = dict(storage_options or {})
+        self.cache: ReadCache | None = ReadCache(cache_dir) if cache_dir else cache_from_environment()
+        self._targets: dict[str, Target] = {}
+
+    # --- names ----------------------------------------------------------------------------
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        if isinstance(path, list):
+            return [cls._strip_protocol(p) for p in path]
+        path = str(path)
+        for prefix in (f"{cls.protocol}://", f"{cls.protocol}:"):
+            if path.startswith(prefix):
+                path = path[len(prefix):]
+                break
+        return path.strip("/")
+
+    def unstrip_protocol(self, name: str) -> str:
+        """``runs://<name>``."""
+        return f"{self.protocol}://{self._strip_protocol(name)}"
+
+    @staticmethod
+    def split_key(path: str) -> tuple[str, str]:
+        """``(entity key, artifact path)`` of a stripped path."""
+        raise NotImplementedError
+
+    def target(self, path: str) -> tuple[Target, str, str]:
+        """``(target, key, underlying path)`` for a path of this filesystem."""
+        key, relative = self.split_key(self._strip_protocol(path))
+        with _LOCK:
+            target = self._targets.get(key)
+        if target is None:
+            target = self._open_target(self.artifact_uri(key))
+            with _LOCK:
+                self._targets[key] = target
+        return target, key, target.path(relative)
+
+    def artifact_uri(self, key: str) -> str:
+        """The artifact root MLflow reports for ``key`` (a run id, ``name/version``, ``name@alias``)."""
+        raise NotImplementedError
+
+    def _open_target(self, artifact_uri: str) -> Target:
+        from .mlflow_http import ENDPOINT, MlflowArtifactsFileSystem, split_http_root
+
+        if artifact_uri.startswith("mlflow-artifacts:") or ENDPOINT in artifact_uri:
+            base, root = split_http_root(artifact_uri, self.tracking_uri)
+            return Target(artifact_uri, MlflowArtifactsFileSystem(base), root)
+        from .opener import open_filesystem
+        from .resolver import resolve
+
+        resolved = resolve(artifact_uri, **self.overrides)
+        return Target(artifact_uri, open_filesystem(resolved), resolved.root, resolved)
+
+    def _client(self):
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+
+    def _outer(self, key: str, target: Target, entry: dict) -> dict | None:
+        relative = target.relative(entry["name"])
+        if relative is None:
+            return None
+        return {**entry, "name": f"{key}/{relative}" if relative else key}
+
+    # --- delegated calls ------------------------------------------------------------------
+
+    def ls(self, path, detail=True, **kwargs):
+        """Children of ``path`` in the run's artifact root."""
+        target, key, inner = self.target(path)
+        listed = self._strip_protocol(path)
+        entries = [e for e in (self._outer(key, target, e) for e in target.fs.ls(inner, detail=True, **kwargs))
+                   if e and not (e["name"] == listed and e.get("type") == "directory")]  # not the directory itself
+        return entries if detail else [e["name"] for e in entries]
+
+    def info(self, path, **kwargs):
+        """The underlying store's ``info()``, under this filesystem's name."""
+        target, key, inner = self.target(path)
+        return self._outer(key, target, target.fs.info(inner, **kwargs)) or {"name": path, "type": "directory", "size": None}
+
+    def find(self, path, maxdepth=None, withdirs=False, detail=False, **kwargs):
+        """Every file below ``path`` (one recursive listing of the underlying store)."""
+        target, key, inner = self.target(path)
+        found = target.fs.find(inner, maxdepth=maxdepth, withdirs=withdirs, detail=True, **kwargs)
+        out = {}
+        for entry in found.values():
+            outer = self._outer(key, target, entry)
+            if outer is not None:
+                out[outer["name"]] = outer
+        return out if detail else sorted(out)
+
+    def open(self, path, mode="rb", block_size=None, cache_options=None, compression=None, **kwargs):
+        """Open a file of the store; reads go through the verified cache when one is configured."""
+        target, _key, inner = self.target(path)
+        if self.cache is not None and mode in ("rb", "r") and compression is None:
+            local = self.cache.fetch(target.fs, inner)
+            if local is not None:
+                return open(local, mode, **({"encoding": kwargs.get("encoding")} if mode == "r" else {}))
+        if mode in ("wb", "w", "xb", "x") and compression is None:
+            from .writes import open_for_writing
+
+            options = {"block_size": block_size} if block_size else {}
+            return open_for_writing(target.fs, inner, target.resolved.row if target.resolved else None, mode,
+                                    encoding=kwargs.pop("encoding", None), **options, **kwargs)
+        return target.fs.open(inner, mode, block_size=block_size, cache_options=cache_options,
+                              compression=compression, **kwargs)
+
+    def cat_file(self, path, start=None, end=None, **kwargs):
+        """Bytes of one file (a range with ``start``/``end``)."""
+        target, _key, inner = self.target(path)
+        return target.fs.cat_file(inner, start=start, end=end, **kwargs)
+
+    def pipe_file(self, path, value, **kwargs):
+        """Write ``value`` as one file."""
+        target, _key, inner = self.target(path)
+        return target.fs.pipe_file(inner, value, **kwargs)
+
+    def get_file(self, rpath, lpath, **kwargs):
+        """Download one file (through the cache when configured)."""
+        target, _key, inner = self.target(rpath)
+        if self.cache is not None:
+            if self.cache.copy_to(target.fs, inner, target.fs.info(inner), lpath, target.fs.get_file):
+                return None
+        return target.fs.get_file(inner, lpath, **kwargs)
+
+    def put_file(self, lpath, rpath, **kwargs):
+        """Upload one file."""
+        target, _key, inner = self.target(rpath)
+        return target.fs.put_file(lpath, inner, **kwargs)
+
+    def rm_file(self, path):
+        """Delete one file."""
+        target, _key, inner = self.target(path)
+        return target.fs.rm_file(inner)
+
+    def rm(self, path, recursive=False, maxdepth=None):
+        """Delete files (or trees with ``recursive``)."""
+        for item in [path] if isinstance(path, str) else path:
+            target, _key, inner = self.target(item)
+            target.fs.rm(inner, recursive=recursive, maxdepth=maxdepth)
+
+    def mkdir(self, path, create_parents=True, **kwargs):
+        """Create a directory (a no-op on object stores)."""
+        target, _key, inner = self.target(path)
+        return target.fs.mkdir(inner, create_parents=create_parents, **kwargs)
+
+    def makedirs(self, path, exist_ok=False):
+        """Create a directory and its parents."""
+        target, _key, inner = self.target(path)
+        return target.fs.makedirs(inner, exist_ok=exist_ok)
+
+    def cp_file(self, path1, path2, **kwargs):
+        """Copy within one store server-side; across stores through a stream."""
+        t1, _k1, inner1 = self.target(path1)
+        t2, _k2, inner2 = self.target(path2)
+        if t1.fs is t2.fs:
+            return t1.fs.cp_file(inner1, inner2, **kwargs)
+        with t1.fs.open(inner1, "rb") as src, t2.fs.open(inner2, "wb") as dst:
+            while chunk := src.read(8 * 1024 * 1024):
+                dst.write(chunk)
+
+    def modified(self, path):
+        """Last modification time, as the store reports it."""
+        target, _key, inner = self.target(path)
+        return target.fs.modified(inner)
+
+    def checksum(self, path):
+        """The store's checksum of the file."""
+        target, _key, inner = self.target(path)
+        return target.fs.checksum(inner)
+
+    def ukey(self, path):
+        """A key that changes when the file does."""
+        target, _key, inner = self.target(path)
+        return target.fs.ukey(inner)
