@@ -71,10 +71,10 @@ ERROR_CODES: dict[type, str] = {
 
 def error_code_for(exc: BaseException) -> str:
     """The MLflow error code name for an exception, by the most specific class that matches."""
-    for cls in type(exc).__mro__:
-        if cls in ERROR_CODES:
-            return ERROR_CODES[cls]
-    return "INTERNAL_ERROR"
+    code = next((ERROR_CODES[cls] for cls in type(exc).__mro__ if cls in ERROR_CODES), "INTERNAL_ERROR")
+    if code == "INTERNAL_ERROR" and (is_transient(exc) or is_timeout(exc)):
+        return "TEMPORARILY_UNAVAILABLE"  # an SDK's own connection or timeout error class
+    return code
 
 
 def mlflow_exception(message: str, code: str):

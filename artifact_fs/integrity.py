@@ -98,14 +98,22 @@ def _name(fs, path: str) -> str:
     return fs._strip_protocol(path).rstrip("/")
 
 
+#: up to this many files are looked up one by one (``info``); more, by one listing per parent
+#: directory (a few files logged into a directory that already holds many stay cheap)
+INFO_LOOKUPS = 8
+
+
 def remote_entries(fs, paths: Sequence[str]) -> dict[str, dict]:
-    """The store's entries for ``paths``: ``info()`` for one path, one listing per parent otherwise.
-    A missing path is absent from the result."""
-    if len(paths) == 1:
-        try:
-            return {_name(fs, paths[0]): fs.info(paths[0])}
-        except FileNotFoundError:
-            return {}
+    """The store's entries for ``paths``: ``info()`` for a few paths, one listing per parent
+    otherwise. A missing path is absent from the result."""
+    if len(paths) <= INFO_LOOKUPS:
+        found = {}
+        for path in paths:
+            try:
+                found[_name(fs, path)] = fs.info(path)
+            except FileNotFoundError:
+                pass
+        return found
     wanted = {_name(fs, path) for path in paths}
     found: dict[str, dict] = {}
     for parent in sorted({posixpath.dirname(name) for name in wanted}):
@@ -122,8 +130,8 @@ def remote_entries(fs, paths: Sequence[str]) -> dict[str, dict]:
 
 def _field(entry: Mapping[str, Any], dotted: str) -> Any:
     value: Any = entry
-    for key in dotted.split("."):
-        value = value.get(key) if isinstance(value, Mapping) else None
+    for key in dotted.split("."):  # dicts, and dict-likes such as azure's ContentSettings
+        value = value.get(key) if hasattr(value, "get") else None
     return value
 
 

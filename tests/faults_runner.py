@@ -274,3 +274,15 @@ class Campaign:
                 return outcome
             self.delays[(target.name, operation)] = delay / 2
         return outcome
+
+
+def merge(paths: list[pathlib.Path], out: pathlib.Path) -> str:
+    """One summary from the JSON files of campaigns run in parallel (``python -m tests.faults_runner OUT IN...``)."""
+    outcomes = [Outcome(**o) for path in paths for o in json.loads(path.read_text())["outcomes"]]
+    return write_summary(outcomes, out)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(merge([pathlib.Path(p) for p in sys.argv[2:]], pathlib.Path(sys.argv[1])))
