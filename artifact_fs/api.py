@@ -76,9 +76,10 @@ def locate(uri: str | os.PathLike, **options: Any) -> Location:
         tracked = tracked_filesystem(uri, **options)
         target, _key, inner = tracked.target(uri)
         resolved = dataclasses.replace(target.resolved, root=inner) if target.resolved is not None else None
-        return Location(target.fs, inner, resolved, tracked.cache, tracked)
+        return Location(target.fs, inner, resolved, tracked.cache if tracked.uses_cache(target) else None, tracked)
     resolved = resolve(uri, **options)
-    return Location(open_filesystem(resolved), resolved.root, resolved, cache_from_environment())
+    cache = None if resolved.row.local else cache_from_environment()  # local files need no cached copy
+    return Location(open_filesystem(resolved), resolved.root, resolved, cache)
 
 
 def filesystem(uri: str | os.PathLike, **options: Any) -> tuple[Any, str]:

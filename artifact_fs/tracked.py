@@ -111,6 +111,10 @@ class TrackedArtifacts(AbstractFileSystem):
         resolved = resolve(artifact_uri, **self.overrides)
         return Target(artifact_uri, open_filesystem(resolved), resolved.root, resolved)
 
+    def uses_cache(self, target: Target) -> bool:
+        """Reads of ``target`` go through the cache (never for local roots: they are local already)."""
+        return self.cache is not None and not (target.resolved is not None and target.resolved.row.local)
+
     def _client(self):
         from mlflow import MlflowClient
 
@@ -151,7 +155,7 @@ class TrackedArtifacts(AbstractFileSystem):
     def open(self, path, mode="rb", block_size=None, cache_options=None, compression=None, **kwargs):
         """Open a file of the store; reads go through the verified cache when one is configured."""
         target, _key, inner = self.target(path)
-        if self.cache is not None and mode in ("rb", "r") and compression is None:
+        if self.uses_cache(target) and mode in ("rb", "r") and compression is None:
             local = self.cache.fetch(target.fs, inner)
             if local is not None:
                 return open(local, mode, **({"encoding": kwargs.get("encoding")} if mode == "r" else {}))
@@ -177,7 +181,7 @@ class TrackedArtifacts(AbstractFileSystem):
     def get_file(self, rpath, lpath, **kwargs):
         """Download one file (through the cache when configured)."""
         target, _key, inner = self.target(rpath)
-        if self.cache is not None:
+        if self.uses_cache(target):
             if self.cache.copy_to(target.fs, inner, target.fs.info(inner), lpath, target.fs.get_file):
                 return None
         return target.fs.get_file(inner, lpath, **kwargs)
