@@ -25,6 +25,7 @@ SCRUBBED = {setting.var for row in _ROWS for setting in row.settings} | {
     "AWS_CONFIG_FILE",
     "AWS_SHARED_CREDENTIALS_FILE",
     "MLFLOW_TRACKING_URI",
+    "ARTIFACT_FS_CACHE_DIR",
     "MLFLOW_REGISTRY_URI",
     "AZURE_STORAGE_ACCOUNT_KEY",
     "AZURE_STORAGE_ACCOUNT_NAME",
