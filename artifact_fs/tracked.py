@@ -124,6 +124,8 @@ class TrackedArtifacts(AbstractFileSystem):
         relative = target.relative(entry["name"])
         if relative is None:
             return None
+        if entry["name"].endswith("/"):  # a zero-byte folder marker (SeaweedFS, cloud consoles)
+            entry = {**entry, "type": "directory", "size": None}
         return {**entry, "name": f"{key}/{relative}" if relative else key}
 
     # --- delegated calls ------------------------------------------------------------------
@@ -132,7 +134,13 @@ class TrackedArtifacts(AbstractFileSystem):
         """Children of ``path`` in the run's artifact root."""
         target, key, inner = self.target(path)
         listed = self._strip_protocol(path)
-        entries = [e for e in (self._outer(key, target, e) for e in target.fs.ls(inner, detail=True, **kwargs))
+        try:
+            found = target.fs.ls(inner, detail=True, **kwargs)
+        except FileNotFoundError:
+            if listed != key:
+                raise
+            found = []  # a run (or model) with no artifacts yet
+        entries = [e for e in (self._outer(key, target, e) for e in found)
                    if e and not (e["name"] == listed and e.get("type") == "directory")]  # not the directory itself
         return entries if detail else [e["name"] for e in entries]
 
@@ -148,7 +156,7 @@ class TrackedArtifacts(AbstractFileSystem):
         out = {}
         for entry in found.values():
             outer = self._outer(key, target, entry)
-            if outer is not None:
+            if outer is not None and (withdirs or outer["type"] != "directory"):
                 out[outer["name"]] = outer
         return out if detail else sorted(out)
 
