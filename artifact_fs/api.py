@@ -19,7 +19,7 @@ import os
 import posixpath
 import tempfile
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Mapping
 
 from . import progress as progress_bars
 from . import transfer
@@ -65,7 +65,7 @@ def tracked_filesystem(uri: str, **options: Any):
     return (RunsFileSystem if uri_scheme(uri) == "runs" else ModelsFileSystem)(**options)
 
 
-def locate(uri: str | os.PathLike, **options: Any) -> Location:
+def locate(uri: str | os.PathLike, env: Mapping[str, str] | None = None, **options: Any) -> Location:
     """Resolve ``uri`` to the store holding it (one tracking-server call for runs and models).
 
     >>> locate("memory://demo/x.txt").path
@@ -77,17 +77,17 @@ def locate(uri: str | os.PathLike, **options: Any) -> Location:
         target, _key, inner = tracked.target(uri)
         resolved = dataclasses.replace(target.resolved, root=inner) if target.resolved is not None else None
         return Location(target.fs, inner, resolved, tracked.cache if tracked.uses_cache(target) else None, tracked)
-    resolved = resolve(uri, **options)
+    resolved = resolve(uri, env, **options)
     cache = None if resolved.row.local else cache_from_environment()  # local files need no cached copy
     return Location(open_filesystem(resolved), resolved.root, resolved, cache)
 
 
-def filesystem(uri: str | os.PathLike, **options: Any) -> tuple[Any, str]:
+def filesystem(uri: str | os.PathLike, env: Mapping[str, str] | None = None, **options: Any) -> tuple[Any, str]:
     """``(fs, path)`` for any MLflow URI, like ``fsspec.url_to_fs``.
 
     For ``runs:``/``models:`` URIs ``fs`` is the ``runs``/``models`` filesystem (names stay
     ``<run_id>/<path>``; reads use the verified cache when configured); for store URIs it is
-    the store's own filesystem.
+    the store's own filesystem, with settings read from ``env`` (default ``os.environ``).
 
     >>> fs, path = filesystem("memory://demo")
     >>> path
@@ -97,7 +97,7 @@ def filesystem(uri: str | os.PathLike, **options: Any) -> tuple[Any, str]:
     if uri_scheme(uri) in TRACKED_SCHEMES:
         tracked = tracked_filesystem(uri, **options)
         return tracked, tracked._strip_protocol(uri)
-    location = locate(uri, **options)
+    location = locate(uri, env, **options)
     return location.fs, location.path
 
 
