@@ -14,6 +14,7 @@ under a temporary name and are renamed with ``os.replace`` once complete.
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import os
 import uuid
@@ -67,8 +68,21 @@ def _workers(row: Scheme | None) -> int:
     return SYNC_WORKERS if row is None or row.thread_safe else 1
 
 
-def _run_each(fs, method: str, pairs: Sequence[Pair], workers: int = SYNC_WORKERS, **kwargs) -> None:
-    call = getattr(fs, method)
+def _put_into_made_parent(fs, lpath: str, rpath: str, callback=None, **kwargs) -> None:
+    """fsspec's generic ``put_file`` without its ``mkdirs`` of the parent (``upload`` made every
+    parent once, before the batch; on FTP each check is a listing: 40 % of a 200-file upload)."""
+    with open(lpath, "rb") as source, fs.open(rpath, "wb", **kwargs) as target:
+        if callback is not None:
+            callback.set_size(os.fstat(source.fileno()).st_size)
+        while chunk := source.read(target.blocksize):
+            target.write(chunk)
+            if callback is not None:
+                callback.relative_update(len(chunk))
+
+
+def _run_each(fs, method, pairs: Sequence[Pair], workers: int = SYNC_WORKERS, **kwargs) -> None:
+    """``fs.<method>(src, dst)`` (or ``method(fs, src, dst)``) for every pair, ``workers`` at a time."""
+    call = getattr(fs, method) if isinstance(method, str) else functools.partial(method, fs)
     if len(pairs) == 1 or workers <= 1:
         for src, dst in pairs:
             call(src, dst, **kwargs)
@@ -78,16 +92,42 @@ def _run_each(fs, method: str, pairs: Sequence[Pair], workers: int = SYNC_WORKER
             future.result()
 
 
+def _run_on_connections(fs, method, pairs: Sequence[Pair], connections: int, **kwargs) -> None:
+    """A client that must not be shared between threads (FTP's one control connection): split
+    the files over ``connections`` private copies of it, one thread each, closed afterwards.
+    The copies cache listings for the batch (planned from a fresh listing just before): fsspec's
+    FTP ``get_file`` lists the parent to check the path is no directory, once per file otherwise."""
+    shares = [pairs[i::connections] for i in range(connections)]
+    options = {**fs.storage_options, "skip_instance_cache": True, "use_listings_cache": True}
+    clones = [type(fs)(*fs.storage_args, **options) for _ in shares]
+    try:
+        with ThreadPoolExecutor(max_workers=connections) as pool:
+            futures = [pool.submit(_run_each, client, method, share, 1, **kwargs) for client, share in zip(clones, shares)]
+            for future in futures:
+                future.result()
+    finally:
+        for clone in clones:
+            getattr(getattr(clone, "ftp", None), "close", lambda: None)()
+
+
 def _transfer(fs, method: str, pairs: Sequence[Pair], workers: int = SYNC_WORKERS, **kwargs) -> None:
-    """Files in flight: fsspec's ``batch_size`` for async clients, ``workers`` threads for sync
-    ones; a ``batch_size`` transfer option (the concurrency budget) caps both."""
+    """The concurrency budget (files in flight x bytes in flight per file x connections):
+    files in flight are fsspec's ``batch_size`` for async clients and ``workers`` threads for
+    sync ones, capped by a ``batch_size`` transfer option; a ``connections`` option gives a
+    client that must not be shared (``workers == 1``) that many private connections. Bytes in
+    flight per file are the row's part/block/chunk size options."""
     if not pairs:
         return
     batch_size = kwargs.pop("batch_size", None)
+    connections = min(kwargs.pop("connections", None) or 1, batch_size or len(pairs), len(pairs))
+    if not getattr(fs, "async_impl", False) and kwargs.pop("parents_exist", False) and method == "put_file":
+        method = _put_into_made_parent  # async clients get it as a put_file option (SFTP's prepare)
     if getattr(fs, "async_impl", False):
         batched = method.removesuffix("_file")
         extra = {"batch_size": batch_size} if batch_size else {}
         getattr(fs, batched)([s for s, _ in pairs], [d for _, d in pairs], **extra, **kwargs)
+    elif workers <= 1 and connections > 1:
+        _run_on_connections(fs, method, pairs, connections, **kwargs)
     else:
         _run_each(fs, method, pairs, min(workers, batch_size or workers), **kwargs)
 

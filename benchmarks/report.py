@@ -57,6 +57,52 @@ def ratios(summary: list[dict]) -> list[dict]:
     return out
 
 
+W7 = {"W7a": "up 64 MiB", "W7b": "up largest", "W7c": "down 64 MiB", "W7d": "down largest"}
+
+
+def rss_table(summary: list[dict]) -> list[str]:
+    """W7: how much each transfer raised peak RSS (MiB), 64 MiB against the largest file."""
+    rows = {(r["backend"], r["contender"]): {} for r in summary if r["workload"] in W7}
+    for r in summary:
+        if r["workload"] in W7 and r["peak_rss_growth_max_mib"] is not None:
+            rows[(r["backend"], r["contender"])][r["workload"]] = (r["peak_rss_growth_max_mib"], r.get("big_bytes"))
+    if not rows:
+        return []
+    lines = ["", "Peak RSS growth of one transfer (W7, MiB over the worker's post-import baseline; largest file in brackets):", "",
+             "| backend | contender | " + " | ".join(W7.values()) + " |", "|---|---|" + "---:|" * len(W7)]  # fmt: skip
+    for (backend, contender), cells in rows.items():
+        shown = []
+        for workload in W7:
+            growth, size = cells.get(workload, (None, None))
+            label = "—" if growth is None else f"+{growth:.0f}"
+            if growth is not None and workload in ("W7b", "W7d") and size:
+                label += f" ({size // 2**20} MiB)"
+            shown.append(label)
+        lines.append(f"| {backend} | {contender} | " + " | ".join(shown) + " |")
+    return lines
+
+
+def targets_table(ratio_rows: list[dict]) -> list[str]:
+    """The issue's targets per backend × workload: af ≤ MLflow (ratio ≤ 1.00) and af ≤ 1.1 × raw
+    (W6: within 2 × a bare repository construction), from the medians."""
+    lines = ["", "Targets (from the medians): `met` = artifact_fs ≤ MLflow, and ≤ 1.1 × raw (W6: ≤ 2 × bare construction):", "",
+             "| backend | workload | vs MLflow | vs raw |", "|---|---|---|---|"]  # fmt: skip
+    for r in ratio_rows:
+        if r["workload"] in W7:
+            continue
+        limit = 2.0 if r["workload"] == "W6" else 1.1
+        vs_mlflow = _verdict(r["wall_af_over_mlflow"], 1.0)
+        vs_raw = _verdict(r["wall_af_over_raw"], limit)
+        lines.append(f"| {r['backend']} | {r['workload']} | {vs_mlflow} | {vs_raw} |")
+    return lines
+
+
+def _verdict(ratio, limit: float) -> str:
+    if ratio is None:
+        return "n/a"
+    return f"{'met' if ratio <= limit else 'missed'} ({ratio:.2f}×)"
+
+
 def fmt_seconds(value) -> str:
     """Seconds with about three significant digits (``—`` for missing)."""
     if value is None:
@@ -119,6 +165,7 @@ def markdown(summary: list[dict], ratio_rows: list[dict], meta: dict) -> str:
             f"| {r['backend']} | {r['workload']} | {fmt_ratio(r['wall_af_over_mlflow'])} | {fmt_ratio(r['wall_af_over_raw'])} "
             f"| {fmt_ratio(r['cpu_af_over_mlflow'])} | {fmt_ratio(r['cpu_af_over_raw'])} |"
         )
+    lines += rss_table(summary) + targets_table(ratio_rows)
     lines += ["", "Workloads: " + "; ".join(f"{k} {v}" for k, v in WORKLOADS.items()) + "."]
     lines += ["", "Servers and raw clients:", ""]
     for name in meta["backends"]:
