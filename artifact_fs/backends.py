@@ -319,7 +319,9 @@ SCHEMES: tuple[Scheme, ...] = (
         # hung server (asyncssh has none by default); they win over ~/.ssh/config's
         # ConnectTimeout / ServerAlive*, while its HostName, User, Port, IdentityFile apply.
         defaults={"known_hosts": (), "connect_timeout": 30, "keepalive_interval": 15, "keepalive_count_max": 1,
-                  "upload:parents_exist": True},
+                  "upload:parents_exist": True, "download:block_size": -1},
+        # download:block_size=-1: asyncssh's own read size (the server's maximum, 255 KiB on
+        # OpenSSH) instead of sshfs's 48 KiB: a quarter of the round trips for big files.
         prepare=_sftp_put_skipping_made_parents,
         connection_probe="client.is_closed",  # sshfs never reconnects by itself
         mlflow_builtin="mlflow.store.artifact.sftp_artifact_repo:SFTPArtifactRepository",
