@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import os
 import pathlib
-import tomllib
-import uuid
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: tomli, a dependency there (see pyproject.toml)
+    import tomli as tomllib
 
 import pytest
 from mlflow.exceptions import MlflowException
