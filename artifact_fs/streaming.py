@@ -15,10 +15,10 @@ disk:
   failed stream discards the file (s3fs aborts its multipart upload, gcsfs cancels its
   resumable upload), so no partial object appears under the final name.
 
-The async variant runs the same synchronous upload in one worker thread, fed chunk by
-chunk through a small bounded queue: the event loop never blocks on the store, memory
-stays bounded, and a client that is not thread-safe (FTP's one control connection, one
-per thread) is used by that thread only.
+The async variant runs the same synchronous upload in one thread of its own pool, fed
+chunk by chunk through a small bounded queue: the event loop never blocks on the store,
+memory stays bounded, and a client that is not thread-safe (FTP's one control
+connection, one per thread) is used by that thread only.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import asyncio
 import contextlib
 import os
 import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, AsyncIterable, BinaryIO
 
 from . import transfer
@@ -37,6 +39,8 @@ from .paths import clean_artifact_path, clean_file_name, join_artifact_path
 READ_CHUNK = 2**20
 #: part size of the fsspec file when the row sets no upload chunk size (boto3's default part)
 DEFAULT_BLOCK = 8 * 2**20
+#: async streamed uploads running at once (more wait for a thread; their clients wait too)
+UPLOAD_THREADS = 32
 
 
 class StreamUploads:
@@ -58,51 +62,69 @@ class StreamUploads:
     async def log_artifact_from_async_stream(
         self, chunks: AsyncIterable[bytes], artifact_file_name: str, artifact_path: str | None = None
     ) -> None:
-        """The async twin of :meth:`log_artifact_from_stream`: one worker thread writes, fed through a queue."""
-        pipe = _Pipe()
+        """The async twin of :meth:`log_artifact_from_stream`: one upload thread writes, fed through a queue."""
+        pipe = _Pipe(asyncio.get_running_loop())
 
         def write_all() -> None:
             try:
                 self.log_artifact_from_stream(pipe, artifact_file_name, artifact_path)
             finally:
-                pipe.reader_gone = True
+                pipe.reader_stopped()
 
-        upload = asyncio.ensure_future(asyncio.to_thread(write_all))
+        upload = asyncio.wrap_future(_upload_threads().submit(write_all))
         try:
             async for chunk in chunks:
                 if upload.done():
                     break  # the store failed: its error is raised below
                 if chunk:
-                    await asyncio.to_thread(pipe.put, chunk)
+                    await pipe.put(chunk)
         except BaseException as exc:  # the client went away: the upload is abandoned
             pipe.error = exc
             with contextlib.suppress(BaseException):
                 await upload
             raise
-        await asyncio.to_thread(pipe.put, _END)
+        await pipe.put(_END)
         await upload
 
 
 _END = object()  #: end of a streamed body
+_THREADS: list[ThreadPoolExecutor] = []
+_THREADS_LOCK = threading.Lock()
+
+
+def _upload_threads() -> ThreadPoolExecutor:
+    """The threads that run async streamed uploads: their own pool, never the event loop's
+    default executor (uploads waiting for their bodies must not starve other work)."""
+    with _THREADS_LOCK:
+        if not _THREADS:
+            _THREADS.append(ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="artifact_fs-stream"))
+        return _THREADS[0]
 
 
 class _Pipe:
-    """A body that arrives from the event loop, read by the uploading thread (``read`` returns
-    the next chunk whole, ``b""`` at the end, or raises the client's error once ``error`` is set)."""
+    """A body that arrives on the event loop, read by the uploading thread: at most ``depth``
+    chunks wait in between (``read`` returns the next chunk whole, ``b""`` at the end, or
+    raises the client's error once ``error`` is set)."""
 
-    def __init__(self, depth: int = 4):
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self.reader_gone = False
+    def __init__(self, loop: asyncio.AbstractEventLoop, depth: int = 4):
+        self._loop = loop
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._room = asyncio.Semaphore(depth)
+        self._reader_gone = False
         self.error: BaseException | None = None
 
-    def put(self, item) -> None:
-        """Hand over a chunk or ``_END``; gives up once the reader has stopped."""
-        while not self.reader_gone:
-            try:
-                self._queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
+    async def put(self, item) -> None:
+        """Hand over a chunk or ``_END`` once there is room; a no-op once the reader has stopped."""
+        if not self._reader_gone:
+            await self._room.acquire()
+        if not self._reader_gone:
+            self._queue.put(item)
+
+    def reader_stopped(self) -> None:
+        """Called by the uploading thread when it is done: a waiting ``put`` returns."""
+        self._reader_gone = True
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            self._loop.call_soon_threadsafe(self._room.release)
 
     def read(self, _size: int = -1) -> bytes:
         """The next chunk (any size), ``b""`` at the end."""
@@ -111,6 +133,7 @@ class _Pipe:
                 item = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
+            self._loop.call_soon_threadsafe(self._room.release)
             return b"" if item is _END else item
         raise self.error
 
