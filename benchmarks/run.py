@@ -16,6 +16,7 @@ import os
 import pathlib
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -180,6 +181,8 @@ def run_backend(args, name: str, tmp: pathlib.Path, data: dict) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     """Run everything, print the Markdown table, write results.json and results.md."""
     args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C: the running worker is killed and every server stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     meta = metadata_block(args)
     started = time.monotonic()
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="artifact-fs-bench-"))
