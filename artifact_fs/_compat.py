@@ -15,7 +15,8 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import inspect
-from typing import Any, Callable
+import json
+from typing import Any, Callable, Mapping
 
 from .errors import BackendNotInstalledError
 
@@ -77,6 +78,21 @@ def repository_kwargs(repository_class: type, **uris: Any) -> dict[str, Any]:
     from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
     return accepted_kwargs(repository_class, **accepted_kwargs(ArtifactRepository.__init__, **uris))
+
+
+def parse_fsspec_kwarg_values(options: dict[str, Any], env: Mapping[str, str], protocol: str) -> dict[str, Any]:
+    """``options`` with the values of ``FSSPEC_<PROTOCOL>_<KWARG>`` variables parsed as JSON
+    (``"32"`` → ``32``), as fsspec does from 2026.3; older fsspec passes them on as strings."""
+    prefix = f"FSSPEC_{protocol.upper()}_"
+    parsed = dict(options)
+    for var, raw in env.items():
+        name = var[len(prefix):].lower() if var.startswith(prefix) else ""
+        if name and parsed.get(name) == raw:
+            try:
+                parsed[name] = json.loads(raw)
+            except ValueError:
+                pass  # not JSON: a plain string, as fsspec keeps it
+    return parsed
 
 
 @functools.lru_cache(maxsize=None)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from . import uri as uri_grammar
+from ._compat import parse_fsspec_kwarg_values
 from ._table import SKIP, Scheme, Setting
 from .backends import SCHEMES, SECRET_OPTION_NAMES, scheme_row
 from .errors import BackendNotInstalledError, InvalidProfilesError, InvalidSettingError, InvalidURIError
@@ -175,6 +176,7 @@ def fsspec_config(protocol: str, env: Mapping[str, str]) -> dict[str, Any]:
     own = {k: v for k, v in env.items() if k.startswith("FSSPEC_")}
     if own:
         fsspec.config.set_conf_env(conf, envdict=own)
+        return parse_fsspec_kwarg_values(conf.get(protocol, {}), own, protocol)
     return conf.get(protocol, {})
 
 

@@ -41,9 +41,9 @@ MATRIX_DIR = REPO / ".matrix"
 MLFLOW_VERSIONS = ("2.22.5", "3.1.4", "3.17.2")
 PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13")
 #: What an MLflow release needs beside it for the tests' SQLite tracking store (MLflow's own
-#: limits, which mlflow-skinny does not declare): MLflow 2.22 imports a pool class that
-#: SQLAlchemy 2.1 removed.
-MLFLOW_COMPANIONS = {"2.22": ("sqlalchemy<2.1",)}
+#: limits, which mlflow-skinny does not declare): MLflow 2.22 and 3.1 import a pool class
+#: that SQLAlchemy 2.1 removed.
+MLFLOW_COMPANIONS = {"2.22": ("sqlalchemy<2.1",), "3.1": ("sqlalchemy<2.1",)}
 #: Unit tests plus the contract suite on local paths, file://, memory://, SeaweedFS and moto.
 CONTRACT_TESTS = (
     "tests/test_compat.py",
@@ -289,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help="comma-separated environment names (default: all)")
     parser.add_argument("--list", action="store_true", help="print the environment names and exit")
+    parser.add_argument("--report", action="store_true", help="run nothing: the table of the last result of each environment")
     parser.add_argument("--tests", help="space-separated test paths instead of each environment's own")
     parser.add_argument("--ref", help="test this git commit (exported under .matrix/src) instead of the working tree")
     parser.add_argument("--write", action="append", help="also write the table to this Markdown file "
@@ -312,10 +313,18 @@ def main(argv: list[str] | None = None) -> int:
     for env in envs:
         if args.tests and not env.refusal:
             env.tests = tuple(args.tests.split())
+    results_dir = MATRIX_DIR / "results"
+    if args.report:
+        last_run = MATRIX_DIR / "results.json"
+        combined = json.loads(last_run.read_text()) if last_run.exists() else {}
+        for env in envs:
+            saved = results_dir / f"{env.name}.json"
+            env.result = json.loads(saved.read_text()) if saved.exists() else combined.get(env.name, {})
+        envs = [env for env in envs if env.result]
     src = source_tree(args.ref)
     commit = subprocess.run(["git", "rev-parse", "--short", args.ref or "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     (MATRIX_DIR / "logs").mkdir(parents=True, exist_ok=True)
-    for env in envs:
+    for env in [] if args.report else envs:
         started = time.monotonic()
         log_path = MATRIX_DIR / "logs" / f"{env.name}.log"
         with open(log_path, "w") as log:
@@ -325,13 +334,24 @@ def main(argv: list[str] | None = None) -> int:
                 venv = install(env, src, uv, log)
                 env.result = test(env, venv, src, log, args.pytest_args) if venv else {"status": "install failed"}
         env.result["seconds"] = time.monotonic() - started
+        env.result["when"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        env.result["commit"] = subprocess.run(["git", "rev-parse", "--short", args.ref or "HEAD"], cwd=REPO,
+                                              capture_output=True, text=True).stdout.strip()
+        results_dir.mkdir(parents=True, exist_ok=True)
+        (results_dir / f"{env.name}.json").write_text(json.dumps(env.result, indent=2))
         r = env.result
         print(f"{env.name:<24} {r['status']:<16} passed={r.get('passed', 0)} failed={r.get('failed', 0)} "
               f"errors={r.get('errors', 0)} ({r['seconds']:.0f} s, log {log_path.relative_to(REPO)})", flush=True)
         if r["status"] != "passed":  # what went wrong, without opening the log
             print("".join(log_path.read_text(errors="replace").splitlines(keepends=True)[-30:]), flush=True)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    table = markdown(envs, f"Matrix run of {commit}{' (working tree)' if not args.ref else ''}, {when}:")
+    if args.report:
+        times = sorted(e.result.get("when", "?") for e in envs)
+        commits = ", ".join(sorted({e.result.get("commit", "?") for e in envs}))
+        header = f"Last run of each environment ({times[0]} to {times[-1]}; commits {commits}):" if envs else "No results yet."
+    else:
+        header = f"Matrix run of {commit}{' (working tree)' if not args.ref else ''}, {when}:"
+    table = markdown(envs, header)
     print("\n" + table)
     passed = sum(e.result.get("passed", 0) for e in envs)
     failed = sum(e.result.get("failed", 0) + e.result.get("errors", 0) for e in envs)
