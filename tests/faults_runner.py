@@ -258,8 +258,14 @@ class Campaign:
             if operation == "download_artifacts":
                 with environment(target.env()):
                     FsspecArtifactRepository(target.uri(prefix)).log_artifacts(str(self.work.root / "tree"), "tree")
-            started = time.monotonic()
-            _call(target, operation, prefix, self.work, dst)
+            for attempt in range(3):  # a fresh server's first writes may be slow (SeaweedFS grows a volume)
+                started = time.monotonic()
+                try:
+                    _call(target, operation, prefix, self.work, dst)
+                    break
+                except MlflowException:
+                    if attempt == 2:
+                        raise
             self.delays[key] = max(0.05, 0.3 * (time.monotonic() - started))
         return self.delays[key]
 

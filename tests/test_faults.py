@@ -17,7 +17,7 @@ import pytest
 from .faults_runner import Campaign, Workload
 from .faults_targets import TARGETS
 
-TIMEOUT = 3  #: MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT for every fault
+TIMEOUT = 5  #: MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT for every fault
 BOUND = 40.0  #: seconds from the fault to the error: a few timeouts plus the retry backoff
 
 SAMPLE = [
