@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from .errors import mlflow_errors
 from .paths import clean_artifact_path, clean_file_name, join_artifact_path
-from .presign import presigner
+from .presign import CannotSign, presigner
 
 _MIXIN_MODULE = "mlflow.store.artifact.artifact_repo"
 STREAM_MIXIN = "StreamUploadMixin"
@@ -84,7 +84,11 @@ class MultipartUploads:
         num_parts = int(num_parts)
         if not 1 <= num_parts <= 10_000:
             raise ValueError(f"num_parts must be between 1 and 10000, got {num_parts}")
-        return presigner(self.row.presigner).create_multipart(self, _destination(self, local_file, artifact_path), num_parts)
+        destination = _destination(self, local_file, artifact_path)
+        try:
+            return presigner(self.row.presigner).create_multipart(self, destination, num_parts)
+        except CannotSign as exc:  # MLflow's clients fall back to a plain upload on exactly this error
+            raise unsupported_multipart_upload() from exc
 
     @mlflow_errors("Failed to complete the multipart upload of {arg!r} to {self.redacted_uri}")
     def complete_multipart_upload(self, local_file, upload_id, parts=None, artifact_path=None):
@@ -97,6 +101,17 @@ class MultipartUploads:
         """Abandon the upload; nothing appears under the artifact's name."""
         destination = _destination(self, local_file, artifact_path)
         presigner(self.row.presigner).abort_multipart(self, destination, upload_id or None)
+
+
+def unsupported_multipart_upload():
+    """MLflow's "Multipart upload is not supported ..." error, which its clients match by message."""
+    from mlflow import exceptions
+
+    unsupported = getattr(exceptions, "_UnsupportedMultipartUploadException", None)
+    if unsupported is not None:
+        return unsupported()
+    message = "Multipart upload is not supported for the current artifact repository"
+    return exceptions.MlflowException(message, error_code="NOT_IMPLEMENTED")
 
 
 class PresignedDownloads:

@@ -34,6 +34,11 @@ PRESIGNERS = {
 PART_URL_SECONDS = 3600
 
 
+class CannotSign(Exception):
+    """Signing is impossible for this call (no credentials or key that can sign): MLflow's
+    clients are told multipart upload is not supported and fall back to the proxied path."""
+
+
 @lru_cache(maxsize=None)
 def presigner(name: str):
     """The presigner registered under ``name`` (one shared, stateless instance)."""
@@ -93,9 +98,14 @@ class S3Presigner:
         and sign one ``upload_part`` URL per part."""
         from mlflow.entities.multipart_upload import CreateMultipartUploadResponse, MultipartUploadCredential
 
+        from botocore.exceptions import NoCredentialsError
+
         fs = self._signing(repo.fs)
         bucket, key, _ = fs.split_path(path)
-        started = fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key, **_upload_headers(repo, path))
+        try:
+            started = fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key, **_upload_headers(repo, path))
+        except NoCredentialsError as exc:
+            raise CannotSign("botocore found no credentials to sign with") from exc
         upload_id = started["UploadId"]
         credentials = [
             MultipartUploadCredential(

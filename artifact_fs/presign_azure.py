@@ -20,7 +20,7 @@ import posixpath
 import urllib.parse
 import uuid
 
-from .presign import PART_URL_SECONDS, attachment_disposition, content_type, download_response, file_size
+from .presign import PART_URL_SECONDS, CannotSign, attachment_disposition, content_type, download_response, file_size
 
 
 class AzureBlobPresigner:
@@ -86,7 +86,7 @@ class AzureBlobPresigner:
         container, blob = _split(fs, path)
         credential = fs.service_client.credential
         if not getattr(credential, "account_key", None):
-            raise PermissionError("presigning needs the storage account key")
+            raise CannotSign("presigning needs the storage account key")
         permissions = {name: sas_options.pop(name) for name in ("read", "write") if name in sas_options}
         if permissions.get("write"):
             permissions["create"] = True

@@ -298,3 +298,15 @@ def test_one_repository_serves_sixteen_threads_even_over_ftp(tmp_path):
             (tmp_path / "dl" / str(number)).mkdir(parents=True)
         with ThreadPoolExecutor(16) as pool:
             assert all(pool.map(client, range(48)))
+
+
+def test_no_credentials_to_sign_with_means_mlflows_not_supported_error(seaweedfs, monkeypatch):
+    """MLflow's clients fall back to a plain upload on exactly this error (matched by message)."""
+    from mlflow.exceptions import _UnsupportedMultipartUploadException
+
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", seaweedfs.endpoint_url)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role either: botocore has nothing
+    repo = get_artifact_repository(f"s3://{new_bucket(seaweedfs)}/root")
+    with pytest.raises(_UnsupportedMultipartUploadException) as raised:
+        repo.create_multipart_upload("/client/big.bin", 2, "m")
+    assert raised.value.message == _UnsupportedMultipartUploadException.MESSAGE
