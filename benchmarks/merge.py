@@ -1,7 +1,9 @@
 """Merge runs into one table: ``python -m benchmarks.merge OUT_DIR RUN_DIR [RUN_DIR ...]``.
 
 Each RUN_DIR holds a ``results.json`` of :mod:`benchmarks.run` (same scale and reps, other
-backends, e.g. two halves of the backend list run side by side). Writes
+backends, e.g. parts of the backend list run side by side). A run stopped before it wrote
+its JSON may be given as its progress log (``*.log``, stderr of the run): its measurement
+lines (wall, CPU, peak RSS; no RSS growth) are taken from there. Writes
 ``OUT_DIR/latest.json`` and ``OUT_DIR/latest.md`` — the committed record.
 """
 
@@ -9,20 +11,42 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import sys
 
 from . import report
 
 
+LINE = re.compile(r"^\[(\S+) (\S+) rep (\d+)/\d+\] (\S+)\s+([\d.]+) s wall, ([\d.]+) s CPU, ([\d.]+) MiB$")
+
+
+def from_log(path: pathlib.Path, template: dict) -> dict:
+    """A run payload rebuilt from a progress log (``template``: another run's metadata)."""
+    measurements = []
+    for line in path.read_text().splitlines():
+        match = LINE.match(line.strip())
+        if match:
+            backend, workload, rep, contender, wall, cpu, rss = match.groups()
+            measurements.append({"backend": backend, "workload": workload, "rep": int(rep) - 1, "contender": contender,
+                                 "wall_s": float(wall), "cpu_s": float(cpu), "peak_rss_mib": float(rss),
+                                 "peak_rss_growth_mib": 0.0, "from_log": True})  # fmt: skip
+    backends = list(dict.fromkeys(m["backend"] for m in measurements))
+    meta = {**template, "backends": backends, "started": f"(from {path.name})", "duration_s": None,
+            "servers": {b: template["servers"].get(b, "") for b in backends},
+            "raw_clients": {b: template["raw_clients"].get(b, "") for b in backends}}  # fmt: skip
+    return {"meta": meta, "measurements": measurements}
+
+
 def merge(run_dirs: list[str]) -> dict:
     """One payload from several ``results.json`` files (their measurements concatenated)."""
-    runs = [json.loads((pathlib.Path(d) / "results.json").read_text()) for d in run_dirs]
+    full = [json.loads((pathlib.Path(d) / "results.json").read_text()) for d in run_dirs if not d.endswith(".log")]
+    runs = full + [from_log(pathlib.Path(d), full[0]["meta"]) for d in run_dirs if d.endswith(".log")]
     meta = dict(runs[0]["meta"])
     for key in ("backends",):
         meta[key] = [b for run in runs for b in run["meta"][key]]
     for key in ("servers", "raw_clients"):
         meta[key] = {k: v for run in runs for k, v in run["meta"][key].items()}
-    meta["duration_s"] = max(run["meta"].get("duration_s", 0) for run in runs)
+    meta["duration_s"] = max(run["meta"].get("duration_s") or 0 for run in runs)
     meta["runs"] = [{"backends": r["meta"]["backends"], "started": r["meta"]["started"], "commit": r["meta"]["commit"],
                      "duration_s": r["meta"].get("duration_s")} for r in runs]  # fmt: skip
     measurements = [m for run in runs for m in run["measurements"]]
