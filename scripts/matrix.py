@@ -57,6 +57,10 @@ CONTRACT_TESTS = (
 #: Extras whose declared minimums the minimum-versions environment pins with ``==``.
 RUNTIME_EXTRAS = ("s3", "gcs", "azure", "sftp", "hdfs", "hdfs-pyarrow", "pandas", "polars", "upath", "cli")
 SERVER_INSTALLS = ("sftp", "ftp", "gcs", "azure", "hdfs")
+#: Known gaps at the declared minimums, deselected by name in the minimum-versions
+#: environment (and listed in README "Compatibility"): gcsfs before 2026.10 reads in its
+#: own block size, so MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE has no effect there.
+MINIMUM_KNOWN_GAPS = ("tests/test_backend_gcs.py::test_download_chunk_size_sets_the_ranged_reads",)
 
 
 @dataclass
@@ -115,7 +119,8 @@ def environments(pyproject: dict) -> list[Environment]:
         for py in PYTHON_VERSIONS
     ]
     pins = tuple(pin for pin in minimum_pins(pyproject) if not pin.startswith("mlflow"))
-    envs.append(Environment("minimum-versions", PYTHON_VERSIONS[0], "server extra's", pins, ("tests",),
+    gaps = tuple(f"--deselect={test}" for test in MINIMUM_KNOWN_GAPS)
+    envs.append(Environment("minimum-versions", PYTHON_VERSIONS[0], "server extra's", pins, ("tests", *gaps),
                             needs_servers=True, extras="test"))
     envs.append(Environment(f"unsupported-mlflow{UNSUPPORTED_MLFLOW}", PYTHON_VERSIONS[0], UNSUPPORTED_MLFLOW,
                             (f"mlflow-skinny=={UNSUPPORTED_MLFLOW}",), (), refusal=True))
