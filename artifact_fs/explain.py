@@ -15,7 +15,7 @@ from .uri import redact_uri
 
 #: option path prefix → the field of ``Resolved.redacted()`` that holds it
 CHANNELS = {"upload:": "upload_options", "download:": "download_options", "attr:": "fs_attributes",
-            "env:": "fs_environment", "": "storage_options"}
+            "env:": "fs_environment", "transfer:": "transfer_options", "": "storage_options"}
 
 
 def option_value(shown: dict[str, Any], path: str, secrets) -> Any:

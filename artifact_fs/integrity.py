@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from ._table import Scheme
-from .errors import IntegrityError, InvalidSettingError, is_transient
+from .errors import IntegrityError, is_transient
 from .settings_table import RETRIES_VAR, TRANSFER_SETTINGS
 
 log = logging.getLogger(__name__)
@@ -54,18 +54,12 @@ class TransferPolicy:
 
 
 def transfer_policy(env: Mapping[str, str] | None = None) -> TransferPolicy:
-    """The policy the environment sets (read now, never at import); bad values name their variable."""
-    env = os.environ if env is None else env
-    values: dict[str, Any] = {}
-    for setting in TRANSFER_SETTINGS:
-        raw = env.get(setting.var)
-        if raw is None or not raw.strip():
-            continue
-        try:
-            values[setting.option] = setting.parse(raw)
-        except ValueError as exc:
-            raise InvalidSettingError(f"environment variable {setting.var}={raw!r} is not valid: {exc}") from None
-    return TransferPolicy(**values)
+    """The policy ``env`` alone sets (read now, never at import); bad values name their variable.
+    Repositories take theirs from ``Resolved.transfer_options``, where a profile may set it."""
+    from .resolver import settings_options
+
+    options = settings_options(TRANSFER_SETTINGS, os.environ if env is None else env)
+    return TransferPolicy(**{path.removeprefix("transfer:"): value for path, (value, _source) in options.items()})
 
 
 # --- the retry budget --------------------------------------------------------------------

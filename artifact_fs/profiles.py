@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 from .backends import SECRET_OPTION_NAMES, scheme_row
 from .errors import InvalidProfilesError
-from .settings_table import PROFILE_KEYS
+from .settings_table import PROFILE_KEYS, TRANSFER_SETTINGS
 from .uri import uri_scheme
 
 PROFILES_VAR = "ARTIFACT_FS_PROFILES"  #: path of the profiles file; empty or ``none``: no profiles
@@ -200,6 +200,8 @@ def _profile(name: str, entry: Any, path: str, line: int, lines: list[str]) -> P
         raise _error(path, _line_of(lines, "match", line), f"{where}: match {match!r} names no scheme artifact_fs knows")
     known: dict[str, list] = {}
     for setting in (s for r in (row, *row.alternatives.values()) for s in r.settings):
+        known.setdefault(setting.var, []).append(setting)
+    for setting in TRANSFER_SETTINGS:
         known.setdefault(setting.var, []).append(setting)
     if row.variant_var:
         known.setdefault(row.variant_var, [])  # the client switch (e.g. ARTIFACT_FS_HDFS_CLIENT)

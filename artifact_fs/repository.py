@@ -61,7 +61,7 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
                 setattr(self, name, value)
         try:
             self.resolved: Resolved = resolve(artifact_uri, **storage_options)
-            self.policy = integrity.transfer_policy()
+            self.policy = integrity.TransferPolicy(**self.resolved.transfer_options)
         except (ValueError, ImportError) as exc:
             raise to_mlflow_exception(exc, f"Invalid artifact URI {redact_uri(artifact_uri)!r}") from None
         self.secret_values = secret_values(self.resolved.storage_options, self.resolved.secrets)

@@ -29,10 +29,10 @@ from ._table import SKIP, Scheme, Setting
 from .backends import SCHEMES, SECRET_OPTION_NAMES, scheme_row
 from .errors import BackendNotInstalledError, InvalidProfilesError, InvalidSettingError, InvalidURIError
 from .profiles import Profile, matching_profile, read_reference
-from .settings_table import CLIENT_READ_CREDENTIALS, CREDENTIAL_VARIABLES
+from .settings_table import CLIENT_READ_CREDENTIALS, CREDENTIAL_VARIABLES, TRANSFER_SETTINGS
 
 LAYERS = ("default", "fsspec", "environment", "profile", "uri", "override")
-_CHANNELS = ("upload:", "download:", "attr:", "env:")
+_CHANNELS = ("upload:", "download:", "attr:", "env:", "transfer:")
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,6 +57,7 @@ class Resolved:
     download_options: dict[str, Any] = field(default_factory=dict)
     fs_attributes: dict[str, Any] = field(default_factory=dict)
     fs_environment: dict[str, str] = field(default_factory=dict)  #: exported when the filesystem is opened
+    transfer_options: dict[str, Any] = field(default_factory=dict)  #: artifact_fs's retry budget and checks
     sources: dict[str, str] = field(default_factory=dict)
     secrets: frozenset[str] = frozenset()
     profile: Profile | None = None  #: the profiles-file entry that matched, if any
@@ -80,6 +81,7 @@ class Resolved:
             "download_options": self.download_options,
             "fs_attributes": self.fs_attributes,
             "fs_environment": self.fs_environment,
+            "transfer_options": self.transfer_options,
             "sources": dict(self.sources),
             "profile": self.profile.label if self.profile else None,
         }
@@ -133,12 +135,17 @@ def resolve(uri: str, env: Mapping[str, str] | None = None, **overrides: Any) ->
 def environment_options(
     row: Scheme, env: Mapping[str, str], origin: str = "environment"
 ) -> dict[str, tuple[Any, str]]:
-    """The options a row's settings produce from ``env``: ``{option path: (value, source)}``.
-
-    ``origin`` names where ``env`` came from, in sources and errors (a profile's label).
+    """The options a row's settings (then the transfer settings every row has) produce from
+    ``env``: ``{option path: (value, source)}``. ``origin`` names where ``env`` came from, in
+    sources and errors (a profile's label).
     """
+    return settings_options((*row.settings, *TRANSFER_SETTINGS), env, origin)
+
+
+def settings_options(settings, env: Mapping[str, str], origin: str = "environment") -> dict[str, tuple[Any, str]]:
+    """What ``settings`` (rows of the settings table) produce from ``env``, in order."""
     out: dict[str, tuple[Any, str]] = {}
-    for setting in row.settings:
+    for setting in settings:
         raw = env.get(setting.var)
         if raw is None or raw == "" or any(env.get(other) for other in setting.unless):
             continue
@@ -261,6 +268,7 @@ def _assemble(uri: str, row: Scheme, parsed, layers, secrets: set[str], profile:
         download_options=trees["download:"],
         fs_attributes=trees["attr:"],
         fs_environment=trees["env:"],
+        transfer_options=trees["transfer:"],
         sources={path: source for path, (_v, source) in merged.items()},
         secrets=secrets,
         row=row,

@@ -132,12 +132,12 @@ CLIENT_READ_CREDENTIALS = (
 )
 
 
-# artifact_fs's own transfer knobs, the same for every scheme (read by artifact_fs.integrity
-# when a repository is built; not storage options).
+# artifact_fs's own transfer knobs, read for every scheme (after the row's own settings) into
+# ``Resolved.transfer_options``, so a profile can set them per store too; not storage options.
 RETRIES_VAR, VERIFY_VAR = "ARTIFACT_FS_RETRIES", "ARTIFACT_FS_VERIFY"
 TRANSFER_SETTINGS = (
-    Setting(RETRIES_VAR, "retries", as_non_negative_int, doc="the one retry budget: a transfer that failed on a dropped or refused connection is tried again this many times (default 2), files already verified in the store are skipped; a timeout is never retried; the SDKs' own retries are off where the client allows it"),
-    Setting(VERIFY_VAR, "verify", one_of("size", "checksum", "full"), doc="after each upload and download: `size`; `checksum` (default) also compares the digest the store lists (S3 single-part ETag, GCS md5Hash, Azure Content-MD5); `full` also reads every upload back and compares SHA-256"),
+    Setting(RETRIES_VAR, "transfer:retries", as_non_negative_int, doc="the one retry budget: a transfer that failed on a dropped or refused connection is tried again this many times (default 2), files already verified in the store are skipped; a timeout is never retried; the SDKs' own retries are off where the client allows it"),
+    Setting(VERIFY_VAR, "transfer:verify", one_of("size", "checksum", "full"), doc="after each upload and download: `size`; `checksum` (default) also compares the digest the store lists (S3 single-part ETag, GCS md5Hash, Azure Content-MD5); `full` also reads every upload back and compares SHA-256"),
 )
 
 #: Friendly profile keys and the setting (environment variable) each one stands for.
@@ -170,4 +170,6 @@ PROFILE_KEYS: Mapping[str, str] = {
     "kerberos_user": "MLFLOW_KERBEROS_USER",
     "hadoop_conf": "MLFLOW_PYARROW_EXTRA_CONF",
     "hdfs_client": "ARTIFACT_FS_HDFS_CLIENT",
+    "retries": RETRIES_VAR,
+    "verify": VERIFY_VAR,
 }

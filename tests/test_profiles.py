@@ -258,3 +258,19 @@ def test_a_local_profile_applies_to_plain_paths_and_file_uris(write_profiles, tm
     assert resolve(f"{tmp_path}/nfs/runs", env=env).storage_options["auto_mkdir"] is False
     assert resolve(f"file://{tmp_path}/nfs/runs", env=env).profile.name == "nfs"
     assert resolve(f"{tmp_path}/other", env=env).profile is None
+
+
+def test_a_profile_sets_the_retry_budget_and_checks_per_store(write_profiles):
+    env = write_profiles("""
+        [profiles.flaky]
+        match = "s3://flaky-bucket"
+        retries = 5
+        verify = "full"
+    """, ARTIFACT_FS_RETRIES="1")
+    flaky = resolve("s3://flaky-bucket/runs", env=env)
+    assert flaky.transfer_options == {"retries": 5, "verify": "full"}
+    assert flaky.sources["transfer:retries"].startswith("profile 'flaky' (")
+    assert resolve("s3://other/runs", env=env).transfer_options == {"retries": 1}
+    from artifact_fs.repository import FsspecArtifactRepository
+
+    assert FsspecArtifactRepository("s3://flaky-bucket/runs").policy.retries == 2  # os.environ has no profiles file
