@@ -2,9 +2,11 @@
 
 Supported: MLflow 2.22.x to the newest 3.x (``SUPPORTED_MLFLOW``, the same bounds as
 ``pyproject.toml``) on Python 3.10–3.13. Across that range the repository constructor
-grew ``tracking_uri`` (3.0) and ``registry_uri`` (3.x), and server mixins appeared; an
-argument an MLflow lacks is simply not passed (:func:`accepted_kwargs`), and a mixin it
-lacks is left out (:mod:`artifact_fs.capabilities`).
+grew ``tracking_uri`` (3.1 has it, 2.22 not) and later ``registry_uri``, and server
+mixins appeared; an argument an MLflow lacks is simply not passed
+(:func:`accepted_kwargs`), and a mixin it lacks is left out (:mod:`artifact_fs.capabilities`).
+fsspec before 2026.3 keeps ``FSSPEC_<PROTOCOL>_<KWARG>`` values as strings; they are
+parsed as JSON here as newer fsspec does (:func:`parse_fsspec_kwarg_values`).
 Backend packages older than the minimums this package declares are refused with a
 message naming the package and the minimum (:func:`require_declared_versions`), read
 from the installed package metadata, so ``pyproject.toml`` stays the only source.
