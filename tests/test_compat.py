@@ -100,3 +100,13 @@ def test_a_backend_older_than_the_declared_minimum_is_refused_naming_it(tmp_path
     out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
     assert out.startswith("MlflowException INVALID_STATE"), out
     assert "s3fs>=" in out and "s3fs 2023.1.0 is installed" in out and "pip install --upgrade 'artifact_fs[s3]'" in out
+
+
+def test_fsspec_kwarg_strings_are_parsed_as_newer_fsspec_does():
+    """fsspec < 2026.3 hands ``FSSPEC_S3_MAX_CONCURRENCY=32`` on as ``"32"``; newer as ``32``."""
+    from artifact_fs._compat import parse_fsspec_kwarg_values
+
+    env = {"FSSPEC_S3_MAX_CONCURRENCY": "32", "FSSPEC_S3_PROFILE": "dev", "FSSPEC_GCS_TOKEN": "anon"}
+    as_old_fsspec = {"max_concurrency": "32", "profile": "dev"}
+    assert parse_fsspec_kwarg_values(as_old_fsspec, env, "s3") == {"max_concurrency": 32, "profile": "dev"}
+    assert parse_fsspec_kwarg_values({"max_concurrency": 32}, env, "s3") == {"max_concurrency": 32}
