@@ -310,3 +310,23 @@ def test_no_credentials_to_sign_with_means_mlflows_not_supported_error(seaweedfs
     with pytest.raises(_UnsupportedMultipartUploadException) as raised:
         repo.create_multipart_upload("/client/big.bin", 2, "m")
     assert raised.value.message == _UnsupportedMultipartUploadException.MESSAGE
+
+
+def test_upload_extra_args_reach_presigned_puts_and_multipart_uploads(seaweedfs, monkeypatch):
+    """Every header signed into a presigned PUT comes back in ``headers`` (read from botocore's
+    model); multipart uploads get Content-Type and the extra args when they are started."""
+    for name, value in seaweedfs.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MLFLOW_S3_UPLOAD_EXTRA_ARGS", '{"Metadata": {"team": "ml"}, "ServerSideEncryption": "AES256"}')
+    bucket = new_bucket(seaweedfs)
+    repo = get_artifact_repository(f"s3://{bucket}/root")
+    upload = repo.create_presigned_upload_url("t.json")
+    assert upload.headers == {"Content-Type": "application/json", "x-amz-meta-team": "ml", "x-amz-server-side-encryption": "AES256"}
+    assert requests.put(upload.presigned_url, data=b"{}", headers=upload.headers, timeout=30).ok
+    started = repo.create_multipart_upload("/c/model.json", 1)
+    answer = requests.put(started.credentials[0].url, data=b'{"k": 1}', timeout=30)
+    repo.complete_multipart_upload("/c/model.json", started.upload_id, [MultipartUploadPart(1, answer.headers["ETag"])])
+    client = seaweedfs.boto3_client()
+    for key in ("root/t.json", "root/model.json"):
+        head = client.head_object(Bucket=bucket, Key=key)
+        assert (head["ContentType"], head["Metadata"], head["ServerSideEncryption"]) == ("application/json", {"team": "ml"}, "AES256"), key
