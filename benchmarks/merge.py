@@ -3,7 +3,8 @@
 Each RUN_DIR holds a ``results.json`` of :mod:`benchmarks.run` (same scale and reps, other
 backends, e.g. parts of the backend list run side by side). A run stopped before it wrote
 its JSON may be given as its progress log (``*.log``, stderr of the run): its measurement
-lines (wall, CPU, peak RSS; no RSS growth) are taken from there. Writes
+lines (wall, CPU, peak RSS; no RSS growth) are taken from there. Each backend × workload
+comes from the first run, in argument order, that measured it (later runs fill gaps). Writes
 ``OUT_DIR/latest.json`` and ``OUT_DIR/latest.md`` — the committed record.
 """
 
@@ -29,7 +30,7 @@ def from_log(path: pathlib.Path, template: dict) -> dict:
             backend, workload, rep, contender, wall, cpu, rss = match.groups()
             measurements.append({"backend": backend, "workload": workload, "rep": int(rep) - 1, "contender": contender,
                                  "wall_s": float(wall), "cpu_s": float(cpu), "peak_rss_mib": float(rss),
-                                 "peak_rss_growth_mib": 0.0, "from_log": True})  # fmt: skip
+                                 "peak_rss_growth_mib": None, "from_log": True})  # fmt: skip
     backends = list(dict.fromkeys(m["backend"] for m in measurements))
     meta = {**template, "backends": backends, "started": f"(from {path.name})", "duration_s": None,
             "servers": {b: template["servers"].get(b, "") for b in backends},
@@ -39,8 +40,9 @@ def from_log(path: pathlib.Path, template: dict) -> dict:
 
 def merge(run_dirs: list[str]) -> dict:
     """One payload from several ``results.json`` files (their measurements concatenated)."""
-    full = [json.loads((pathlib.Path(d) / "results.json").read_text()) for d in run_dirs if not d.endswith(".log")]
-    runs = full + [from_log(pathlib.Path(d), full[0]["meta"]) for d in run_dirs if d.endswith(".log")]
+    loaded = {d: json.loads((pathlib.Path(d) / "results.json").read_text()) for d in run_dirs if not d.endswith(".log")}
+    template = next(iter(loaded.values()))["meta"]
+    runs = [loaded[d] if d in loaded else from_log(pathlib.Path(d), template) for d in run_dirs]
     meta = dict(runs[0]["meta"])
     for key in ("backends",):
         meta[key] = [b for run in runs for b in run["meta"][key]]
@@ -49,7 +51,11 @@ def merge(run_dirs: list[str]) -> dict:
     meta["duration_s"] = max(run["meta"].get("duration_s") or 0 for run in runs)
     meta["runs"] = [{"backends": r["meta"]["backends"], "started": r["meta"]["started"], "commit": r["meta"]["commit"],
                      "duration_s": r["meta"].get("duration_s")} for r in runs]  # fmt: skip
-    measurements = [m for run in runs for m in run["measurements"]]
+    measurements, taken = [], set()
+    for run in runs:  # a backend × workload comes from the first run (in argument order) that measured it
+        keys = {(m["backend"], m["workload"]) for m in run["measurements"]}
+        measurements += [m for m in run["measurements"] if (m["backend"], m["workload"]) not in taken]
+        taken |= keys
     summary = report.summarize(measurements)
     return {"meta": meta, "summary": summary, "ratios": report.ratios(summary), "measurements": measurements}
 

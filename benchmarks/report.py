@@ -31,7 +31,7 @@ def summarize(measurements: list[dict]) -> list[dict]:
             "wall_max_s": max(walls) if walls else None,
             "cpu_median_s": statistics.median(r["cpu_s"] for r in good) if good else None,
             "peak_rss_max_mib": max(r["peak_rss_mib"] for r in good) if good else None,
-            "peak_rss_growth_max_mib": max(r["peak_rss_growth_mib"] for r in good) if good else None,
+            "peak_rss_growth_max_mib": max(growths) if (growths := [r["peak_rss_growth_mib"] for r in good if r.get("peak_rss_growth_mib") is not None]) else None,
         })  # fmt: skip
     order = {name: i for i, name in enumerate(WORKLOADS)}
     rows.sort(key=lambda r: (r["backend"], order.get(r["workload"], 99), CONTENDERS.index(r["contender"])))
@@ -64,17 +64,20 @@ def rss_table(summary: list[dict]) -> list[str]:
     """W7: how much each transfer raised peak RSS (MiB), 64 MiB against the largest file."""
     rows = {(r["backend"], r["contender"]): {} for r in summary if r["workload"] in W7}
     for r in summary:
-        if r["workload"] in W7 and r["peak_rss_growth_max_mib"] is not None:
-            rows[(r["backend"], r["contender"])][r["workload"]] = (r["peak_rss_growth_max_mib"], r.get("big_bytes"))
+        if r["workload"] in W7 and r["peak_rss_max_mib"] is not None:
+            growth = r["peak_rss_growth_max_mib"]
+            rows[(r["backend"], r["contender"])][r["workload"]] = (
+                f"+{growth:.0f}" if growth is not None else f"peak {r['peak_rss_max_mib']:.0f}", r.get("big_bytes"))
     if not rows:
         return []
-    lines = ["", "Peak RSS growth of one transfer (W7, MiB over the worker's post-import baseline; largest file in brackets):", "",
+    lines = ["", "Peak RSS growth of one transfer (W7, MiB over the worker's post-import baseline; largest file in "
+             "brackets; `peak N`: only the absolute peak is known, from a progress log):", "",
              "| backend | contender | " + " | ".join(W7.values()) + " |", "|---|---|" + "---:|" * len(W7)]  # fmt: skip
     for (backend, contender), cells in rows.items():
         shown = []
         for workload in W7:
             growth, size = cells.get(workload, (None, None))
-            label = "—" if growth is None else f"+{growth:.0f}"
+            label = growth or "—"
             if growth is not None and workload in ("W7b", "W7d") and size:
                 label += f" ({size // 2**20} MiB)"
             shown.append(label)
@@ -140,8 +143,8 @@ def markdown(summary: list[dict], ratio_rows: list[dict], meta: dict) -> str:
         is_af = row["contender"] == "artifact_fs"
         ratio = ratio_by_key.get((row["backend"], row["workload"]), {})
         span = f"{fmt_seconds(row['wall_min_s'])}–{fmt_seconds(row['wall_max_s'])}"
-        rss = "—" if row["peak_rss_max_mib"] is None else (
-            f"{row['peak_rss_max_mib']:.0f} (+{row['peak_rss_growth_max_mib']:.0f})"
+        rss = "—" if row["peak_rss_max_mib"] is None else f"{row['peak_rss_max_mib']:.0f}" + (
+            f" (+{row['peak_rss_growth_max_mib']:.0f})" if row["peak_rss_growth_max_mib"] is not None else ""
         )
         failed = f" ({row['errors']} failed)" if row["errors"] else ""
         if row["unavailable"]:
