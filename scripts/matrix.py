@@ -234,19 +234,36 @@ def test(env: Environment, venv: pathlib.Path, src: pathlib.Path, log, extra_arg
     child_env = {**os.environ, "VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     code = run([python, "-m", "pytest", "-q", f"--basetemp={basetemp}", f"--junitxml={report}", *env.tests, *extra_args],
                log, src, child_env)
-    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
-    if report.exists():
-        for suite in ET.parse(report).getroot().iter("testsuite"):
-            tests, failures, errors, skipped = (int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
-            counts["failed"] += failures
-            counts["errors"] += errors
-            counts["skipped"] += skipped
-            counts["passed"] += tests - failures - errors - skipped
+    counts = junit_counts(report) if report.exists() else {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
     versions = subprocess.run([python, "-c", "import sys, mlflow.version; print(sys.version.split()[0], mlflow.version.VERSION)"],
                               capture_output=True, text=True).stdout.split()
     status = "passed" if code == 0 and counts["passed"] else "failed"
     return {"status": status, "exit": code, **counts, "python_full": versions[0] if versions else "?",
             "mlflow_full": versions[1] if len(versions) > 1 else "?"}
+
+
+def junit_counts(report: pathlib.Path) -> dict:
+    """passed/failed/errors/skipped from a pytest JUnit report."""
+    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+    for suite in ET.parse(report).getroot().iter("testsuite"):
+        tests, failures, errors, skipped = (int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
+        counts["failed"] += failures
+        counts["errors"] += errors
+        counts["skipped"] += skipped
+        counts["passed"] += tests - failures - errors - skipped
+    return counts
+
+
+def from_junit(env: Environment) -> dict:
+    """A result rebuilt from an environment's last JUnit report (a run that was stopped early
+    or predates the per-environment result files); {} when there is none."""
+    report = MATRIX_DIR / "envs" / env.name / "junit.xml"
+    if not report.exists():
+        return {}
+    counts = junit_counts(report)
+    when = datetime.datetime.fromtimestamp(report.stat().st_mtime, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    ok = counts["passed"] and not counts["failed"] and not counts["errors"]
+    return {"status": "passed" if ok else "failed", **counts, "when": when}
 
 
 def markdown(envs: list[Environment], header: str) -> str:
@@ -266,7 +283,7 @@ def markdown(envs: list[Environment], header: str) -> str:
             continue
         lines.append(f"| {e.name} | {r.get('python_full', e.python)} | {r.get('mlflow_full', e.mlflow)} | {r['status']} | "
                      f"{r.get('passed', 0)} | {r.get('failed', 0)} | {r.get('errors', 0)} | {r.get('skipped', 0)} | "
-                     f"{r.get('seconds', 0) / 60:.1f} |")
+                     f"{r['seconds'] / 60:.1f} |" if "seconds" in r else "? |")
     return "\n".join(lines) + "\n"
 
 
@@ -324,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         combined = json.loads(last_run.read_text()) if last_run.exists() else {}
         for env in envs:
             saved = results_dir / f"{env.name}.json"
-            env.result = json.loads(saved.read_text()) if saved.exists() else combined.get(env.name, {})
+            env.result = json.loads(saved.read_text()) if saved.exists() else combined.get(env.name) or from_junit(env)
         envs = [env for env in envs if env.result]
     src = source_tree(args.ref)
     commit = subprocess.run(["git", "rev-parse", "--short", args.ref or "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
