@@ -283,7 +283,7 @@ def markdown(envs: list[Environment], header: str) -> str:
             continue
         lines.append(f"| {e.name} | {r.get('python_full', e.python)} | {r.get('mlflow_full', e.mlflow)} | {r['status']} | "
                      f"{r.get('passed', 0)} | {r.get('failed', 0)} | {r.get('errors', 0)} | {r.get('skipped', 0)} | "
-                     f"{r['seconds'] / 60:.1f} |" if "seconds" in r else "? |")
+                     + (f"{r['seconds'] / 60:.1f} |" if "seconds" in r else "? |"))
     return "\n".join(lines) + "\n"
 
 
