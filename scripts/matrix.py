@@ -368,8 +368,8 @@ def main(argv: list[str] | None = None) -> int:
             print("".join(log_path.read_text(errors="replace").splitlines(keepends=True)[-30:]), flush=True)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if args.report:
-        times = sorted(e.result.get("when", "?") for e in envs)
-        commits = ", ".join(sorted({e.result.get("commit", "?") for e in envs}))
+        times = sorted(e.result["when"] for e in envs if e.result.get("when")) or ["?"]
+        commits = ", ".join(sorted({e.result["commit"] for e in envs if e.result.get("commit")})) or "?"
         header = f"Last run of each environment ({times[0]} to {times[-1]}; commits {commits}):" if envs else "No results yet."
     else:
         header = f"Matrix run of {commit}{' (working tree)' if not args.ref else ''}, {when}:"
