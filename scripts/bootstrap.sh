@@ -13,8 +13,9 @@ if [[ ! -x .venv/bin/python ]]; then
   "$python" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
 fi
-stamp=".venv/.installed-$extras-$(cat pyproject.toml | cksum | cut -d' ' -f1)"
+stamp=".venv/.installed-$extras-$(cat pyproject.toml scripts/constraints.txt | cksum | cut -d' ' -f1)"
 if [[ ! -f "$stamp" ]]; then
-  .venv/bin/python -m pip install -q -e ".[$extras]"
+  # within the tested versions (scripts/constraints.txt): reproducible, and quick to resolve
+  .venv/bin/python -m pip install -q -c scripts/constraints.txt -e ".[$extras]"
   touch "$stamp"
 fi
