@@ -64,13 +64,25 @@ def accepted_kwargs(target: Callable, **kwargs: Any) -> dict[str, Any]:
     ``tracking_uri`` from 3.0 and ``registry_uri`` later; repositories and
     ``get_artifact_repository`` follow the same history.
     """
+    accepted = _parameter_names(getattr(target, "__func__", target))  # bound methods: cache the function
+    if accepted is None:  # no introspectable signature: pass nothing optional
+        return {}
+    if accepted == "**":
+        return dict(kwargs)
+    return {name: value for name, value in kwargs.items() if name in accepted}
+
+
+@functools.lru_cache(maxsize=256)
+def _parameter_names(target: Callable):
+    """``target``'s parameter names, ``"**"`` when it takes any keyword, ``None`` if unknown
+    (cached: a repository is built per request inside ``mlflow server``)."""
     try:
         parameters = inspect.signature(target).parameters
-    except (TypeError, ValueError):  # no introspectable signature: pass nothing optional
-        return {}
+    except (TypeError, ValueError):
+        return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return dict(kwargs)
-    return {name: value for name, value in kwargs.items() if name in parameters}
+        return "**"
+    return frozenset(parameters)
 
 
 def repository_kwargs(repository_class: type, **uris: Any) -> dict[str, Any]:

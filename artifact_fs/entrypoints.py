@@ -47,10 +47,11 @@ def create_repository(artifact_uri: str, tracking_uri: str | None = None, regist
     from .resolver import resolve
 
     try:  # the class honouring exactly the MLflow mixins this store and its credentials can
-        cls = repository_class(resolve(artifact_uri))
+        resolved = resolve(artifact_uri)
+        cls = repository_class(resolved)
     except Exception:  # noqa: BLE001 - a bad URI or setting: the constructor raises the mapped error
-        cls = FsspecArtifactRepository
-    return cls(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
+        return FsspecArtifactRepository(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
+    return cls(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri, resolved=resolved)
 
 
 _REGISTRY_MODULE = "mlflow.store.artifact.artifact_repository_registry"

@@ -7,6 +7,7 @@ environment never reuses a stale client.
 
 from __future__ import annotations
 
+import collections
 import functools
 import importlib
 import os
@@ -42,7 +43,9 @@ def open_filesystem(resolved: Resolved):
 
     When the row sets instance attributes or environment variables, the instance is
     private (not taken from or put into fsspec's instance cache), so the attributes never
-    leak to other users and a changed variable never reuses a client built without it.
+    leak to other users and a changed variable never reuses a client built without it;
+    such instances are reused only for the very same options, attributes and variables
+    (a small LRU of :data:`PRIVATE_CACHE_SIZE`, per process and thread).
     Variables of the ``env:`` channel are exported to this process first (clients such as
     hdfs-native read them only there). With ``bounded_calls`` and an ``attr:call_timeout``,
     the instance is wrapped in :class:`BoundedCalls`.
@@ -53,19 +56,49 @@ def open_filesystem(resolved: Resolved):
     return fs
 
 
+#: Private instances (rows that set attributes or variables) reused for the same options, per
+#: process and thread as fsspec's own cache does; the oldest is dropped past this many.
+PRIVATE_CACHE_SIZE = 32
+_private: "collections.OrderedDict[str, Any]" = collections.OrderedDict()
+_private_lock = threading.Lock()
+
+
 def _instantiate(resolved: Resolved):
     cls = filesystem_class(resolved)
     kwargs = keyword_arguments(resolved)
     os.environ.update(resolved.fs_environment)
     if not resolved.fs_attributes and not resolved.fs_environment:
         return cls(**kwargs)
+    key = _private_key(cls, kwargs, resolved)
+    with _private_lock:
+        if key is not None and key in _private:
+            _private.move_to_end(key)
+            return _private[key]
     fs = cls(**{**kwargs, "skip_instance_cache": True})
     for name, value in resolved.fs_attributes.items():
         setattr(fs, name, value)
     timeout = resolved.fs_attributes.get("call_timeout")
     if resolved.row.bounded_calls and timeout:
-        return BoundedCalls(fs, resolved.row.bounded_calls, timeout)
+        fs = BoundedCalls(fs, resolved.row.bounded_calls, timeout)
+    if key is not None:
+        with _private_lock:
+            _private[key] = fs
+            while len(_private) > PRIVATE_CACHE_SIZE:
+                _private.popitem(last=False)
     return fs
+
+
+def _private_key(cls, kwargs: Mapping[str, Any], resolved: Resolved) -> str | None:
+    """The cache key of a private instance (``None``: never reuse one, for rows whose clients
+    drop their connection and must be reopened, or options that cannot be tokenized)."""
+    if resolved.row.connection_probe is not None or kwargs.get("skip_instance_cache"):
+        return None
+    from fsspec.utils import tokenize
+
+    try:
+        return tokenize(cls, os.getpid(), threading.get_ident(), kwargs, resolved.fs_attributes, resolved.fs_environment)
+    except Exception:  # noqa: BLE001 - an option tokenize cannot hash: no reuse
+        return None
 
 
 def keyword_arguments(resolved: Resolved) -> dict[str, Any]:

@@ -40,6 +40,9 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
         The artifact root, in any form :func:`artifact_fs.resolve` accepts.
     tracking_uri, registry_uri:
         Passed to MLflow's base class, as every repository receives them.
+    resolved:
+        The :func:`artifact_fs.resolve` result for ``artifact_uri``, when the caller has it
+        already (the registry's factory): the URI is then not resolved a second time.
     **storage_options:
         Explicit storage options that win over every other layer (see :func:`artifact_fs.resolve`).
 
@@ -51,7 +54,8 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
     """
 
     def __init__(
-        self, artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None, **storage_options
+        self, artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None, *,
+        resolved: Resolved | None = None, **storage_options,
     ):
         _compat.require_supported_mlflow()
         uris = {"tracking_uri": tracking_uri, "registry_uri": registry_uri}
@@ -60,7 +64,8 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
             if not hasattr(self, name):
                 setattr(self, name, value)
         try:
-            self.resolved: Resolved = resolve(artifact_uri, **storage_options)
+            # ``resolved``: what the registry's factory already resolved for this URI (resolved once)
+            self.resolved: Resolved = resolved if resolved is not None and not storage_options else resolve(artifact_uri, **storage_options)
             self.policy = integrity.TransferPolicy(**self.resolved.transfer_options)
         except (ValueError, ImportError) as exc:
             raise to_mlflow_exception(exc, f"Invalid artifact URI {redact_uri(artifact_uri)!r}") from None

@@ -180,7 +180,7 @@ def fsspec_config(protocol: str, env: Mapping[str, str]) -> dict[str, Any]:
     import fsspec.config
 
     conf = {protocol: copy.deepcopy(fsspec.config.conf.get(protocol, {}))}
-    own = {k: v for k, v in env.items() if k.startswith("FSSPEC_")}
+    own = {k: env[k] for k in env if k.startswith("FSSPEC_")}  # keys only: values are decoded when read
     if own:
         fsspec.config.set_conf_env(conf, envdict=own)
         return parse_fsspec_kwarg_values(conf.get(protocol, {}), own, protocol)
