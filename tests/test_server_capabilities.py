@@ -193,7 +193,7 @@ def stream_repo(request, tmp_path, monkeypatch):
     if request.param == "local":
         return get_artifact_repository(str(tmp_path / "root"))
     if request.param == "memory":
-        return get_artifact_repository(f"memory://stream-{os.getpid()}-{id(tmp_path)}/root")
+        return get_artifact_repository(f"memory://stream-{uuid.uuid4().hex}/root")  # id(tmp_path) can be reused
     server = request.getfixturevalue("seaweedfs")
     for name, value in server.env().items():
         monkeypatch.setenv(name, value)
