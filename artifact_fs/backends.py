@@ -6,6 +6,7 @@ subclass) — never a new repository class.
 
 from __future__ import annotations
 
+from . import client_hooks
 from ._table import Scheme, Setting, StoreChecksum, as_timeout, constant
 from .settings_table import (
     AZURE_SETTINGS,
@@ -22,19 +23,6 @@ from .settings_table import (
     half_timeout,
     known_hosts_file,
 )
-
-def _ftp_connection_lost(fs) -> bool:
-    """True when an FTPFileSystem's control connection cannot serve another command: closed,
-    timed out (ftplib's socket file refuses reads after a timeout), or holding unread bytes
-    while idle (a server's ``421`` goodbye, or the late reply to a timed-out command).
-    Looks at local state only; sends nothing."""
-    import select
-
-    ftp = fs.ftp
-    socket_file = getattr(getattr(ftp.file, "buffer", None), "raw", None)  # text → buffered → SocketIO
-    if ftp.sock is None or getattr(socket_file, "_timeout_occurred", False):
-        return True
-    return bool(select.select([ftp.sock], [], [], 0)[0])
 
 
 _HDFS_COMMON = dict(
@@ -77,15 +65,6 @@ FTP_CONNECTIONS = 4  # control connections of one many-file FTP transfer
 # them all: 8 MiB parts (boto3's TransferManager default) keep memory flat as files grow.
 S3_PARTS = {"upload:chunksize": 8 * 2**20, "download:chunksize": 8 * 2**20}
 
-def _s3_without_expect_continue(fs) -> None:
-    """Build the s3fs client now (no network I/O) and drop botocore's ``Expect:
-    100-continue`` header: aiohttp waits for the 100 response with no timeout, so a PUT to a
-    server that went silent would hang past MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT."""
-    from botocore.handlers import add_expect_header
-
-    fs.connect()
-    fs.s3.meta.events.unregister("before-call.s3", add_expect_header)
-
 
 #: The MLflow mixins a store honours by handing clients signed URLs (multipart upload with
 #: part URLs, presigned GET with the size, presigned PUT); which credentials make that
@@ -93,66 +72,29 @@ def _s3_without_expect_continue(fs) -> None:
 #: StreamUploadMixin, which needs no signing.
 PRESIGNED_MIXINS = ("MultipartUploadMixin", "MultipartDownloadMixin", "PresignedUploadMixin")
 
-def _s3_etag_is_md5(fs, path: str) -> bool:
-    """False when the object is encrypted with SSE-KMS or SSE-C: its ETag is then no MD5 of
-    the content (asked only after a mismatch, so it costs one HEAD in that rare case)."""
-    bucket, key, _version = fs.split_path(path)
-    head = fs.call_s3("head_object", Bucket=bucket, Key=key, **fs.req_kw)
-    return head.get("ServerSideEncryption") not in ("aws:kms", "aws:kms:dsse") and not head.get("SSECustomerAlgorithm")
-
 
 #: One retry layer (artifact_fs's budget, ARTIFACT_FS_RETRIES): botocore makes one attempt per
 #: request and s3fs's own retry loop one too, instead of botocore's 5 x s3fs's 5.
 S3_ONE_ATTEMPT = {"config_kwargs": {"retries": {"total_max_attempts": 1}}, "attr:retries": 1}
 
-def _sftp_put_skipping_made_parents(fs) -> None:
-    """sshfs's ``put_file`` makes the parent directory before every file, and asyncssh's
-    ``makedirs`` stats every component of the path: ~8 round trips per file, 80 % of a
-    200-file upload. artifact_fs's uploads make each parent once, before the batch
-    (``transfer.upload``), and pass ``parents_exist=True`` (the row's upload option); any
-    other caller of the (possibly cached) instance gets sshfs's own behaviour."""
-    if getattr(fs._put_file, "skips_made_parents", False):
-        return  # fsspec's cache handed back an instance prepared already
-    from sshfs.utils import WRITE_BLOCK_SIZE, wrap_exceptions
-
-    sshfs_put_file = fs._put_file
-
-    @wrap_exceptions
-    async def put_file(lpath, rpath, parents_exist=False, block_size=WRITE_BLOCK_SIZE, **kwargs):
-        if not parents_exist:
-            return await sshfs_put_file(lpath, rpath, block_size=block_size, **kwargs)
-        async with fs._pool.get() as channel:
-            await channel.put(lpath, rpath, block_size=block_size)
-
-    put_file.skips_made_parents = True
-    fs._put_file = put_file
-
 
 _S3_COMMON = dict(
     protocol="s3",
-    checksum=StoreChecksum("ETag", "md5", "hex", composite="-", is_plain_digest=_s3_etag_is_md5),
+    checksum=StoreChecksum("ETag", "md5", "hex", composite="-", is_plain_digest=client_hooks.s3_etag_is_md5),
     presigner="s3",
     presigned_mixins=PRESIGNED_MIXINS,
     impl="s3fs.S3FileSystem",
     extra="s3",
     content_headers=("ContentType", "ContentEncoding"),
     upload_extra_option="s3_additional_kwargs",
-    prepare=_s3_without_expect_continue,
+    prepare=client_hooks.s3_without_expect_continue,
 )
-
-
-def _azure_without_client_retries(fs) -> None:
-    """Switch azure-core's own retries off (adlfs passes no option for it to downloads and
-    listings): artifact_fs's budget (ARTIFACT_FS_RETRIES) is the one retry layer, and a
-    hung server fails a download after one read timeout, not after four."""
-    policy = fs.service_client._config.retry_policy  # the object in the client's pipeline
-    policy.total_retries = policy.connect_retries = policy.read_retries = policy.status_retries = 0
 
 
 _AZURE_COMMON = dict(
     protocol="abfs",
     checksum=StoreChecksum("content_settings.content_md5", "md5", "bytes"),  # set when the blob has one
-    prepare=_azure_without_client_retries,
+    prepare=client_hooks.azure_without_client_retries,
     presigner="azure_blob",  # SAS from an account key; adlfs talks to the blob endpoint for abfss too
     presigned_mixins=PRESIGNED_MIXINS,
     impl="adlfs.AzureBlobFileSystem",
@@ -231,7 +173,7 @@ SCHEMES: tuple[Scheme, ...] = (
         atomic_rename=True,
         thread_safe=False,  # one ftplib control connection per filesystem
         ls_file_as_child=True,  # fsspec's FTP ls() of a file falls back to LIST: "/d/f" → "/d/f/f"
-        connection_probe=_ftp_connection_lost,  # fsspec's FTP never reconnects by itself
+        connection_probe=client_hooks.ftp_connection_lost,  # fsspec's FTP never reconnects by itself
         secret_uri_options=("password",),
     ),
     Scheme(
@@ -322,7 +264,7 @@ SCHEMES: tuple[Scheme, ...] = (
                   "upload:parents_exist": True, "download:block_size": -1},
         # download:block_size=-1: asyncssh's own read size (the server's maximum, 255 KiB on
         # OpenSSH) instead of sshfs's 48 KiB: a quarter of the round trips for big files.
-        prepare=_sftp_put_skipping_made_parents,
+        prepare=client_hooks.sftp_put_skipping_made_parents,
         connection_probe="client.is_closed",  # sshfs never reconnects by itself
         mlflow_builtin="mlflow.store.artifact.sftp_artifact_repo:SFTPArtifactRepository",
         form="`sftp://[user[:password]@]host[:port][/path]`",

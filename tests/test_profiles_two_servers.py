@@ -85,15 +85,7 @@ def test_the_profile_is_also_used_to_read_back(tmp_path, seaweedfs, moto, proxie
     bucket = new_bucket(moto)
     key = f"runs/{uuid.uuid4().hex}/artifacts/data/table.csv"
     moto.boto3_client().put_object(Bucket=bucket, Key=key, Body=b"a,b\n1,2\n")
-    profiles = tmp_path / "profiles.toml"
-    profiles.write_text(textwrap.dedent(f"""
-        [profiles.archive]
-        match = "s3://{bucket}/runs"
-        endpoint_url = "{archive_proxy.endpoint_url}"
-        access_key_id = "env:ARCHIVE_KEY"
-        secret_access_key = "env:ARCHIVE_SECRET"
-    """))
-    profiles.chmod(0o600)
+    profiles = _archive_profile(tmp_path, f"s3://{bucket}/runs", archive_proxy.endpoint_url)
     code = textwrap.dedent(f"""
         import mlflow.artifacts, pathlib, sys
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
@@ -122,16 +114,7 @@ def test_mlflow_server_resolves_its_destination_through_a_profile(tmp_path, moto
 
     _team_proxy, archive_proxy = proxies
     bucket = new_bucket(moto)
-    profiles = tmp_path / "profiles.toml"
-    profiles.write_text(textwrap.dedent(f"""
-        [profiles.archive]
-        match = "s3://{bucket}"
-        endpoint_url = "{archive_proxy.endpoint_url}"
-        region = "us-east-1"
-        access_key_id = "env:ARCHIVE_KEY"
-        secret_access_key = "env:ARCHIVE_SECRET"
-    """))
-    profiles.chmod(0o600)
+    profiles = _archive_profile(tmp_path, f"s3://{bucket}", archive_proxy.endpoint_url, region="us-east-1")
     env = {"ARTIFACT_FS_PROFILES": str(profiles), "ARCHIVE_KEY": ARCHIVE_KEY, "ARCHIVE_SECRET": ARCHIVE_SECRET,
            "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
     with mlflow_server(tmp_path / "server", f"s3://{bucket}/proxied", env, scrub=SCRUBBED) as server:
@@ -145,3 +128,15 @@ def test_mlflow_server_resolves_its_destination_through_a_profile(tmp_path, moto
     keys = _keys(moto, bucket)
     assert keys == [k for k in keys if k.startswith("proxied/") and k.endswith(f"{result['run']}/artifacts/notes/readme.txt")] and keys
     assert archive_proxy.key_ids == {ARCHIVE_KEY}
+
+
+def _archive_profile(tmp_path, match: str, endpoint_url: str, **extra: str):
+    """A private profiles file with one entry for the archive server (credentials by reference)."""
+    lines = [f'{key} = "{value}"' for key, value in extra.items()]
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text("\n".join([
+        "[profiles.archive]", f'match = "{match}"', f'endpoint_url = "{endpoint_url}"', *lines,
+        'access_key_id = "env:ARCHIVE_KEY"', 'secret_access_key = "env:ARCHIVE_SECRET"', "",
+    ]))
+    profiles.chmod(0o600)
+    return profiles
