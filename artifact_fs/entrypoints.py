@@ -14,6 +14,7 @@ also registered for ``""`` in that registry, whatever the import order.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -42,16 +43,24 @@ def create_repository(artifact_uri: str, tracking_uri: str | None = None, regist
         from ._compat import repository_kwargs  # older MLflow repositories take fewer arguments
 
         return builtin(artifact_uri, **repository_kwargs(builtin, tracking_uri=tracking_uri, registry_uri=registry_uri))
-    from .capabilities import repository_class
-    from .repository import FsspecArtifactRepository
-    from .resolver import resolve
-
+    repository_class, fallback_class, resolve_for_repository = _factory_parts()
     try:  # the class honouring exactly the MLflow mixins this store and its credentials can
-        resolved = resolve(artifact_uri)
+        resolved = resolve_for_repository(artifact_uri)
         cls = repository_class(resolved)
     except Exception:  # noqa: BLE001 - a bad URI or setting: the constructor raises the mapped error
-        return FsspecArtifactRepository(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
+        return fallback_class(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
     return cls(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri, resolved=resolved)
+
+
+@functools.lru_cache(maxsize=None)
+def _factory_parts():
+    """Imported on the first repository, not when MLflow's registry imports this module
+    (and not again per call: the import machinery costs as much as the rest of a construction)."""
+    from .capabilities import repository_class
+    from .repository import FsspecArtifactRepository
+    from .resolve_cache import resolve_for_repository
+
+    return repository_class, FsspecArtifactRepository, resolve_for_repository
 
 
 _REGISTRY_MODULE = "mlflow.store.artifact.artifact_repository_registry"
