@@ -59,7 +59,6 @@ _HDFS_FORM = "`hdfs:/<path>`, `hdfs:///<path>`, `hdfs://<namenode>[:port]/<path>
 _VIEWFS_FORM = "`viewfs://<cluster>/<path>`"
 
 NO_LISTINGS_CACHE = {"use_listings_cache": False}  # listings must see other writers at once
-FTP_BLOCK = 8 * 2**20  # bytes in flight per FTP file (one buffered block)
 FTP_CONNECTIONS = 4  # control connections of one many-file FTP transfer
 # s3fs moves big files in parts of its block size (50 MiB) with 10 in flight, buffering
 # them all: 8 MiB parts (boto3's TransferManager default) keep memory flat as files grow.
@@ -160,13 +159,12 @@ SCHEMES: tuple[Scheme, ...] = (
         grammar="userinfo_host",
         impl="fsspec.implementations.ftp.FTPFileSystem",
         settings=(Setting(TIMEOUT, "timeout", as_timeout),),
-        # fsspec's FTP writes a file as one STOR (a new data connection) per block: 8 MiB
-        # blocks, not 64 KiB, so a 1 GiB upload is 128 STORs, not 16,384.
-        # ...and 4 control connections for many-file transfers (one ftplib connection per
-        # thread: the client must not be shared).
-        # Parents are made once per upload, not checked (one listing each) before every file.
-        defaults={**NO_LISTINGS_CACHE, "upload:block_size": FTP_BLOCK, "upload:connections": FTP_CONNECTIONS,
+        # 4 control connections for many-file transfers (one ftplib connection per thread:
+        # the client must not be shared). A file is one streamed STOR (``prepare``), its
+        # parents made once per upload, not checked (one listing each) before every file.
+        defaults={**NO_LISTINGS_CACHE, "upload:connections": FTP_CONNECTIONS,
                   "download:connections": FTP_CONNECTIONS, "upload:parents_exist": True},
+        prepare=client_hooks.ftp_put_in_one_stor,
         mlflow_builtin="mlflow.store.artifact.ftp_artifact_repo:FTPArtifactRepository",
         form="`ftp://[user[:password]@]host[:port][/path]`",
         real_directories=True,

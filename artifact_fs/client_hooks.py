@@ -6,6 +6,8 @@ table data themselves.
 
 from __future__ import annotations
 
+import os
+
 def ftp_connection_lost(fs) -> bool:
     """True when an FTPFileSystem's control connection cannot serve another command: closed,
     timed out (ftplib's socket file refuses reads after a timeout), or holding unread bytes
@@ -67,3 +69,31 @@ def azure_without_client_retries(fs) -> None:
     hung server fails a download after one read timeout, not after four."""
     policy = fs.service_client._config.retry_policy  # the object in the client's pipeline
     policy.total_retries = policy.connect_retries = policy.read_retries = policy.status_retries = 0
+
+
+FTP_STREAM_BLOCK = 2**20  #: bytes per socket write of a streamed STOR
+
+
+def ftp_put_in_one_stor(fs) -> None:
+    """fsspec's FTP writes a file through a buffered file object: one ``STOR`` (a new data
+    connection, a ``REST`` seek on the server) per block, and a block held in memory. A
+    ``put_file`` streams the local file in a single ``STOR`` instead, as ftplib and MLflow's
+    FTP repository do: 1 GiB is one data connection and 1 MiB in flight. With
+    ``parents_exist`` (artifact_fs made them before the batch) no directory is checked."""
+    if getattr(fs.put_file, "skips_made_parents", False):
+        return  # fsspec's cache handed back an instance prepared already
+
+    def put_file(lpath, rpath, callback=None, parents_exist=False, **_kwargs):
+        path = fs._strip_protocol(rpath)
+        parent = fs._parent(path)
+        if not parents_exist and parent:
+            fs.makedirs(parent, exist_ok=True)
+        with open(lpath, "rb") as source:
+            if callback is not None:
+                callback.set_size(os.fstat(source.fileno()).st_size)
+            sent = (lambda block: callback.relative_update(len(block))) if callback is not None else None
+            fs.ftp.storbinary(f"STOR {path}", source, blocksize=FTP_STREAM_BLOCK, callback=sent)
+        fs.invalidate_cache(parent)
+
+    put_file.skips_made_parents = True
+    fs.put_file = put_file

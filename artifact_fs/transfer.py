@@ -80,6 +80,11 @@ def _put_into_made_parent(fs, lpath: str, rpath: str, callback=None, **kwargs) -
                 callback.relative_update(len(chunk))
 
 
+def _skips_made_parents(fs) -> bool:
+    """A ``put_file`` a row's ``prepare`` hook installed takes ``parents_exist`` itself."""
+    return getattr(getattr(fs, "put_file", None), "skips_made_parents", False)
+
+
 def _run_each(fs, method, pairs: Sequence[Pair], workers: int = SYNC_WORKERS, **kwargs) -> None:
     """``fs.<method>(src, dst)`` (or ``method(fs, src, dst)``) for every pair, ``workers`` at a time."""
     call = getattr(fs, method) if isinstance(method, str) else functools.partial(method, fs)
@@ -92,7 +97,7 @@ def _run_each(fs, method, pairs: Sequence[Pair], workers: int = SYNC_WORKERS, **
             future.result()
 
 
-def _run_on_connections(fs, method, pairs: Sequence[Pair], connections: int, **kwargs) -> None:
+def _run_on_connections(fs, method, pairs: Sequence[Pair], connections: int, prepare=None, **kwargs) -> None:
     """A client that must not be shared between threads (FTP's one control connection): split
     the files over ``connections`` private copies of it, one thread each, closed afterwards.
     The copies cache listings for the batch (planned from a fresh listing just before): fsspec's
@@ -100,6 +105,8 @@ def _run_on_connections(fs, method, pairs: Sequence[Pair], connections: int, **k
     shares = [pairs[i::connections] for i in range(connections)]
     options = {**fs.storage_options, "skip_instance_cache": True, "use_listings_cache": True}
     clones = [type(fs)(*fs.storage_args, **options) for _ in shares]
+    for clone in clones if prepare is not None else ():
+        prepare(clone)  # the row's hook, as the original got it (FTP: a file in one STOR)
     try:
         with ThreadPoolExecutor(max_workers=connections) as pool:
             futures = [pool.submit(_run_each, client, method, share, 1, **kwargs) for client, share in zip(clones, shares)]
@@ -110,7 +117,7 @@ def _run_on_connections(fs, method, pairs: Sequence[Pair], connections: int, **k
             getattr(getattr(clone, "ftp", None), "close", lambda: None)()
 
 
-def _transfer(fs, method: str, pairs: Sequence[Pair], workers: int = SYNC_WORKERS, **kwargs) -> None:
+def _transfer(fs, method: str, pairs: Sequence[Pair], workers: int = SYNC_WORKERS, prepare=None, **kwargs) -> None:
     """The concurrency budget (files in flight x bytes in flight per file x connections):
     files in flight are fsspec's ``batch_size`` for async clients and ``workers`` threads for
     sync ones, capped by a ``batch_size`` transfer option; a ``connections`` option gives a
@@ -120,14 +127,15 @@ def _transfer(fs, method: str, pairs: Sequence[Pair], workers: int = SYNC_WORKER
         return
     batch_size = kwargs.pop("batch_size", None)
     connections = min(kwargs.pop("connections", None) or 1, batch_size or len(pairs), len(pairs))
-    if not getattr(fs, "async_impl", False) and kwargs.pop("parents_exist", False) and method == "put_file":
-        method = _put_into_made_parent  # async clients get it as a put_file option (SFTP's prepare)
+    if not getattr(fs, "async_impl", False) and method == "put_file" and not _skips_made_parents(fs):
+        if kwargs.pop("parents_exist", False):  # async clients and prepared ones (SFTP, FTP) take it as an option
+            method = _put_into_made_parent
     if getattr(fs, "async_impl", False):
         batched = method.removesuffix("_file")
         extra = {"batch_size": batch_size} if batch_size else {}
         getattr(fs, batched)([s for s, _ in pairs], [d for _, d in pairs], **extra, **kwargs)
     elif workers <= 1 and connections > 1:
-        _run_on_connections(fs, method, pairs, connections, **kwargs)
+        _run_on_connections(fs, method, pairs, connections, prepare, **kwargs)
     else:
         _run_each(fs, method, pairs, min(workers, batch_size or workers), **kwargs)
 
@@ -146,7 +154,7 @@ def upload(
     try:
         keyed = sorted(staged, key=lambda p: sorted(content_headers(row, p[0], extra).items()))
         for headers, group in groupby(keyed, key=lambda p: tuple(sorted(content_headers(row, p[0], extra).items()))):
-            _transfer(fs, "put_file", list(group), _workers(row), **_with_headers(options, headers))
+            _transfer(fs, "put_file", list(group), _workers(row), row.prepare, **_with_headers(options, headers))
         if policy is not None:
             integrity.verify_uploads(fs, row, staged, policy)
         if row.atomic_rename:  # one round trip each: run them concurrently (one at a time on FTP)
@@ -169,7 +177,7 @@ def download(
         os.makedirs(parent, exist_ok=True)
     staged = [(remote, temp_name(local, os.sep)) for remote, local in pairs]
     try:
-        _transfer(fs, "get_file", staged, _workers(row), **options)
+        _transfer(fs, "get_file", staged, _workers(row), row.prepare if row else None, **options)
         if policy is not None and row is not None:
             integrity.verify_downloads(fs, row, staged, expected, policy)
         for (_, final), (_, temp) in zip(pairs, staged):
