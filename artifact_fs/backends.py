@@ -160,11 +160,11 @@ SCHEMES: tuple[Scheme, ...] = (
         impl="fsspec.implementations.ftp.FTPFileSystem",
         settings=(Setting(TIMEOUT, "timeout", as_timeout),),
         # 4 control connections for many-file transfers (one ftplib connection per thread:
-        # the client must not be shared). A file is one streamed STOR (``prepare``), its
+        # the client must not be shared). A file is one streamed STOR or RETR (``prepare``), its
         # parents made once per upload, not checked (one listing each) before every file.
         defaults={**NO_LISTINGS_CACHE, "upload:connections": FTP_CONNECTIONS,
                   "download:connections": FTP_CONNECTIONS, "upload:parents_exist": True},
-        prepare=client_hooks.ftp_put_in_one_stor,
+        prepare=client_hooks.ftp_whole_file_transfers,
         mlflow_builtin="mlflow.store.artifact.ftp_artifact_repo:FTPArtifactRepository",
         form="`ftp://[user[:password]@]host[:port][/path]`",
         real_directories=True,

@@ -74,12 +74,13 @@ def azure_without_client_retries(fs) -> None:
 FTP_STREAM_BLOCK = 2**20  #: bytes per socket write of a streamed STOR
 
 
-def ftp_put_in_one_stor(fs) -> None:
-    """fsspec's FTP writes a file through a buffered file object: one ``STOR`` (a new data
-    connection, a ``REST`` seek on the server) per block, and a block held in memory. A
-    ``put_file`` streams the local file in a single ``STOR`` instead, as ftplib and MLflow's
-    FTP repository do: 1 GiB is one data connection and 1 MiB in flight. With
-    ``parents_exist`` (artifact_fs made them before the batch) no directory is checked."""
+def ftp_whole_file_transfers(fs) -> None:
+    """fsspec's FTP moves a file through a buffered file object: on upload one ``STOR`` (a new
+    data connection, a ``REST`` seek on the server) per block with the block held in memory,
+    on download one ``RETR`` + ``ABOR`` per read-ahead block. ``put_file``/``get_file`` stream
+    the file in a single ``STOR``/``RETR`` instead, as ftplib and MLflow's FTP repository do:
+    1 GiB is one data connection and 1 MiB in flight. With ``parents_exist`` (artifact_fs
+    made them before the batch) no directory is checked."""
     if getattr(fs.put_file, "skips_made_parents", False):
         return  # fsspec's cache handed back an instance prepared already
 
@@ -91,9 +92,23 @@ def ftp_put_in_one_stor(fs) -> None:
         with open(lpath, "rb") as source:
             if callback is not None:
                 callback.set_size(os.fstat(source.fileno()).st_size)
-            sent = (lambda block: callback.relative_update(len(block))) if callback is not None else None
-            fs.ftp.storbinary(f"STOR {path}", source, blocksize=FTP_STREAM_BLOCK, callback=sent)
+            fs.ftp.storbinary(f"STOR {path}", source, blocksize=FTP_STREAM_BLOCK, callback=_progress(callback))
         fs.invalidate_cache(parent)
 
+    def get_file(rpath, lpath, callback=None, **_kwargs):
+        progress = _progress(callback)
+        with open(lpath, "wb") as target:
+
+            def write(block: bytes) -> None:
+                target.write(block)
+                if progress is not None:
+                    progress(block)
+
+            fs.ftp.retrbinary(f"RETR {fs._strip_protocol(rpath)}", write, blocksize=FTP_STREAM_BLOCK)
+
     put_file.skips_made_parents = True
-    fs.put_file = put_file
+    fs.put_file, fs.get_file = put_file, get_file
+
+
+def _progress(callback):
+    return (lambda block: callback.relative_update(len(block))) if callback is not None else None
