@@ -101,6 +101,9 @@ class Scheme:
     #: for with no timeout)
     prepare: Callable[[Any], None] | None = None
     thread_safe: bool = True  #: one client may serve several threads; False: sync transfers run one at a time
+    #: threads of a sync filesystem's many-file transfer (the local disk: 1, a thread hand-off costs
+    #: more than copying a small file; a row that is not ``thread_safe`` gets 1 whatever this says)
+    sync_threads: int = 8
     ls_file_as_child: bool = False  #: ``ls(file)`` lists the file as its own child (fsspec's FTP): check info() first
     #: an option holding configuration keys that contain dots (Hadoop's ``fs.defaultFS``): when
     #: the filesystem is opened its nested dict is passed as dotted keyword arguments

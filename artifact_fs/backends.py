@@ -119,6 +119,7 @@ SCHEMES: tuple[Scheme, ...] = (
         local=True,
         real_directories=True,
         atomic_rename=True,
+        sync_threads=1,  # copying a small file costs less than handing it to a thread
     ),
     Scheme(
         name="abfss",
@@ -152,6 +153,7 @@ SCHEMES: tuple[Scheme, ...] = (
         local=True,
         real_directories=True,
         atomic_rename=True,
+        sync_threads=1,  # copying a small file costs less than handing it to a thread
     ),
     Scheme(
         name="ftp",

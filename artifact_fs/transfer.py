@@ -64,8 +64,10 @@ def _with_headers(options: dict[str, Any], headers: Iterable[tuple[str, str]]) -
 
 
 def _workers(row: Scheme | None) -> int:
-    """Threads for a sync filesystem: one when its client must not be shared (FTP)."""
-    return SYNC_WORKERS if row is None or row.thread_safe else 1
+    """Threads for a sync filesystem: the row's ``sync_threads``, one when its client must not be shared (FTP)."""
+    if row is None:
+        return SYNC_WORKERS
+    return row.sync_threads if row.thread_safe else 1
 
 
 def _put_into_made_parent(fs, lpath: str, rpath: str, callback=None, **kwargs) -> None:
