@@ -10,7 +10,7 @@ import re
 import sys
 
 from .backends import BUILTIN_SCHEMES_VAR, SCHEMES
-from .settings_table import TRANSFER_SETTINGS
+from .settings_table import BUDGET_SETTINGS, TRANSFER_SETTINGS
 from .profiles import PROFILES_VAR
 
 
@@ -58,6 +58,7 @@ def settings_markdown() -> str:
         f"| `{PROFILES_VAR}` | all | (profiles) | path; `none` = off | the profiles file (default `$XDG_CONFIG_HOME/artifact_fs/profiles.toml`) |",
     ]
     lines += [f"| `{s.var}` | all | (transfers) | {_converter_name(s.parse)} | {s.doc} |" for s in TRANSFER_SETTINGS]
+    lines += [f"| `{s.var}` | all | {_option(s.option)} | {_converter_name(s.parse)} | {s.doc} |" for s in BUDGET_SETTINGS]
     for row in SCHEMES:
         if row.variant_var and row.alternatives:
             choices = ", ".join(f"`{c}`" for c in [row.variant, *row.alternatives])

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 from .backends import SECRET_OPTION_NAMES, scheme_row
 from .errors import InvalidProfilesError
-from .settings_table import PROFILE_KEYS, TRANSFER_SETTINGS
+from .settings_table import BUDGET_SETTINGS, PROFILE_KEYS, TRANSFER_SETTINGS
 from .uri import uri_scheme
 
 PROFILES_VAR = "ARTIFACT_FS_PROFILES"  #: path of the profiles file; empty or ``none``: no profiles
@@ -201,7 +201,7 @@ def _profile(name: str, entry: Any, path: str, line: int, lines: list[str]) -> P
     known: dict[str, list] = {}
     for setting in (s for r in (row, *row.alternatives.values()) for s in r.settings):
         known.setdefault(setting.var, []).append(setting)
-    for setting in TRANSFER_SETTINGS:
+    for setting in (*TRANSFER_SETTINGS, *BUDGET_SETTINGS):
         known.setdefault(setting.var, []).append(setting)
     if row.variant_var:
         known.setdefault(row.variant_var, [])  # the client switch (e.g. ARTIFACT_FS_HDFS_CLIENT)

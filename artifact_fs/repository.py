@@ -136,9 +136,10 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
             raise InvalidArtifactPathError(f"Invalid artifact path {path!r}: {self.row.impl} cannot carry {shown} in a path")
         return path
 
-    def _relative(self, name: str, base_relative: str) -> str | None:
-        """Root-relative artifact path of a listed remote name, or None if it is not under the root."""
-        name = self.fs._strip_protocol(self._carried(name)).rstrip("/")
+    def _relative(self, fs, name: str, base_relative: str) -> str | None:
+        """Root-relative artifact path of a name ``fs`` listed, or None if it is not under the root.
+        (``fs`` is passed in: looking ``self.fs`` up probes the connection, once per listing is enough.)"""
+        name = fs._strip_protocol(self._carried(name)).rstrip("/")
         root = self.resolved.root.rstrip("/")
         if root and not name.startswith(root + "/"):
             return None
@@ -207,15 +208,16 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
         """Immediate children of ``path``, root-relative and sorted; ``[]`` for a file or a missing path."""
         relative = clean_artifact_path(path)
         target = self._remote(relative)
+        fs = self.fs
         try:
-            if self.row.ls_file_as_child and self.fs.info(target).get("type") != "directory":
+            if self.row.ls_file_as_child and fs.info(target).get("type") != "directory":
                 return []  # info, not isdir: isdir turns a timeout into "not a directory"
-            entries = self.fs.ls(target, detail=True)
+            entries = fs.ls(target, detail=True)
         except (FileNotFoundError, NotADirectoryError):
             return []
         infos = {}
         for entry in entries:
-            child = self._relative(entry["name"], relative)
+            child = self._relative(fs, entry["name"], relative)
             if child is None or child == relative:
                 continue  # the path itself (a file, or a zero-byte directory marker)
             name = child[len(relative) + 1 :] if relative else child
@@ -270,18 +272,20 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
         return os.path.join(dst, os.path.normpath(relative)) if relative else dst
 
     def _plan_tree(self, target, relative, dst):
-        found = self.fs.find(target, withdirs=True, detail=True)
+        fs = self.fs
+        found = fs.find(target, withdirs=True, detail=True)
         pairs, dirs, expected = [], [local_destination(dst, relative)], {}
         for name, entry in sorted(found.items()):
-            child = self._relative(name, relative)
+            child = self._relative(fs, name, relative)
             if child is None or child == relative or posixpath.basename(child).startswith(TEMP_PREFIX):
                 continue
             local = local_destination(dst, clean_artifact_path(child))
             if entry.get("type") == "directory" or name.endswith("/"):
                 dirs.append(local)
             else:
-                pairs.append((self.fs._strip_protocol(name), local))
-                expected[self.fs._strip_protocol(name).rstrip("/")] = entry
+                stripped = fs._strip_protocol(name)
+                pairs.append((stripped, local))
+                expected[stripped.rstrip("/")] = entry
         return pairs, dirs, expected
 
     # --- deletion -------------------------------------------------------------------------

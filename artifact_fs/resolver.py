@@ -29,7 +29,7 @@ from ._table import SKIP, Scheme, Setting
 from .backends import SCHEMES, SECRET_OPTION_NAMES, scheme_row
 from .errors import BackendNotInstalledError, InvalidProfilesError, InvalidSettingError, InvalidURIError
 from .profiles import Profile, matching_profile, read_reference
-from .settings_table import CLIENT_READ_CREDENTIALS, CREDENTIAL_VARIABLES, TRANSFER_SETTINGS
+from .settings_table import BUDGET_SETTINGS, CLIENT_READ_CREDENTIALS, CREDENTIAL_VARIABLES, TRANSFER_SETTINGS
 
 LAYERS = ("default", "fsspec", "environment", "profile", "uri", "override")
 _CHANNELS = ("upload:", "download:", "attr:", "env:", "transfer:")
@@ -135,11 +135,11 @@ def resolve(uri: str, env: Mapping[str, str] | None = None, **overrides: Any) ->
 def environment_options(
     row: Scheme, env: Mapping[str, str], origin: str = "environment"
 ) -> dict[str, tuple[Any, str]]:
-    """The options a row's settings (then the transfer settings every row has) produce from
+    """The options a row's settings (then the transfer and budget settings every row has) produce from
     ``env``: ``{option path: (value, source)}``. ``origin`` names where ``env`` came from, in
     sources and errors (a profile's label).
     """
-    return settings_options((*row.settings, *TRANSFER_SETTINGS), env, origin)
+    return settings_options((*row.settings, *TRANSFER_SETTINGS, *BUDGET_SETTINGS), env, origin)
 
 
 def settings_options(settings, env: Mapping[str, str], origin: str = "environment") -> dict[str, tuple[Any, str]]:

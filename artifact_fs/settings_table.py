@@ -18,6 +18,7 @@ from ._table import (
     as_key_value_pairs,
     as_millis_text,
     as_non_negative_int,
+    as_positive_int,
     as_timeout,
     constant,
     except_word,
@@ -140,6 +141,24 @@ TRANSFER_SETTINGS = (
     Setting(VERIFY_VAR, "transfer:verify", one_of("size", "checksum", "full"), doc="after each upload and download: `size`; `checksum` (default) also compares the digest the store lists (S3 single-part ETag, GCS md5Hash, Azure Content-MD5); `full` also reads every upload back and compares SHA-256"),
 )
 
+# THE CONCURRENCY BUDGET: files in flight x parts in flight per file x bytes per part.
+# Files in flight is one knob for every scheme (fsspec's ``batch_size``, or threads for sync
+# clients); parts in flight is each client's own per-file knob, so each row names its
+# option (``parts_in_flight(...)``); bytes per part are the rows' chunk/block sizes. The
+# rows' defaults are what was measured fastest on a 2-core machine against local servers
+# (benchmarks/README.md); a 64-core server on a long network path wants more of both.
+FILES_VAR, PARTS_VAR = "ARTIFACT_FS_FILES_IN_FLIGHT", "ARTIFACT_FS_PARTS_IN_FLIGHT"
+BUDGET_SETTINGS = (
+    Setting(FILES_VAR, "upload:batch_size", as_positive_int, doc="files moved at once by one upload or download (default: the client's, fsspec's batch size 128 for async clients; 8 threads for HDFS, 1 for the local disk, 4 connections for FTP)"),
+    Setting(FILES_VAR, "download:batch_size", as_positive_int),
+)
+
+
+def parts_in_flight(*options: str) -> tuple[Setting, ...]:
+    """``ARTIFACT_FS_PARTS_IN_FLIGHT`` as the client's own options for parts of one file in flight."""
+    return tuple(Setting(PARTS_VAR, option, as_positive_int, doc="parts (blocks, ranges) of one file moved at once" if not i else "") for i, option in enumerate(options))
+
+
 #: Friendly profile keys and the setting (environment variable) each one stands for.
 PROFILE_KEYS: Mapping[str, str] = {
     "endpoint_url": "MLFLOW_S3_ENDPOINT_URL",
@@ -172,4 +191,6 @@ PROFILE_KEYS: Mapping[str, str] = {
     "hdfs_client": "ARTIFACT_FS_HDFS_CLIENT",
     "retries": RETRIES_VAR,
     "verify": VERIFY_VAR,
+    "files_in_flight": FILES_VAR,
+    "parts_in_flight": PARTS_VAR,
 }

@@ -120,15 +120,17 @@ def _run_on_connections(fs, method, pairs: Sequence[Pair], connections: int, pre
 
 
 def _transfer(fs, method: str, pairs: Sequence[Pair], workers: int = SYNC_WORKERS, prepare=None, **kwargs) -> None:
-    """The concurrency budget (files in flight x bytes in flight per file x connections):
-    files in flight are fsspec's ``batch_size`` for async clients and ``workers`` threads for
-    sync ones, capped by a ``batch_size`` transfer option; a ``connections`` option gives a
-    client that must not be shared (``workers == 1``) that many private connections. Bytes in
-    flight per file are the row's part/block/chunk size options."""
+    """The concurrency budget (files in flight x parts in flight per file x bytes per part):
+    files in flight are fsspec's ``batch_size`` for async clients, ``workers`` threads for sync
+    ones, and for a client that must not be shared (``workers == 1``) its ``connections``
+    private copies; a ``batch_size`` option (``ARTIFACT_FS_FILES_IN_FLIGHT``) replaces each
+    default. Parts in flight and bytes per part are the client's own options (the row's
+    ``ARTIFACT_FS_PARTS_IN_FLIGHT`` setting and its chunk/block sizes)."""
     if not pairs:
         return
-    batch_size = kwargs.pop("batch_size", None)
-    connections = min(kwargs.pop("connections", None) or 1, batch_size or len(pairs), len(pairs))
+    batch_size = kwargs.pop("batch_size", None)  # files in flight (ARTIFACT_FS_FILES_IN_FLIGHT): replaces the default
+    connections = min(batch_size or kwargs.pop("connections", None) or 1, len(pairs))
+    kwargs.pop("connections", None)
     if not getattr(fs, "async_impl", False) and method == "put_file" and not _skips_made_parents(fs):
         if kwargs.pop("parents_exist", False):  # async clients and prepared ones (SFTP, FTP) take it as an option
             method = _put_into_made_parent
@@ -139,7 +141,7 @@ def _transfer(fs, method: str, pairs: Sequence[Pair], workers: int = SYNC_WORKER
     elif workers <= 1 and connections > 1:
         _run_on_connections(fs, method, pairs, connections, prepare, **kwargs)
     else:
-        _run_each(fs, method, pairs, min(workers, batch_size or workers), **kwargs)
+        _run_each(fs, method, pairs, batch_size or workers, **kwargs)
 
 
 def upload(

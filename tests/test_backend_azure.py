@@ -255,7 +255,7 @@ def test_a_hung_server_fails_within_the_timeout(tmp_path_factory, monkeypatch, t
 
 def test_timeout_minus_one_sets_no_limit_and_keeps_retries():
     resolved = resolve(uri("wasbs", "c", "p"), env={"MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT": "-1"})
-    assert resolved.upload_options == {} and resolved.fs_attributes == {"call_timeout": None}
+    assert "retry_read" not in resolved.upload_options and resolved.fs_attributes == {"call_timeout": None}
     assert resolved.storage_options["read_timeout"] is None and resolved.storage_options["timeout"] is None
 
 

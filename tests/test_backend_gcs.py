@@ -147,6 +147,20 @@ def test_upload_chunk_size_sets_the_resumable_chunks(bucket, requests_seen, monk
     assert _sha256(repo.download_artifacts("model/weights.bin", str(dst))) == _sha256(local)
 
 
+def test_downloads_are_one_streamed_get_by_default(private_gcs, requests_seen, monkeypatch, tmp_path):
+    bucket = _use(private_gcs, monkeypatch)
+    size = 100 * MiB + 5
+    local = _random_file(tmp_path / "big.bin", size)
+    repo = get_artifact_repository(f"gs://{bucket}/run")
+    repo.log_artifact(local)
+    requests_seen.clear()
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    assert _sha256(repo.download_artifacts("big.bin", str(dst))) == _sha256(local)
+    gets = [headers for method, url, headers in requests_seen if method == "GET" and "alt=media" in url]
+    assert len(gets) == 1 and "Range" not in gets[0], gets
+
+
 def test_upload_without_chunk_setting_uses_gcsfs_default(bucket, requests_seen, tmp_path):
     local = _random_file(tmp_path / "weights.bin", 6 * MiB + 17)
     get_artifact_repository(f"gs://{bucket}/run").log_artifact(local)
@@ -154,8 +168,10 @@ def test_upload_without_chunk_setting_uses_gcsfs_default(bucket, requests_seen, 
 
 
 def test_download_chunk_size_sets_the_ranged_reads(private_gcs, requests_seen, monkeypatch, tmp_path):
-    # gcsfs downloads in ranged chunks only above 100 MiB; below it, one GET whatever the setting.
+    # The chunk size is the size of each ranged read when more than one part is in flight
+    # (artifact_fs's default is one streamed GET); gcsfs reads in ranges only above 100 MiB.
     bucket = _use(private_gcs, monkeypatch)
+    monkeypatch.setenv("ARTIFACT_FS_PARTS_IN_FLIGHT", "4")
     size = 100 * MiB + 5
     local = _random_file(tmp_path / "big.bin", size)
     monkeypatch.setenv("MLFLOW_GCS_UPLOAD_CHUNK_SIZE", str(16 * MiB))

@@ -40,6 +40,7 @@ VALID = {
     "always_1": ("30", 1),
     "as_millis_text": ("2.5", "2500"),
     "always_anon": ("http://127.0.0.1:4443", "anon"),
+    "as_positive_int": ("6", 6),
 }
 
 #: converter name → values that must be refused
@@ -53,6 +54,7 @@ INVALID = {
     "as_json_object": ["{bad", "[1, 2]", "42"],
     "multiple_of_262144": ["1000", "-262144", "abc"],
     "as_key_value_pairs": ["novalue", "=x"],
+    "as_positive_int": ["0", "-2", "many", "1.5"],
 }
 
 
@@ -174,11 +176,13 @@ def test_precedence_layers_in_order():
         "client_kwargs": {"region_name": "fs-region", "verify": False},  # nested dicts merge leaf by leaf
         "config_kwargs": {"retries": {"total_max_attempts": 1}},  # one retry layer: artifact_fs's budget
     }
-    assert resolved.upload_options == resolved.download_options == {"chunksize": 8 * 2**20}
+    assert resolved.upload_options == resolved.download_options == {"chunksize": 8 * 2**20, "max_concurrency": 1}
     assert resolved.fs_attributes == {"retries": 1}  # s3fs's own retry loop off too
     assert resolved.sources == {
         "upload:chunksize": "default",
         "download:chunksize": "default",
+        "upload:max_concurrency": "default",
+        "download:max_concurrency": "default",
         "config_kwargs.retries.total_max_attempts": "default",
         "attr:retries": "default",
         "use_listings_cache": "fsspec",
@@ -309,3 +313,25 @@ def test_hdfs_native_ticket_cache_and_user_are_exported_only_when_opened(monkeyp
     fs = open_filesystem(resolved)  # no I/O: the client connects on first use
     assert os.environ["KRB5CCNAME"] == "FILE:/tmp/krb5cc_test" and os.environ["HADOOP_USER_NAME"] == "alice"
     assert fs is not open_filesystem(resolved)  # private: never reused under other settings
+
+
+@pytest.mark.parametrize(
+    ("uri", "upload", "download"),
+    [
+        ("s3://b/p", {"max_concurrency": 6}, {"max_concurrency": 6}),
+        ("wasbs://c@acct.blob.core.windows.net/p", {"max_concurrency": 6}, {"max_concurrency": 6}),
+        ("gs://b/p", {}, {"concurrency": 6}),  # gcsfs uploads one chunk at a time: no knob
+    ],
+)
+def test_the_concurrency_budget_reaches_each_clients_own_option(uri, upload, download):
+    env = {"ARTIFACT_FS_PARTS_IN_FLIGHT": "6", "ARTIFACT_FS_FILES_IN_FLIGHT": "3"}
+    resolved = resolve(uri, env=env)
+    assert {k: v for k, v in resolved.upload_options.items() if k in ("max_concurrency", "concurrency")} == upload
+    assert {k: v for k, v in resolved.download_options.items() if k in ("max_concurrency", "concurrency")} == download
+    assert resolved.upload_options["batch_size"] == resolved.download_options["batch_size"] == 3
+    assert resolved.sources["upload:batch_size"] == "environment ARTIFACT_FS_FILES_IN_FLIGHT"
+
+
+def test_a_bad_budget_names_its_variable():
+    with pytest.raises(ValueError, match="ARTIFACT_FS_PARTS_IN_FLIGHT"):
+        resolve("s3://b/p", env={"ARTIFACT_FS_PARTS_IN_FLIGHT": "0"})
