@@ -46,9 +46,11 @@ def merge(run_dirs: list[str]) -> dict:
     runs = [loaded[d] if d in loaded else from_log(pathlib.Path(d), template) for d in run_dirs]
     meta = dict(runs[0]["meta"])
     for key in ("backends",):
-        meta[key] = [b for run in runs for b in run["meta"][key]]
+        meta[key] = list(dict.fromkeys(b for run in runs for b in run["meta"][key]))
     for key in ("servers", "raw_clients"):
         meta[key] = {k: v for run in runs for k, v in run["meta"][key].items()}
+    meta["scale"] = " + ".join(dict.fromkeys(str(run["meta"].get("scale")) for run in runs))
+    meta["scale_by_backend"] = {b: run["meta"]["scale"] for run in reversed(runs) for b in run["meta"]["backends"]}
     meta["duration_s"] = max(run["meta"].get("duration_s") or 0 for run in runs)
     meta["runs"] = [{"backends": r["meta"]["backends"], "started": r["meta"]["started"], "commit": r["meta"]["commit"],
                      "duration_s": r["meta"].get("duration_s")} for r in runs]  # fmt: skip

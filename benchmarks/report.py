@@ -126,7 +126,7 @@ def fmt_ratio(value) -> str:
 
 def markdown(summary: list[dict], ratio_rows: list[dict], meta: dict) -> str:
     """The results as Markdown: a header, the per-contender table and the ratio table."""
-    sizes = SCALES[meta["scale"]]
+    scales = meta.get("scale_by_backend", {})  # merged runs may use several scales
     ratio_by_key = {(r["backend"], r["workload"]): r for r in ratio_rows}
     lines = [
         f"# artifact_fs benchmark — scale `{meta['scale']}`, {meta['reps']} reps",
@@ -149,7 +149,7 @@ def markdown(summary: list[dict], ratio_rows: list[dict], meta: dict) -> str:
         failed = f" ({row['errors']} failed)" if row["errors"] else ""
         if row["unavailable"]:
             failed = " (n/a: see below)"
-        size = sizes.describe(row["workload"], row.get("big_bytes"), row.get("constructions"))
+        size = SCALES[scales.get(row["backend"], meta["scale"])].describe(row["workload"], row.get("big_bytes"), row.get("constructions"))
         lines.append(
             f"| {row['backend']} | {row['workload']} | {size} | {row['contender']}{failed} "
             f"| {fmt_seconds(row['wall_median_s'])} | {span} | {fmt_seconds(row['cpu_median_s'])} | {rss} "

@@ -1,4 +1,4 @@
-"""Run the benchmark: ``python -m benchmarks.run [--backends local,s3,...] [--reps 5] [--scale small|full] [--out DIR]``.
+"""Run the benchmark: ``python -m benchmarks.run [--backends local,s3,...] [--reps 5] [--scale small|full|emulator] [--out DIR]``.
 
 For each backend (a row of :mod:`benchmarks.backends`) it starts the real server (the
 test suite's own, always stopped afterwards), prepares one store, uploads the download
