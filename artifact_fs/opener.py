@@ -7,7 +7,6 @@ environment never reuses a stale client.
 
 from __future__ import annotations
 
-import collections
 import functools
 import importlib
 import os
@@ -15,6 +14,7 @@ import threading
 from typing import Any, Mapping
 
 from ._compat import require_declared_versions
+from ._lru import LRU
 from .errors import BackendNotInstalledError
 from .resolver import Resolved, resolve
 
@@ -59,8 +59,7 @@ def open_filesystem(resolved: Resolved):
 #: Private instances (rows that set attributes or variables) reused for the same options, per
 #: process and thread as fsspec's own cache does; the oldest is dropped past this many.
 PRIVATE_CACHE_SIZE = 32
-_private: "collections.OrderedDict[str, Any]" = collections.OrderedDict()
-_private_lock = threading.Lock()
+_private = LRU(PRIVATE_CACHE_SIZE)
 
 
 def _instantiate(resolved: Resolved):
@@ -70,10 +69,9 @@ def _instantiate(resolved: Resolved):
     if not resolved.fs_attributes and not resolved.fs_environment:
         return cls(**kwargs)
     key = _private_key(cls, kwargs, resolved)
-    with _private_lock:
-        if key is not None and key in _private:
-            _private.move_to_end(key)
-            return _private[key]
+    reused = _private.get(key) if key is not None else None
+    if reused is not None:
+        return reused
     fs = cls(**{**kwargs, "skip_instance_cache": True})
     for name, value in resolved.fs_attributes.items():
         setattr(fs, name, value)
@@ -81,10 +79,7 @@ def _instantiate(resolved: Resolved):
     if resolved.row.bounded_calls and timeout:
         fs = BoundedCalls(fs, resolved.row.bounded_calls, timeout)
     if key is not None:
-        with _private_lock:
-            _private[key] = fs
-            while len(_private) > PRIVATE_CACHE_SIZE:
-                _private.popitem(last=False)
+        _private.put(key, fs)
     return fs
 
 

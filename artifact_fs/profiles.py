@@ -68,6 +68,13 @@ class Profile:
         """How sources and errors name this profile: ``profile 'team-a' (/path/profiles.toml:3)``."""
         return f"profile {self.name!r} ({self.file}:{self.line})"
 
+    @property
+    def reads_files(self) -> bool:
+        """True when a value is a ``file:`` reference, read when the profile is applied (a
+        secret file may be rotated in place, so such a result is never remembered)."""
+        texts = [*self.variables.values(), *(value for _key, value in _leaves(self.storage_options))]
+        return any(isinstance(text, str) and text.startswith("file:") for text in texts)
+
     def __repr__(self) -> str:  # values may hold secrets: never shown
         return f"Profile(name={self.name!r}, match={self.match!r}, file={self.file!r}, line={self.line})"
 
@@ -130,6 +137,11 @@ _CACHE: dict[str, tuple[tuple, tuple[Profile, ...]]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
+def stat_stamp(info: os.stat_result) -> tuple:
+    """What tells one version of the profiles file from another (mtime, size, inode, mode)."""
+    return info.st_mtime_ns, info.st_size, info.st_ino, info.st_mode
+
+
 def load_profiles(path: str) -> tuple[Profile, ...]:
     """The profiles in ``path`` (``()`` if it does not exist), read again only when it changes."""
     try:
@@ -138,7 +150,7 @@ def load_profiles(path: str) -> tuple[Profile, ...]:
         return ()
     except OSError as exc:
         raise InvalidProfilesError(f"profiles file {path}: cannot read it: {exc.strerror}") from None
-    stamp = (info.st_mtime_ns, info.st_size, info.st_ino, info.st_mode)
+    stamp = stat_stamp(info)
     with _CACHE_LOCK:
         cached = _CACHE.get(path)
         if cached and cached[0] == stamp:

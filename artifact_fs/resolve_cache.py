@@ -16,42 +16,31 @@ change. Repositories only read theirs.
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 
-from .profiles import Profile, profiles_path
+from ._lru import LRU
+from .profiles import profiles_path, stat_stamp
 from .resolver import Resolved, resolve
 
-_SIZE = 128
-_MEMO: OrderedDict[tuple, tuple[Resolved, str | None, tuple | None]] = OrderedDict()  # key -> (result, profiles path, its stat)
-_LOCK = threading.Lock()
+_MEMO = LRU(128)  # key -> (result, profiles path, its stamp)
 
 
 def resolve_for_repository(uri: str) -> Resolved:
     """``resolve(uri)`` against ``os.environ``, from the memo when nothing it reads changed."""
     key = _key(uri)
-    with _LOCK:
-        hit = _MEMO.get(key)
+    hit = _MEMO.get(key)
     if hit is not None and _stamp(hit[1]) == hit[2]:  # the path follows from the environment (in the key)
-        with _LOCK:
-            if key in _MEMO:
-                _MEMO.move_to_end(key)
         return hit[0]
     path = profiles_path(os.environ)
     stamp = _stamp(path)
     resolved = resolve(uri)
-    if not _reads_files(resolved.profile):
-        with _LOCK:
-            _MEMO[key] = (resolved, path, stamp)
-            while len(_MEMO) > _SIZE:
-                _MEMO.popitem(last=False)
+    if resolved.profile is None or not resolved.profile.reads_files:
+        _MEMO.put(key, (resolved, path, stamp))
     return resolved
 
 
 def clear() -> None:
     """Forget every remembered result (tests; a process that changed the world behind our back)."""
-    with _LOCK:
-        _MEMO.clear()
+    _MEMO.clear()
 
 
 def _key(uri: str) -> tuple:
@@ -66,21 +55,6 @@ def _stamp(path: str | None) -> tuple | None:
     if not path:
         return None
     try:
-        info = os.stat(path)
+        return stat_stamp(os.stat(path))
     except OSError:
         return ()
-    return info.st_mtime_ns, info.st_size, info.st_ino, info.st_mode
-
-
-def _reads_files(profile: Profile | None) -> bool:
-    if profile is None:
-        return False
-    texts = [*profile.variables.values(), *_leaves(profile.storage_options)]
-    return any(isinstance(text, str) and text.startswith("file:") for text in texts)
-
-
-def _leaves(tree) -> list:
-    out = []
-    for value in tree.values():
-        out.extend(_leaves(value) if isinstance(value, dict) else [value])
-    return out

@@ -129,8 +129,8 @@ def _transfer(fs, method: str, pairs: Sequence[Pair], workers: int = SYNC_WORKER
     if not pairs:
         return
     batch_size = kwargs.pop("batch_size", None)  # files in flight (ARTIFACT_FS_FILES_IN_FLIGHT): replaces the default
-    connections = min(batch_size or kwargs.pop("connections", None) or 1, len(pairs))
-    kwargs.pop("connections", None)
+    default_connections = kwargs.pop("connections", None)
+    connections = min(batch_size or default_connections or 1, len(pairs))
     if not getattr(fs, "async_impl", False) and method == "put_file" and not _skips_made_parents(fs):
         if kwargs.pop("parents_exist", False):  # async clients and prepared ones (SFTP, FTP) take it as an option
             method = _put_into_made_parent
