@@ -225,7 +225,12 @@ def password_server(user: str, password: str) -> Iterator[SftpServer]:
 
     import asyncssh
 
+    connections: list = []
+
     class _Server(asyncssh.SSHServer):
+        def connection_made(self, conn):
+            connections.append(conn)
+
         def begin_auth(self, username):
             return True
 
@@ -248,11 +253,17 @@ def password_server(user: str, password: str) -> Iterator[SftpServer]:
 
     acceptor = run(listen())
     public = " ".join(key.export_public_key().decode().split()[:2])
+    async def close():  # on the server's own loop: asyncio's Server is not thread-safe
+        acceptor.close()
+        await acceptor.wait_closed()
+        for conn in connections:  # sessions the clients left open end with the server
+            conn.close()
+            await conn.wait_closed()
+
     try:
         yield SftpServer("127.0.0.1", acceptor.get_port(), user, "", public)
     finally:
-        acceptor.close()
-        run(acceptor.wait_closed())
+        run(close())
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         if not thread.is_alive():
