@@ -32,6 +32,64 @@ def s3_without_expect_continue(fs) -> None:
     fs.s3.meta.events.unregister("before-call.s3", add_expect_header)
 
 
+def s3_client_setup(fs) -> None:
+    """The S3 rows' ``prepare``: no ``Expect: 100-continue``, and parts sent in a sliding window."""
+    s3_without_expect_continue(fs)
+    s3_parts_in_a_sliding_window(fs)
+
+
+def s3_parts_in_a_sliding_window(fs) -> None:
+    """s3fs sends a big file's parts in waves: it reads ``max_concurrency`` parts, sends them
+    together and waits for the slowest before reading the next wave, so the link idles at the
+    tail of every wave (on SeaweedFS 2 parts in waves were slower than 1). This keeps
+    ``max_concurrency`` parts in flight all the time: the next part is read as soon as one is
+    sent, so at most that many parts are in memory. A failed part cancels the others before
+    the error reaches s3fs, which aborts the multipart upload."""
+    if getattr(fs._upload_file_part_concurrent, "sliding_window", False):
+        return  # fsspec's cache handed back an instance prepared already
+    import asyncio
+
+    from fsspec.callbacks import DEFAULT_CALLBACK
+
+    async def upload_parts(bucket, key, mpu, f0, chunksize, callback=DEFAULT_CALLBACK, max_concurrency=None):
+        in_flight = max_concurrency or fs.max_concurrency
+        if in_flight < 1:
+            raise ValueError("max_concurrency must be >= 1")
+        etags: dict[int, dict] = {}
+
+        async def send(number: int, body: bytes) -> None:
+            etags[number] = await fs._call_s3(
+                "upload_part", Bucket=bucket, Key=key, PartNumber=number, UploadId=mpu["UploadId"], Body=body
+            )
+            callback.relative_update(len(body))
+
+        pending: set = set()
+        try:
+            number = 0
+            while body := f0.read(chunksize):
+                number += 1
+                pending.add(asyncio.ensure_future(send(number, body)))
+                del body  # the task holds the only reference: memory is in_flight parts
+                if len(pending) >= in_flight:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        task.result()
+            if pending:
+                await asyncio.gather(*pending)
+                pending = set()
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+                for task in pending:  # retrieved, so asyncio logs no "never retrieved"
+                    task.cancelled() or task.exception()
+        return [etags[part] for part in range(1, number + 1)]
+
+    upload_parts.sliding_window = True
+    fs._upload_file_part_concurrent = upload_parts
+
+
 def s3_etag_is_md5(fs, path: str) -> bool:
     """False when the object is encrypted with SSE-KMS or SSE-C: its ETag is then no MD5 of
     the content (asked only after a mismatch, so it costs one HEAD in that rare case)."""

@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default="benchmarks/results", help="directory for results.json / results.md")
     parser.add_argument("--workloads", type=_csv, default=list(DEFAULT_WORKLOADS), help="subset, e.g. W1,W3")
     parser.add_argument("--contenders", type=_csv, default=list(CONTENDERS), help="subset of artifact_fs,mlflow,raw")
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="an artifact_fs setting for the artifact_fs workers (repeatable), e.g. ARTIFACT_FS_PARTS_IN_FLIGHT=4")
     parser.add_argument("--profile", metavar="DIR", help="run artifact_fs workers under py-spy; collapsed stacks in DIR")
     parser.add_argument("--keep-temp", action="store_true", help="keep the temp dir (data, store, server logs)")
     args = parser.parse_args(argv)
@@ -59,14 +61,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         unknown = set(chosen) - set(allowed)
         if unknown:
             parser.error(f"unknown {name}(s): {', '.join(sorted(unknown))}; choose from {', '.join(allowed)}")
+    bad = [s for s in args.setting if "=" not in s or not s.startswith(("ARTIFACT_FS_", "MLFLOW_"))]
+    if bad:
+        parser.error(f"--setting takes ARTIFACT_FS_*/MLFLOW_* NAME=VALUE, not {bad[0]!r}")
+    args.settings = dict(s.split("=", 1) for s in args.setting)
     if args.reps < 1 or args.w7_reps < 1:
         parser.error("--reps and --w7-reps must be >= 1")
     return args
 
 
-def worker_env(backend_env: dict[str, str], contender: str, scratch_root: str) -> dict[str, str]:
-    """A scrubbed environment for one worker: the backend's variables, no proxy, and for
-    contender ``mlflow`` the escape hatch ``ARTIFACT_FS_BUILTIN_SCHEMES=*``."""
+def worker_env(backend_env: dict[str, str], contender: str, scratch_root: str, settings: dict | None = None) -> dict[str, str]:
+    """A scrubbed environment for one worker: the backend's variables, no proxy, for
+    contender ``mlflow`` the escape hatch ``ARTIFACT_FS_BUILTIN_SCHEMES=*``, and for
+    contender ``artifact_fs`` the ``--setting`` values."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_PREFIXES) and k not in SCRUBBED}
     env.update(backend_env)
     env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = os.path.join(scratch_root, "no-aws-config")
@@ -75,6 +82,8 @@ def worker_env(backend_env: dict[str, str], contender: str, scratch_root: str) -
     env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     if contender == "mlflow":
         env["ARTIFACT_FS_BUILTIN_SCHEMES"] = "*"
+    if contender == "artifact_fs":
+        env.update(settings or {})
     return env
 
 
@@ -128,7 +137,7 @@ DISTS = ("mlflow-skinny", "fsspec", "s3fs", "boto3", "sshfs", "asyncssh", "pysft
 def metadata_block(args: argparse.Namespace) -> dict:
     """What was run, where, and with which versions."""
     return {
-        "scale": args.scale, "reps": args.reps, "w7_reps": args.w7_reps, "sizes": SCALES[args.scale].as_dict(),
+        "scale": args.scale, "reps": args.reps, "settings": args.settings, "w7_reps": args.w7_reps, "sizes": SCALES[args.scale].as_dict(),
         "backends": args.backends, "workloads": args.workloads, "contenders": args.contenders,
         "servers": {name: BY_NAME[name].notes for name in args.backends},
         "raw_clients": {name: BY_NAME[name].raw_doc for name in args.backends},
@@ -168,7 +177,7 @@ def run_backend(args, name: str, tmp: pathlib.Path, data: dict) -> list[dict]:
                         "constructions": row.constructions or sizes.constructions,
                         "scratch": str(tmp / "scratch" / f"{name}-{tag}"), "out": f"{contender}/{workload}/rep{rep}",
                     }  # fmt: skip
-                    record = run_worker(spec, worker_env(backend_env, contender, str(tmp)), args.profile)
+                    record = run_worker(spec, worker_env(backend_env, contender, str(tmp), args.settings), args.profile)
                     record.update({k: spec[k] for k in ("big_bytes", "constructions")})
                     records.append(record)
                     shown = record.get("error", "").splitlines()[-1:] or [

@@ -23,6 +23,7 @@ class RecordingProxy:
         self.target = (parts.hostname, parts.port)
         self.key_ids: set[str] = set()
         self.requests = 0
+        self.in_flight = self.peak_in_flight = 0
         self._lock = threading.Lock()
         self._server = socket.create_server(("127.0.0.1", 0))
         self.endpoint_url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
@@ -43,15 +44,21 @@ class RecordingProxy:
             threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket, record: bool) -> None:
+        token = b"HTTP/1.1\r\n" if record else b"HTTP/1.1 "  # a request line's end, a status line's start
         tail = b""
         try:
             while chunk := source.recv(65536):
-                if record:
-                    window = tail + chunk
-                    with self._lock:
-                        self.requests += window.count(b"HTTP/1.1\r\n") - tail.count(b"HTTP/1.1\r\n")
+                window = tail + chunk
+                seen = window.count(token) - tail.count(token)
+                with self._lock:
+                    if record:
+                        self.requests += seen
                         self.key_ids.update(m.decode() for m in _CREDENTIAL.findall(window))
-                    tail = window[-256:]
+                        self.in_flight += seen
+                        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+                    else:
+                        self.in_flight -= seen
+                tail = window[-256:]
                 sink.sendall(chunk)
         except OSError:
             pass

@@ -23,6 +23,7 @@ BOUND = 40.0  #: seconds from the fault to the error: a few timeouts plus the re
 SAMPLE = [
     ("s3-seaweedfs", "log_artifacts", "kill"),
     ("s3-seaweedfs", "download_artifacts", "pause"),
+    ("s3-seaweedfs", "log_artifact", "kill"),  # a 24 MiB file: 3 parts in flight at once
     ("sftp-sshd", "log_artifacts", "kill"),
     ("ftp-pyftpdlib", "log_artifact", "kill"),
     ("azure-azurite", "download_artifacts", "kill"),

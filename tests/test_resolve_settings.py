@@ -176,7 +176,8 @@ def test_precedence_layers_in_order():
         "client_kwargs": {"region_name": "fs-region", "verify": False},  # nested dicts merge leaf by leaf
         "config_kwargs": {"retries": {"total_max_attempts": 1}},  # one retry layer: artifact_fs's budget
     }
-    assert resolved.upload_options == resolved.download_options == {"chunksize": 8 * 2**20, "max_concurrency": 1}
+    assert resolved.upload_options == {"chunksize": 8 * 2**20, "max_concurrency": 4}  # a sliding window of parts
+    assert resolved.download_options == {"chunksize": 8 * 2**20, "max_concurrency": 1}  # one streamed GET
     assert resolved.fs_attributes == {"retries": 1}  # s3fs's own retry loop off too
     assert resolved.sources == {
         "upload:chunksize": "default",

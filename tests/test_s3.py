@@ -3,7 +3,9 @@ credentials, and unchanged MLflow tracking code going through artifact_fs."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import pathlib
 
 import pytest
@@ -13,6 +15,7 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from artifact_fs import FsspecArtifactRepository
 
 from .conftest import new_bucket
+from .recording_proxy import RecordingProxy
 
 pytestmark = pytest.mark.s3
 
@@ -95,6 +98,26 @@ def test_delete_paginates_past_one_thousand_objects(server, bucket):
     repo.delete_artifacts("many")
     remaining = client.list_objects_v2(Bucket=bucket, Prefix="root/")
     assert [o["Key"] for o in remaining.get("Contents", [])] == ["root/manyfriends.txt"]
+
+
+@pytest.mark.parametrize("parts_in_flight", [1, 3])
+def test_big_file_parts_in_flight_are_bounded_and_arrive_byte_for_byte(server, bucket, tmp_path, monkeypatch, parts_in_flight):
+    # 8 MiB parts (the row's chunksize); 7 parts, so a window of 3 slides past a ragged end.
+    monkeypatch.setenv("ARTIFACT_FS_PARTS_IN_FLIGHT", str(parts_in_flight))
+    proxy = RecordingProxy(server.endpoint_url)
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", proxy.endpoint_url)
+    local = tmp_path / "weights.bin"
+    local.write_bytes(os.urandom(6 * 8 * 2**20 + 3))
+    try:
+        get_artifact_repository(f"s3://{bucket}/root").log_artifact(local)
+    finally:
+        proxy.close()
+    assert proxy.peak_in_flight == parts_in_flight
+    head = _head(server, bucket, "root/weights.bin")
+    assert head["ETag"].strip('"').endswith("-7") and head["ContentLength"] == local.stat().st_size
+    body = server.boto3_client().get_object(Bucket=bucket, Key="root/weights.bin")["Body"].read()
+    assert hashlib.sha256(body).digest() == hashlib.sha256(local.read_bytes()).digest()
+    assert not server.boto3_client().list_multipart_uploads(Bucket=bucket).get("Uploads")
 
 
 def test_missing_bucket_is_resource_does_not_exist(server, tmp_path):
