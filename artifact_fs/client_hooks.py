@@ -121,6 +121,26 @@ def sftp_put_skipping_made_parents(fs) -> None:
     fs._put_file = put_file
 
 
+AZURE_SINGLE_PUT_MAX = 16 * 2**20  #: larger blobs go up as staged blocks
+
+
+def azure_client_setup(fs) -> None:
+    """The Azure rows' ``prepare``: no azure-core retries, and single PUTs only up to 16 MiB."""
+    azure_without_client_retries(fs)
+    azure_single_put_up_to(fs, AZURE_SINGLE_PUT_MAX)
+
+
+def azure_single_put_up_to(fs, limit: int) -> None:
+    """The SDK uploads a blob of up to ``max_single_put_size`` (64 MiB) as one PUT, reading it
+    whole into memory first, and its async pipeline copies it again: a 64 MiB upload grew
+    RSS by 188 MiB and took 0.54 s on Azurite. Above ``limit`` it stages 4 MiB blocks
+    (``max_concurrency`` in flight) instead: 64 MiB in 0.26 s, no RSS growth over a 256 MiB
+    upload. Blobs above the limit have no service-computed Content-MD5, so their upload is
+    verified by size (as it always was above 64 MiB). The client's config object is shared
+    by every container and blob client adlfs derives from it."""
+    fs.service_client._config.max_single_put_size = limit
+
+
 def azure_without_client_retries(fs) -> None:
     """Switch azure-core's own retries off (adlfs passes no option for it to downloads and
     listings): artifact_fs's budget (ARTIFACT_FS_RETRIES) is the one retry layer, and a

@@ -224,6 +224,25 @@ def test_content_type_and_encoding_are_guessed(scheme, container, azurite, tmp_p
     assert headers("noext") == ("application/octet-stream", None)  # no guess: the service's default
 
 
+def test_blobs_over_16_mib_are_staged_in_blocks_and_smaller_ones_keep_their_md5(container, azurite, tmp_path):
+    # One PUT reads the whole blob into memory (the SDK's limit is 64 MiB): above 16 MiB
+    # artifact_fs stages 4 MiB blocks, which bounds memory; the service then lists no MD5.
+    small, big = tmp_path / "small.bin", tmp_path / "big.bin"
+    small.write_bytes(os.urandom(16 * 2**20))
+    big.write_bytes(os.urandom(16 * 2**20 + 1))
+    repo = get_artifact_repository(uri("wasbs", container, "root"))
+    repo.log_artifact(small)
+    repo.log_artifact(big)
+    blobs = azurite.service_client().get_container_client(container)
+    committed = {name: blobs.get_blob_client(f"root/{name}").get_block_list("committed")[0] for name in ("small.bin", "big.bin")}
+    assert committed["small.bin"] == [] and len(committed["big.bin"]) == 5
+    md5 = blobs.get_blob_client("root/small.bin").get_blob_properties().content_settings.content_md5
+    assert bytes(md5) == hashlib.md5(small.read_bytes()).digest()
+    (tmp_path / "dst").mkdir()
+    downloaded = repo.download_artifacts("big.bin", str(tmp_path / "dst"))
+    assert pathlib.Path(downloaded).read_bytes() == big.read_bytes()
+
+
 # --- a hung server ---------------------------------------------------------------------------
 
 
