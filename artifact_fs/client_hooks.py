@@ -128,6 +128,7 @@ def azure_client_setup(fs) -> None:
     """The Azure rows' ``prepare``: no azure-core retries, and single PUTs only up to 16 MiB."""
     azure_without_client_retries(fs)
     azure_single_put_up_to(fs, AZURE_SINGLE_PUT_MAX)
+    azure_directory_listing_in_one_request(fs)
 
 
 def azure_single_put_up_to(fs, limit: int) -> None:
@@ -139,6 +140,39 @@ def azure_single_put_up_to(fs, limit: int) -> None:
     verified by size (as it always was above 64 MiB). The client's config object is shared
     by every container and blob client adlfs derives from it."""
     fs.service_client._config.max_single_put_size = limit
+
+
+def azure_directory_listing_in_one_request(fs) -> None:
+    """adlfs lists ``dir`` by asking for the names under the prefix ``dir`` (which returns the
+    prefix ``dir/``) and then for the names under ``dir/``: two round trips per listing,
+    twice MLflow's one (8 ms more per listing on Azurite). This asks for ``dir/`` at once
+    and hands the items to adlfs's own ``_details``, so entries are shaped exactly as adlfs
+    shapes them. Anything else (a file, a missing path, an empty directory, a container
+    root, versions, globs) finds nothing under ``dir/`` or is not a plain listing, and goes
+    to adlfs's own ``_ls_blobs``."""
+    if getattr(fs._ls_blobs, "one_request", False):
+        return  # fsspec's cache handed back an instance prepared already
+    import errno
+
+    from azure.core.exceptions import ResourceNotFoundError
+
+    adlfs_ls_blobs = fs._ls_blobs
+
+    async def ls_blobs(target_path, container, path, delimiter="/", return_glob=False, version_id=None, versions=False, **kwargs):
+        prefix = path.strip("/")
+        if not prefix or return_glob or version_id or versions or delimiter != "/" or fs.version_aware:
+            return await adlfs_ls_blobs(target_path, container, path, delimiter, return_glob, version_id, versions, **kwargs)
+        async with fs.service_client.get_container_client(container=container) as client:
+            try:
+                children = [item async for item in client.walk_blobs(include=["metadata"], name_starts_with=prefix + "/")]
+            except ResourceNotFoundError:
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), target_path) from None
+        if not children:
+            return await adlfs_ls_blobs(target_path, container, path, delimiter, return_glob, version_id, versions, **kwargs)
+        return await fs._details(children, target_path=target_path)
+
+    ls_blobs.one_request = True
+    fs._ls_blobs = ls_blobs
 
 
 def azure_without_client_retries(fs) -> None:

@@ -243,6 +243,21 @@ def test_blobs_over_16_mib_are_staged_in_blocks_and_smaller_ones_keep_their_md5(
     assert pathlib.Path(downloaded).read_bytes() == big.read_bytes()
 
 
+def test_a_directory_listing_is_one_request_and_files_and_missing_paths_list_nothing(container, azurite, tmp_path, caplog):
+    for rel in ("d/a.txt", "d/sub/b.txt", "d/c.bin", "top.txt"):
+        (tmp_path / "src" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / rel).write_text(rel)
+    repo = get_artifact_repository(uri("wasbs", container, "root"))
+    repo.log_artifacts(tmp_path / "src")
+    caplog.set_level(logging.DEBUG, logger="azure.core.pipeline.policies.http_logging_policy")
+    caplog.clear()
+    listed = [(i.path, i.is_dir, i.file_size) for i in repo.list_artifacts("d")]
+    assert listed == [("d/a.txt", False, 7), ("d/c.bin", False, 7), ("d/sub", True, None)]
+    assert sum("Request URL" in r.getMessage() for r in caplog.records) == 1  # adlfs alone asks twice
+    assert repo.list_artifacts("top.txt") == [] and repo.list_artifacts("nowhere") == []
+    assert [i.path for i in repo.list_artifacts("d/sub")] == ["d/sub/b.txt"]
+
+
 # --- a hung server ---------------------------------------------------------------------------
 
 
