@@ -4,7 +4,9 @@ Each RUN_DIR holds a ``results.json`` of :mod:`benchmarks.run` (same scale and r
 backends, e.g. parts of the backend list run side by side). A run stopped before it wrote
 its JSON may be given as its progress log (``*.log``, stderr of the run): its measurement
 lines (wall, CPU, peak RSS; no RSS growth) are taken from there. Each backend × workload
-comes from the first run, in argument order, that measured it (later runs fill gaps). Writes
+comes from the first run, in argument order, that measured it (later runs fill gaps), so a
+rerun of some backends goes first and an earlier merge (its ``latest.json`` copied to
+``RUN_DIR/results.json``) fills in the rest, keeping its per-backend scales. Writes
 ``OUT_DIR/latest.json`` and ``OUT_DIR/latest.md`` — the committed record.
 """
 
@@ -49,11 +51,15 @@ def merge(run_dirs: list[str]) -> dict:
         meta[key] = list(dict.fromkeys(b for run in runs for b in run["meta"][key]))
     for key in ("servers", "raw_clients"):
         meta[key] = {k: v for run in runs for k, v in run["meta"][key].items()}
-    meta["scale"] = " + ".join(dict.fromkeys(str(run["meta"].get("scale")) for run in runs))
-    meta["scale_by_backend"] = {b: run["meta"]["scale"] for run in reversed(runs) for b in run["meta"]["backends"]}
+    meta["scale"] = " + ".join(dict.fromkeys(part for run in runs for part in str(run["meta"].get("scale")).split(" + ")))
+    meta["scale_by_backend"] = {b: run["meta"].get("scale_by_backend", {}).get(b, run["meta"]["scale"])
+                                for run in reversed(runs) for b in run["meta"]["backends"]}  # fmt: skip
     meta["duration_s"] = max(run["meta"].get("duration_s") or 0 for run in runs)
-    meta["runs"] = [{"backends": r["meta"]["backends"], "started": r["meta"]["started"], "commit": r["meta"]["commit"],
-                     "duration_s": r["meta"].get("duration_s")} for r in runs]  # fmt: skip
+    meta["runs"], covered = [], set()
+    for run in runs:  # the runs whose measurements are used: a rerun backend supersedes earlier ones
+        parts = [part for part in _parts(run["meta"]) if set(part["backends"]) - covered]
+        meta["runs"] += parts
+        covered |= set(run["meta"]["backends"])
     measurements, taken = [], set()
     for run in runs:  # a backend × workload comes from the first run (in argument order) that measured it
         keys = {(m["backend"], m["workload"]) for m in run["measurements"]}
@@ -61,6 +67,14 @@ def merge(run_dirs: list[str]) -> dict:
         taken |= keys
     summary = report.summarize(measurements)
     return {"meta": meta, "summary": summary, "ratios": report.ratios(summary), "measurements": measurements}
+
+
+def _parts(meta: dict) -> list[dict]:
+    """The runs behind one input: its own ``runs`` when it is an earlier merge (a committed
+    ``latest.json`` copied to ``RUN_DIR/results.json``), else the run itself."""
+    if meta.get("runs"):
+        return list(meta["runs"])
+    return [{"backends": meta["backends"], "started": meta["started"], "commit": meta["commit"], "duration_s": meta.get("duration_s")}]
 
 
 def main(argv: list[str] | None = None) -> int:
