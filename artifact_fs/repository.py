@@ -20,7 +20,7 @@ from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from . import _compat, integrity, transfer
 from .cache import cache_from_environment, download_through_cache
-from .errors import InvalidArtifactPathError, mlflow_errors, mlflow_exception, register_secrets, secret_values, to_mlflow_exception
+from .errors import InvalidArtifactPathError, mlflow_errors, mlflow_exception, register_secrets, to_mlflow_exception
 from .opener import open_filesystem
 from .paths import TEMP_PREFIX, clean_artifact_path, clean_file_name, join_artifact_path, local_destination, walk_local_tree
 from .resolver import Resolved, resolve
@@ -69,7 +69,7 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
             self.policy = integrity.TransferPolicy(**self.resolved.transfer_options)
         except (ValueError, ImportError) as exc:
             raise to_mlflow_exception(exc, f"Invalid artifact URI {redact_uri(artifact_uri)!r}") from None
-        self.secret_values = secret_values(self.resolved.storage_options, self.resolved.secrets)
+        self.secret_values = self.resolved.secret_values
         register_secrets(self.secret_values)  # scrubbed from every log record from now on
         self.row = self.resolved.row
         self._fs = None

@@ -19,6 +19,7 @@ called, never at import.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -27,7 +28,7 @@ from . import uri as uri_grammar
 from ._compat import parse_fsspec_kwarg_values
 from ._table import SKIP, Scheme, Setting
 from .backends import SCHEMES, SECRET_OPTION_NAMES, scheme_row
-from .errors import BackendNotInstalledError, InvalidProfilesError, InvalidSettingError, InvalidURIError
+from .errors import BackendNotInstalledError, InvalidProfilesError, InvalidSettingError, InvalidURIError, secret_values
 from .profiles import Profile, matching_profile, read_reference
 from .settings_table import BUDGET_SETTINGS, CLIENT_READ_CREDENTIALS, CREDENTIAL_VARIABLES, TRANSFER_SETTINGS
 
@@ -61,6 +62,12 @@ class Resolved:
     sources: dict[str, str] = field(default_factory=dict)
     secrets: frozenset[str] = frozenset()
     profile: Profile | None = None  #: the profiles-file entry that matched, if any
+
+    @functools.cached_property
+    def secret_values(self) -> tuple[str, ...]:
+        """The text of every secret option: what reprs, errors and logs must never show
+        (worked out once per result; the factory's remembered results are reused)."""
+        return secret_values(self.storage_options, self.secrets)
 
     @property
     def url(self) -> str:
