@@ -55,16 +55,12 @@ def merge(run_dirs: list[str]) -> dict:
     meta["scale_by_backend"] = {b: run["meta"].get("scale_by_backend", {}).get(b, run["meta"]["scale"])
                                 for run in reversed(runs) for b in run["meta"]["backends"]}  # fmt: skip
     meta["duration_s"] = max(run["meta"].get("duration_s") or 0 for run in runs)
-    meta["runs"], covered = [], set()
-    for run in runs:  # the runs whose measurements are used: a rerun backend supersedes earlier ones
-        parts = [part for part in _parts(run["meta"]) if set(part["backends"]) - covered]
-        meta["runs"] += parts
-        covered |= set(run["meta"]["backends"])
-    measurements, taken = [], set()
+    meta["runs"], measurements, taken = [], [], set()
     for run in runs:  # a backend × workload comes from the first run (in argument order) that measured it
-        keys = {(m["backend"], m["workload"]) for m in run["measurements"]}
-        measurements += [m for m in run["measurements"] if (m["backend"], m["workload"]) not in taken]
-        taken |= keys
+        used = {(m["backend"], m["workload"]) for m in run["measurements"]} - taken
+        measurements += [m for m in run["measurements"] if (m["backend"], m["workload"]) in used]
+        taken |= used
+        meta["runs"] += [part for part in _parts(run["meta"]) if _contributed(part, used)]
     summary = report.summarize(measurements)
     return {"meta": meta, "summary": summary, "ratios": report.ratios(summary), "measurements": measurements}
 
@@ -74,7 +70,15 @@ def _parts(meta: dict) -> list[dict]:
     ``latest.json`` copied to ``RUN_DIR/results.json``), else the run itself."""
     if meta.get("runs"):
         return list(meta["runs"])
-    return [{"backends": meta["backends"], "started": meta["started"], "commit": meta["commit"], "duration_s": meta.get("duration_s")}]
+    return [{"backends": meta["backends"], "workloads": meta.get("workloads"), "started": meta["started"],
+             "commit": meta["commit"], "duration_s": meta.get("duration_s")}]  # fmt: skip
+
+
+def _contributed(part: dict, used: set[tuple[str, str]]) -> bool:
+    """Whether a run gave any of the figures ``used`` (an older part names no workloads:
+    then any figure of its backends counts)."""
+    workloads = part.get("workloads")
+    return any(backend in part["backends"] and (not workloads or workload in workloads) for backend, workload in used)
 
 
 def main(argv: list[str] | None = None) -> int:
