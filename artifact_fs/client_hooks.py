@@ -125,7 +125,8 @@ AZURE_SINGLE_PUT_MAX = 16 * 2**20  #: larger blobs go up as staged blocks
 
 
 def azure_client_setup(fs) -> None:
-    """The Azure rows' ``prepare``: no azure-core retries, and single PUTs only up to 16 MiB."""
+    """The Azure rows' ``prepare``: no azure-core retries, single PUTs only up to 16 MiB, and
+    a directory listed in one request."""
     azure_without_client_retries(fs)
     azure_single_put_up_to(fs, AZURE_SINGLE_PUT_MAX)
     azure_directory_listing_in_one_request(fs)
