@@ -122,13 +122,15 @@ def sftp_put_skipping_made_parents(fs) -> None:
 
 
 AZURE_SINGLE_PUT_MAX = 16 * 2**20  #: larger blobs go up as staged blocks
+AZURE_GET_PART = 8 * 2**20  #: a download's first GET and each ranged GET after it
 
 
 def azure_client_setup(fs) -> None:
-    """The Azure rows' ``prepare``: no azure-core retries, single PUTs only up to 16 MiB, and
-    a directory listed in one request."""
+    """The Azure rows' ``prepare``: no azure-core retries, single PUTs only up to 16 MiB,
+    downloads in 8 MiB GETs, and a directory listed in one request."""
     azure_without_client_retries(fs)
     azure_single_put_up_to(fs, AZURE_SINGLE_PUT_MAX)
+    azure_downloads_in_parts_of(fs, AZURE_GET_PART)
     azure_directory_listing_in_one_request(fs)
 
 
@@ -141,6 +143,15 @@ def azure_single_put_up_to(fs, limit: int) -> None:
     verified by size (as it always was above 64 MiB). The client's config object is shared
     by every container and blob client adlfs derives from it."""
     fs.service_client._config.max_single_put_size = limit
+
+
+def azure_downloads_in_parts_of(fs, size: int) -> None:
+    """The SDK downloads a blob's first 32 MiB in one GET, held whole in memory, then the rest
+    in 4 MiB ranged GETs (``max_concurrency`` in flight). With ``size`` for both: a 256 MiB
+    download on Azurite took 0.96 s instead of 1.35 s (the raw SDK with 8 MiB ranges:
+    0.95 s) and grew RSS by 39 MiB instead of 66 (4 MiB for both: +24 MiB but 1.2 s)."""
+    config = fs.service_client._config
+    config.max_single_get_size = config.max_chunk_get_size = size
 
 
 def azure_directory_listing_in_one_request(fs) -> None:

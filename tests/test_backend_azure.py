@@ -258,6 +258,20 @@ def test_a_directory_listing_is_one_request_and_files_and_missing_paths_list_not
     assert [i.path for i in repo.list_artifacts("d/sub")] == ["d/sub/b.txt"]
 
 
+def test_downloads_go_in_8_mib_gets(container, azurite, tmp_path, caplog):
+    # The SDK's own default is one 32 MiB GET held whole in memory, then 4 MiB ranges.
+    data = os.urandom(20 * 2**20 + 5)
+    (tmp_path / "w.bin").write_bytes(data)
+    repo = get_artifact_repository(uri("wasbs", container, "root"))
+    repo.log_artifact(tmp_path / "w.bin")
+    (tmp_path / "dst").mkdir()
+    caplog.set_level(logging.DEBUG, logger="azure.core.pipeline.policies.http_logging_policy")
+    caplog.clear()
+    assert pathlib.Path(repo.download_artifacts("w.bin", str(tmp_path / "dst"))).read_bytes() == data
+    gets = caplog.text.count("Request method: 'GET'")
+    assert gets == 3  # 0-8, 8-16, 16-20 MiB (the SDK alone: one GET of all 20 MiB)
+
+
 # --- a hung server ---------------------------------------------------------------------------
 
 
