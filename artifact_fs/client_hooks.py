@@ -7,6 +7,7 @@ table data themselves.
 from __future__ import annotations
 
 import os
+from typing import Mapping
 
 def ftp_connection_lost(fs) -> bool:
     """True when an FTPFileSystem's control connection cannot serve another command: closed,
@@ -121,37 +122,21 @@ def sftp_put_skipping_made_parents(fs) -> None:
     fs._put_file = put_file
 
 
-AZURE_SINGLE_PUT_MAX = 16 * 2**20  #: larger blobs go up as staged blocks
-AZURE_GET_PART = 8 * 2**20  #: a download's first GET and each ranged GET after it
-
-
-def azure_client_setup(fs) -> None:
-    """The Azure rows' ``prepare``: no azure-core retries, single PUTs only up to 16 MiB,
-    downloads in 8 MiB GETs, and a directory listed in one request."""
+def azure_client_setup(fs, sdk_sizes: Mapping[str, int]) -> None:
+    """The Azure rows' ``prepare``: no azure-core retries, the SDK transfer sizes the row
+    names (``sdk_sizes``), and a directory listed in one request."""
     azure_without_client_retries(fs)
-    azure_single_put_up_to(fs, AZURE_SINGLE_PUT_MAX)
-    azure_downloads_in_parts_of(fs, AZURE_GET_PART)
+    azure_sdk_sizes(fs, sdk_sizes)
     azure_directory_listing_in_one_request(fs)
 
 
-def azure_single_put_up_to(fs, limit: int) -> None:
-    """The SDK uploads a blob of up to ``max_single_put_size`` (64 MiB) as one PUT, reading it
-    whole into memory first, and its async pipeline copies it again: a 64 MiB upload grew
-    RSS by 188 MiB and took 0.54 s on Azurite. Above ``limit`` it stages 4 MiB blocks
-    (``max_concurrency`` in flight) instead: 64 MiB in 0.26 s, no RSS growth over a 256 MiB
-    upload. Blobs above the limit have no service-computed Content-MD5, so their upload is
-    verified by size (as it always was above 64 MiB). The client's config object is shared
-    by every container and blob client adlfs derives from it."""
-    fs.service_client._config.max_single_put_size = limit
-
-
-def azure_downloads_in_parts_of(fs, size: int) -> None:
-    """The SDK downloads a blob's first 32 MiB in one GET, held whole in memory, then the rest
-    in 4 MiB ranged GETs (``max_concurrency`` in flight). With ``size`` for both: a 256 MiB
-    download on Azurite took 0.96 s instead of 1.35 s (the raw SDK with 8 MiB ranges:
-    0.95 s) and grew RSS by 39 MiB instead of 66 (4 MiB for both: +24 MiB but 1.2 s)."""
+def azure_sdk_sizes(fs, sizes: Mapping[str, int]) -> None:
+    """Set the SDK's transfer sizes (``max_single_put_size``, ``max_chunk_get_size``...),
+    which adlfs passes no option for, on its client's config object: every container and
+    blob client adlfs derives from the service client shares it."""
     config = fs.service_client._config
-    config.max_single_get_size = config.max_chunk_get_size = size
+    for name, value in sizes.items():
+        setattr(config, name, value)
 
 
 def azure_directory_listing_in_one_request(fs) -> None:
