@@ -113,6 +113,9 @@ class Scheme:
     #: seconds, for clients that have no request timeout of their own
     bounded_calls: tuple[str, ...] = ()
     path_refuses: str = ""  #: characters the client cannot carry in a path: refused, never cut short
+    #: ``f(fs, keys, since)``: abort the incomplete multipart uploads of ``keys`` begun before
+    #: ``since`` (epoch seconds), left by interrupted uploads; called once an upload succeeded
+    abort_stale_uploads: Callable[[Any, list[str], float], int] | None = None
     checksum: StoreChecksum | None = None  #: the digest the store lists for each object, if any (integrity checks)
     #: the client retries dropped connections itself and cannot be told not to (azure-core,
     #: gcsfs): artifact_fs's retry budget adds no attempts on top

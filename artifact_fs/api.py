@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import IO, Any, Mapping
 
 from . import progress as progress_bars
-from . import transfer
-from .cache import ReadCache, cache_from_environment, download_through_cache
+from . import core, transfer
+from .cache import ReadCache, cache_from_environment
 from .opener import keyword_arguments, open_filesystem
 from .paths import clean_artifact_path, local_destination
 from .resolver import Resolved, resolve
@@ -159,14 +159,11 @@ def rm(uri: str | os.PathLike, recursive: bool = False, **options: Any) -> None:
     FileNotFoundError: ...
     """
     location = locate(uri, **options)
-    if location.fs.info(location.path).get("type") != "directory":
-        location.fs.rm_file(location.path)
-    elif not recursive:
-        raise IsADirectoryError(f"{os.fspath(uri)} is a directory: delete it with recursive=True")
-    elif location.resolved is None or location.resolved.row.real_directories:
-        transfer.delete_tree(location.fs, location.path)
-    else:
-        transfer.delete_prefix(location.fs, location.path)
+    row = location.resolved.row if location.resolved is not None else None
+    try:
+        transfer.delete(location.fs, row, location.path, recursive=recursive)
+    except IsADirectoryError:
+        raise IsADirectoryError(f"{os.fspath(uri)} is a directory: delete it with recursive=True") from None
 
 
 def cp(src: str | os.PathLike, dst: str | os.PathLike, *, progress: bool | None = None,
@@ -232,31 +229,20 @@ def _plan(source: Location, target: Location, into: bool) -> list[tuple[str, str
 
 
 def _download(source: Location, pairs, infos, total: int, progress: bool | None) -> None:
+    """Through the one transfer core: staged, verified against ``infos``, retried, cached."""
     bar = progress_bars.make(total, len(pairs), "download", progress)
-    options = {**(source.resolved.download_options if source.resolved else {}), "callback": bar}
-    row = source.resolved.row if source.resolved else None
-
-    def fetch(batch):
-        transfer.download(source.fs, batch, options, row)
-
     try:
-        if source.cache is not None:
-            download_through_cache(source.cache, source.fs, pairs, infos, fetch)
-        else:
-            fetch(pairs)
+        core.download(source.fs, source.resolved, pairs, infos, core.policy_of(source.resolved),
+                      cache=source.cache, callback=bar, what=f"downloading {len(pairs)} file(s)")
     finally:
         getattr(bar, "close", lambda: None)()
 
 
 def _upload(target: Location, pairs, total: int, progress: bool | None) -> None:
+    """Through the one transfer core: staged, verified, retried, cleaned up."""
     bar = progress_bars.make(total, len(pairs), "upload", progress)
     try:
-        if target.resolved is None:
-            for local, remote in pairs:
-                target.fs.put_file(local, remote)
-            return
-        row = target.resolved.row
-        extra = target.resolved.storage_options.get(row.upload_extra_option or "", {}) or {}
-        transfer.upload(target.fs, row, pairs, {**target.resolved.upload_options, "callback": bar}, extra)
+        core.upload(target.fs, target.resolved, pairs, core.policy_of(target.resolved),
+                    callback=bar, what=f"uploading {len(pairs)} file(s)")
     finally:
         getattr(bar, "close", lambda: None)()

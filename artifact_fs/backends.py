@@ -97,6 +97,7 @@ _S3_COMMON = dict(
     content_headers=("ContentType", "ContentEncoding"),
     upload_extra_option="s3_additional_kwargs",
     prepare=client_hooks.s3_client_setup,
+    abort_stale_uploads=client_hooks.s3_abort_stale_uploads,
 )
 
 

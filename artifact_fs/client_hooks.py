@@ -221,3 +221,20 @@ def ftp_whole_file_transfers(fs) -> None:
 
 def _progress(callback):
     return (lambda block: callback.relative_update(len(block))) if callback is not None else None
+
+
+def s3_abort_stale_uploads(fs, paths: list[str], since: float) -> int:
+    """The S3 rows' ``abort_stale_uploads``: abort the incomplete multipart uploads of exactly
+    these keys that began before ``since`` (an interrupted upload's parts, invisible and
+    billed); one listing request per key. Returns how many were aborted."""
+    aborted = 0
+    for path in paths:
+        bucket, key, _version = fs.split_path(path)
+        listed = fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=key)
+        for upload in listed.get("Uploads", []):
+            initiated = upload.get("Initiated")
+            begun = initiated.timestamp() if hasattr(initiated, "timestamp") else 0.0
+            if upload.get("Key") == key and begun < since:
+                fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+                aborted += 1
+    return aborted

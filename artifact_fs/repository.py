@@ -18,8 +18,8 @@ from mlflow.entities import FileInfo
 from mlflow.store.artifact import artifact_repo as _mlflow_artifact_repo
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
-from . import _compat, integrity, transfer
-from .cache import cache_from_environment, download_through_cache
+from . import _compat, core, integrity, transfer
+from .cache import cache_from_environment
 from .errors import InvalidArtifactPathError, mlflow_errors, mlflow_exception, register_secrets, to_mlflow_exception
 from .opener import open_filesystem
 from .paths import TEMP_PREFIX, clean_artifact_path, clean_file_name, join_artifact_path, local_destination, walk_local_tree
@@ -180,26 +180,14 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
         self._upload(pairs)
 
     def _upload(self, pairs):
-        extra = self.resolved.storage_options.get(self.row.upload_extra_option or "", {}) or {}
-
-        def attempt(number):
-            todo = integrity.unverified(self.fs, self.row, pairs, self.policy) if number else pairs
-            transfer.upload(self.fs, self.row, todo, self.resolved.upload_options, extra, self.policy)
-
-        integrity.with_retries(self.policy, self.row, attempt, f"uploading {len(pairs)} file(s) to {self.redacted_uri}")
+        """Through the one transfer core (:mod:`artifact_fs.core`): staged, verified, retried, cleaned up."""
+        what = f"uploading {len(pairs)} file(s) to {self.redacted_uri}"
+        core.upload(lambda: self.fs, self.resolved, pairs, self.policy, what=what)
 
     def _download(self, pairs, expected=None):
-        cache = cache_from_environment()  # ARTIFACT_FS_CACHE_DIR: the verified read cache (artifact_fs/cache.py)
-        if cache is not None and expected:
-            download_through_cache(cache, self.fs, pairs, expected, lambda batch: self._fetch(batch, expected))
-        else:
-            self._fetch(pairs, expected)
-
-    def _fetch(self, pairs, expected=None):
-        def attempt(number):
-            transfer.download(self.fs, pairs, self.resolved.download_options, self.row, self.policy, expected)
-
-        integrity.with_retries(self.policy, self.row, attempt, f"downloading {len(pairs)} file(s) from {self.redacted_uri}")
+        """Through the one transfer core, and the verified read cache when ``ARTIFACT_FS_CACHE_DIR`` is set."""
+        what = f"downloading {len(pairs)} file(s) from {self.redacted_uri}"
+        core.download(lambda: self.fs, self.resolved, pairs, expected, self.policy, cache=cache_from_environment(), what=what)
 
     # --- listing --------------------------------------------------------------------------
 
@@ -299,15 +287,9 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
         """
         target = self._remote(clean_artifact_path(artifact_path))
         try:
-            info = self.fs.info(target)
+            transfer.delete(self.fs, self.row, target)
         except FileNotFoundError:
             return
-        if info.get("type") != "directory":
-            self.fs.rm_file(target)
-        elif self.row.real_directories:
-            transfer.delete_tree(self.fs, target)
-        else:
-            transfer.delete_prefix(self.fs, target)
 
 
 def _destination_dir(dst_path) -> str:

@@ -34,6 +34,7 @@ from typing import Any, AsyncIterable, BinaryIO
 from . import transfer
 from .errors import mlflow_errors
 from .paths import clean_artifact_path, clean_file_name, join_artifact_path
+from .staging import StagedWrite
 
 #: bytes read from a sync request stream per write (MLflow's ARTIFACT_STREAM_CHUNK_SIZE)
 READ_CHUNK = 2**20
@@ -139,33 +140,19 @@ class _Pipe:
 
 
 class _StreamedFile:
-    """One streamed upload: the destination, the temporary name, and the open fsspec file."""
+    """One streamed upload: the destination and its :class:`~artifact_fs.staging.StagedWrite`
+    (temporary name where the store has directories, size and digest checked, then published)."""
 
     def __init__(self, repo, artifact_file_name: str, artifact_path: str | None):
         name = clean_file_name(os.path.basename(str(artifact_file_name).replace("\\", "/").rstrip("/")))
         relative = join_artifact_path(clean_artifact_path(artifact_path), name)
         self.repo, self.fs, self.row = repo, repo.fs, repo.row
         self.final = repo._remote(relative)
-        # stores with directories get a temporary name (fsspec's memory file is visible from open())
-        staged = self.row.atomic_rename or self.row.real_directories
-        self.target = transfer.temp_name(self.final) if staged else self.final
-        self.file: Any = None
-        self.done = False
+        self.staged = StagedWrite(self.fs, self.final, self.row, verify=repo.policy.verify, **self._open_options())
 
     def open(self) -> None:
         """Open the fsspec file (its parent directory made first where directories are real)."""
-        if self.row.real_directories:
-            parent = self.final.rpartition("/")[0]
-            for attempt in range(3) if parent else ():
-                try:
-                    self.fs.makedirs(parent, exist_ok=True)
-                    break
-                except Exception:  # noqa: BLE001 - another thread made a level in between (FTP: "550 File exists")
-                    if self.fs.isdir(parent):
-                        break
-                    if attempt == 2:
-                        raise
-        self.file = self.fs.open(self.target, "wb", **self._open_options())
+        self.staged.open()
 
     def _open_options(self) -> dict[str, Any]:
         if self.row.local or self.row.real_directories:
@@ -178,32 +165,12 @@ class _StreamedFile:
 
     def write(self, chunk: bytes) -> None:
         """Append ``chunk`` (the file sends a part whenever its block is full)."""
-        self.file.write(chunk)
+        self.staged.write(chunk)
 
     def publish(self) -> None:
-        """Close the file (completing the upload) and, for temp names, rename it into place."""
-        self.file.close()
-        if self.target != self.final:
-            self.fs.mv(self.target, self.final, **self.row.rename_options)
-        self.done = True
+        """Complete the upload, verify it and publish it under its final name."""
+        self.staged.publish()
 
     def abandon(self) -> None:
         """Throw the upload away: nothing appears under the final name. Best effort, never raises."""
-        if self.done or self.file is None:
-            return
-        self.done = True
-        if self.target != self.final:  # a temp name: close it, then delete it
-            try:
-                self.file.close()
-            except Exception:  # noqa: BLE001 - clean-up; the original error is what matters
-                pass
-            transfer._discard_remote(self.fs, [self.target])
-            return
-        try:
-            self.file.discard()  # s3fs: abort the multipart upload; gcsfs: cancel the resumable one
-        except Exception:  # noqa: BLE001
-            pass
-        try:
-            self.file.closed = True  # so close() (and __del__) never publish what was written so far
-        except AttributeError:  # a file that publishes only in close() (fsspec's memory file): never closed
-            pass
+        self.staged.discard()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import mimetypes
 import os
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from itertools import groupby
 from typing import Any, Iterable, Sequence
@@ -25,16 +24,10 @@ from typing import Any, Iterable, Sequence
 from . import integrity
 from ._table import Scheme
 from .integrity import TransferPolicy
-from .paths import TEMP_PREFIX
+from .staging import discard_local, discard_remote, temp_name
 
 Pair = tuple[str, str]  # (source, destination)
 SYNC_WORKERS = 8
-
-
-def temp_name(path: str, sep: str = "/") -> str:
-    """A hidden sibling of ``path`` for an in-flight transfer."""
-    parent, _, name = path.rpartition(sep)
-    return f"{parent}{sep if parent else ''}{TEMP_PREFIX}{uuid.uuid4().hex[:12]}.{name}"
 
 
 def content_headers(row: Scheme, local_file: str, extra: dict[str, Any]) -> dict[str, str]:
@@ -166,7 +159,7 @@ def upload(
             _run_each(fs, "mv", renames, _workers(row), **row.rename_options)
     except BaseException:
         if row.atomic_rename:
-            _discard_remote(fs, [temp for _, temp in staged])
+            discard_remote(fs, [temp for _, temp in staged])
         raise
 
 
@@ -187,20 +180,22 @@ def download(
         for (_, final), (_, temp) in zip(pairs, staged):
             os.replace(temp, final)
     finally:
-        for _, temp in staged:
-            if os.path.exists(temp):
-                os.remove(temp)
+        discard_local(temp for _, temp in staged)
 
 
-def _discard_remote(fs, paths: list[str]) -> None:
-    for path in paths:
-        try:
-            if fs.exists(path):
-                fs.rm_file(path)
-        except TimeoutError:
-            return  # the store stopped answering: asking again for each file would wait that long each time
-        except Exception:  # noqa: BLE001 - best effort clean-up; the original error is raised
-            pass
+def delete(fs, row: Scheme | None, target: str, recursive: bool = True) -> None:
+    """The one delete policy: a file is removed; a directory (with ``recursive``) as a tree
+    on stores with real directories, else as the objects below ``<target>/`` and their
+    folder markers, never the bucket or container. A missing ``target`` raises
+    ``FileNotFoundError``."""
+    if fs.info(target).get("type") != "directory":
+        fs.rm_file(target)
+    elif not recursive:
+        raise IsADirectoryError(f"{target} is a directory: delete it recursively")
+    elif row is None or row.real_directories:
+        delete_tree(fs, target)
+    else:
+        delete_prefix(fs, target)
 
 
 def delete_tree(fs, target: str) -> None:

@@ -1,6 +1,6 @@
 """Writing one file through ``runs://`` / ``models://`` with no partial file under its final name.
 
-Stores with real directories (rows with ``atomic_rename``: local, SFTP, FTP, HDFS) are
+Stores with real directories (local, SFTP, FTP, HDFS, memory) are
 written under a hidden temporary name beside the target and renamed into place when the
 file is closed, as the repository's uploads are. Object stores publish an object only
 when its upload completes; a write that fails inside ``with`` is discarded (the multipart
@@ -12,41 +12,33 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from .transfer import temp_name
+from .staging import StagedWrite
 
 
 class PublishOnClose(io.RawIOBase):
-    """A binary writer that publishes ``final`` on a clean close and nothing after a failure."""
+    """A binary writer that publishes ``final`` on a clean close and nothing after a failure
+    (a :class:`~artifact_fs.staging.StagedWrite`: size and digest checked before publishing)."""
 
-    def __init__(self, fs, final: str, row, mode: str = "wb", **kwargs: Any):
+    def __init__(self, fs, final: str, row, mode: str = "wb", verify: str = "checksum", **kwargs: Any):
         super().__init__()
-        self._fs, self._final, self._row = fs, final, row
-        atomic = bool(row is not None and row.atomic_rename)
-        self._temp = temp_name(final) if atomic else None
-        self._file = fs.open(self._temp or final, mode, **kwargs)
+        self._staged = StagedWrite(fs, final, row, verify=verify, **kwargs).open(mode)
 
     def writable(self) -> bool:
         return True
 
     def write(self, data) -> int:
-        written = self._file.write(data)
-        return len(data) if written is None else written
+        return self._staged.write(data)
 
     def flush(self) -> None:
-        if not self.closed and not self._file.closed:
-            self._file.flush()
+        if not self.closed and not self._staged.file.closed:
+            self._staged.file.flush()
 
     def close(self) -> None:
         """Finish the upload and publish the file under its final name."""
         if self.closed:
             return
         try:
-            self._file.close()
-            if self._temp is not None:
-                self._fs.mv(self._temp, self._final, **dict(self._row.rename_options))
-        except BaseException:
-            self._remove_temp()
-            raise
+            self._staged.publish()
         finally:
             super().close()
 
@@ -55,21 +47,9 @@ class PublishOnClose(io.RawIOBase):
         if self.closed:
             return
         try:
-            if self._temp is not None:
-                self._file.close()
-                self._remove_temp()
-            else:
-                getattr(self._file, "discard", lambda: None)()
-                self._file.closed = True  # fsspec's buffered files flush on close(): never now
+            self._staged.discard()
         finally:
             super().close()
-
-    def _remove_temp(self) -> None:
-        try:
-            if self._temp is not None and self._fs.exists(self._temp):
-                self._fs.rm_file(self._temp)
-        except Exception:  # noqa: BLE001 - best effort; the original error matters
-            pass
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:

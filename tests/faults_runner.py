@@ -43,6 +43,7 @@ class Outcome:
     message: str = ""
     partial: int = 0  #: files under a final name that are not complete and correct
     leftovers: int = 0  #: hidden temporary names / incomplete multipart uploads
+    debris: int = 0  #: hidden leftovers still there after the successful rerun (must be 0)
     bytes_lost: int = 0  #: after the rerun, bytes of the source not there intact
     rerun_ok: bool = False
     survived: bool = False  #: the call returned normally: the fault came after its last request
@@ -201,7 +202,10 @@ def _rerun(target, operation, prefix, work, dst, expected, outcome) -> None:
             if attempt == 4:
                 raise
             time.sleep(2)
-    found = _local_tree(dst)[0] if operation == "download_artifacts" else target.stored(prefix)
+    if operation == "download_artifacts":
+        found, outcome.debris = _local_tree(dst)
+    else:
+        found, outcome.debris = target.stored(prefix), len(target.leftovers(prefix))
     outcome.bytes_lost = _lost(found, expected)
     outcome.rerun_ok = outcome.bytes_lost == 0 and _bad(found, expected) == 0
 
@@ -221,6 +225,7 @@ def summarize(outcomes: list[Outcome]) -> dict:
         row["bytes lost"] += o.bytes_lost
         row["partial objects left"] += o.partial
         row["hidden leftovers (temp names, incomplete multipart uploads)"] += o.leftovers
+        row["debris after the rerun"] += o.debris
         row["reruns verified"] += o.rerun_ok
         row["slowest failure (s)"] = max(row["slowest failure (s)"], o.seconds)
     totals: dict[str, float] = defaultdict(int)

@@ -3,8 +3,8 @@ session servers) are SIGKILLed or SIGSTOPped while an artifact call is in flight
 
 Each fault: the call fails within the bound with an ``MlflowException`` naming the
 artifact and the cause; nothing under a final name is incomplete (store read directly, or
-the download directory); rerunning the call once the server is back completes and every
-SHA-256 matches. The full campaign (>= 200 faults, 256 MiB files) is
+the download directory); rerunning the call once the server is back completes, every
+SHA-256 matches, and no temporary name or open multipart upload is left behind. The full campaign (>= 200 faults, 256 MiB files) is
 ``tests/faults_campaign.py``, run by ``scripts/faults.sh``.
 """
 
@@ -25,7 +25,9 @@ SAMPLE = [
     ("s3-seaweedfs", "download_artifacts", "pause"),
     ("s3-seaweedfs", "log_artifact", "kill"),  # a 24 MiB file: 3 parts in flight at once
     ("sftp-sshd", "log_artifacts", "kill"),
+    ("sftp-sshd", "log_artifact", "kill"),
     ("ftp-pyftpdlib", "log_artifact", "kill"),
+    ("ftp-pyftpdlib", "log_artifacts", "kill"),
     ("azure-azurite", "download_artifacts", "kill"),
 ]
 
@@ -58,3 +60,4 @@ def test_fault_fails_cleanly_and_the_rerun_completes(campaign, backend, operatio
     assert outcome.reported or outcome.survived, f"not a clear MlflowException within {BOUND} s: {outcome}"
     assert outcome.partial == 0, f"incomplete files under final names: {outcome}"
     assert outcome.bytes_lost == 0 and outcome.rerun_ok, f"the rerun did not restore every byte: {outcome}"
+    assert outcome.debris == 0, f"temporary names or open multipart uploads left after the rerun: {outcome}"

@@ -1,0 +1,135 @@
+"""The one road for every byte: staged, verified, retried and cleaned up the same way.
+
+The repository's uploads and downloads, ``af.cp`` and ``artifact-fs cp`` in every
+direction, ``runs://``/``models://`` file transfers and cache fills all call
+:func:`upload` or :func:`download`:
+
+* **staged**: a file appears under its final name only when complete
+  (:mod:`artifact_fs.staging`: temporary name + rename, or the object store's own
+  all-or-nothing upload);
+* **verified**: size and the digest the store lists, before the rename
+  (:mod:`artifact_fs.integrity`, ``ARTIFACT_FS_VERIFY``);
+* **retried** within the one budget (``ARTIFACT_FS_RETRIES``), resending only what the
+  store does not hold intact yet;
+* **cleaned up**: the temporary names interrupted transfers of the same files left behind
+  are removed once a transfer succeeds, and so are the incomplete multipart uploads of the
+  keys it uploaded (rows with ``abort_stale_uploads``).
+
+Streams of unknown length (the tracking server's streamed uploads, ``runs://`` writes) use
+:class:`artifact_fs.staging.StagedWrite`, the same staging and checks chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+from . import integrity, staging, transfer
+from ._table import Scheme
+from .integrity import TransferPolicy
+
+Pair = tuple[str, str]
+
+#: the row of a filesystem no scheme row describes (the tracking server's artifact API):
+#: no digest listed, nothing renamed, one client shared by threads
+PLAIN_ROW = Scheme(name="", protocol="", grammar="fsspec", impl="")
+
+#: files at least this big may have gone as multipart uploads: an interrupted one of the
+#: same key is looked for (one request per such file) once the upload succeeded
+MULTIPART_CANDIDATE_BYTES = 5 * 2**20
+
+
+def policy_of(resolved) -> TransferPolicy:
+    """The transfer policy of a resolved location (its profile and environment), or the
+    environment's alone when there is none."""
+    if resolved is None:
+        return integrity.transfer_policy()
+    return TransferPolicy(**resolved.transfer_options)
+
+
+def _fs_getter(fs) -> Callable[[], Any]:
+    return fs if callable(fs) and not hasattr(fs, "protocol") else (lambda: fs)
+
+
+def upload(
+    fs, resolved, pairs: Sequence[Pair], policy: TransferPolicy | None = None, *,
+    callback: Any = None, what: str = "",
+) -> None:  # fmt: skip
+    """Upload ``(local, remote)`` pairs through the one core (see the module docstring).
+
+    ``fs`` is the filesystem, or a function returning it (asked again for each attempt, so
+    a repository can hand back a new connection after a dropped one)."""
+    pairs = list(pairs)
+    if not pairs:
+        return
+    get_fs = _fs_getter(fs)
+    row = resolved.row if resolved is not None else PLAIN_ROW
+    policy = policy or policy_of(resolved)
+    options = dict(resolved.upload_options) if resolved is not None else {}
+    if callback is not None:
+        options["callback"] = callback
+    extra = (resolved.storage_options.get(row.upload_extra_option or "", {}) or {}) if resolved is not None else {}
+    started = time.time()
+
+    def attempt(number: int) -> None:
+        current = get_fs()
+        todo = integrity.unverified(current, row, pairs, policy) if number else pairs
+        transfer.upload(current, row, todo, options, extra, policy)
+
+    integrity.with_retries(policy, row, attempt, what or f"uploading {len(pairs)} file(s)")
+    clean_up_after_upload(get_fs(), row, pairs, started)
+
+
+def clean_up_after_upload(fs, row: Scheme, pairs: Sequence[Pair], started: float) -> None:
+    """Remove what interrupted uploads of the same files left: temporary names beside them,
+    and open multipart uploads of the same keys begun before this one. Best effort."""
+    finals = [remote for _, remote in pairs]
+    if row.atomic_rename:
+        staging.sweep_remote(fs, finals)
+    if row.abort_stale_uploads is not None:
+        big = [remote for local, remote in pairs if _size(local) >= MULTIPART_CANDIDATE_BYTES]
+        if big:
+            try:
+                row.abort_stale_uploads(fs, big, started)
+            except Exception:  # noqa: BLE001 - clean-up only: the upload itself succeeded
+                pass
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def download(
+    fs, resolved, pairs: Sequence[Pair], expected: Mapping[str, dict] | None = None,
+    policy: TransferPolicy | None = None, *, cache=None, callback: Any = None, what: str = "",
+) -> None:  # fmt: skip
+    """Download ``(remote, local)`` pairs through the one core; with a ``cache`` (and the
+    store's ``expected`` entries, by remote name) hits are copied from it and misses
+    fetched into it through the same verified transfer."""
+    pairs = list(pairs)
+    if not pairs:
+        return
+    get_fs = _fs_getter(fs)
+    row = resolved.row if resolved is not None else PLAIN_ROW
+    policy = policy or policy_of(resolved)
+    options = dict(resolved.download_options) if resolved is not None else {}
+    if callback is not None:
+        options["callback"] = callback
+
+    def fetch(batch: Sequence[Pair]) -> None:
+        def attempt(_number: int) -> None:
+            transfer.download(get_fs(), batch, options, row, policy, expected)
+
+        integrity.with_retries(policy, row, attempt, what or f"downloading {len(batch)} file(s)")
+        staging.sweep_local(local for _, local in batch)
+
+    if cache is not None and expected:
+        from .cache import download_through_cache
+
+        download_through_cache(cache, get_fs(), pairs, expected, fetch)  # misses go through fetch: verified
+    else:
+        fetch(pairs)
