@@ -186,10 +186,11 @@ SCHEMES: tuple[Scheme, ...] = (
         settings=(Setting(TIMEOUT, "timeout", as_timeout),),
         # 4 control connections for many-file transfers (one ftplib connection per thread:
         # the client must not be shared). A file is one streamed STOR or RETR (``prepare``), its
-        # parents made once per upload, not checked (one listing each) before every file.
+        # parents made once per upload, not checked (one listing each) before every file, and
+        # made by MKD first, no listings, a concurrent creator's directory taken as made.
         defaults={**NO_LISTINGS_CACHE, "upload:connections": FTP_CONNECTIONS,
                   "download:connections": FTP_CONNECTIONS, "upload:parents_exist": True},
-        prepare=client_hooks.ftp_whole_file_transfers,
+        prepare=client_hooks.ftp_client_setup,
         mlflow_builtin="mlflow.store.artifact.ftp_artifact_repo:FTPArtifactRepository",
         form="`ftp://[user[:password]@]host[:port][/path]`",
         real_directories=True,

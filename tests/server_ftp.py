@@ -2,10 +2,11 @@
 
 :func:`ftp_server` runs ``python -m pyftpdlib`` (from ``.cache/pyftpdlib``, which
 ``scripts/install-ftp.sh`` fills, else the running interpreter's own) on a free control
-port with a free passive-port range, write access and debug logging (every FTP command
-is in its log), serving a fresh directory; one user with a password, or anonymous
-write access when ``username`` is None. It polls for the ``220`` banner and kills the
-process group on exit.
+port with a free passive-port range, write access (unless ``writable=False``: a read-only
+login, whose every write the server refuses with ``550 Not enough privileges.``) and debug
+logging (every FTP command is in its log), serving a fresh directory; one user with a
+password, or anonymous access when ``username`` is None. It polls for the ``220`` banner
+and kills the process group on exit.
 
 A server named by ``ARTIFACT_FS_TEST_FTP_URL`` (``ftp://user:password@127.0.0.1:PORT``,
 password percent-encoded, writable home) is reused instead, unless ``reuse=False``:
@@ -91,15 +92,16 @@ def _banner(port: int) -> bool:
 @contextlib.contextmanager
 def ftp_server(
     workdir: pathlib.Path, *, username: str | None = "mlflow", password: str | None = "p@ss%w0rd",
-    idle_timeout: int | None = None, timeout: float = 30.0, reuse: bool = True,
+    idle_timeout: int | None = None, timeout: float = 30.0, reuse: bool = True, writable: bool = True,
 ) -> Iterator[FTPServer]:  # fmt: skip
     """Yield a running FTP server: the reused one, or a fresh pyftpdlib process.
 
     ``idle_timeout`` sets how long the server lets a client stay silent before it says
-    ``421`` and closes the connection (pyftpdlib's default: 300 s).
+    ``421`` and closes the connection (pyftpdlib's default: 300 s). A read-only server
+    (``writable=False``) is always a fresh one.
     """
     url = os.environ.get(URL_ENV, "")
-    if reuse and url:
+    if reuse and writable and url:
         parts = urlsplit(url)
         user = unquote(parts.username) if parts.username else None
         secret = unquote(parts.password) if parts.password is not None else None
@@ -110,7 +112,9 @@ def ftp_server(
     root.mkdir(parents=True, exist_ok=True)
     (port,) = free_ports(1)
     low, high = free_port_range(PASSIVE_PORTS)
-    cmd = [sys.executable, "-m", "pyftpdlib", "-i", "127.0.0.1", "-p", str(port), "-r", f"{low}-{high}", "-w", "-D", "-d", str(root)]
+    cmd = [sys.executable, "-m", "pyftpdlib", "-i", "127.0.0.1", "-p", str(port), "-r", f"{low}-{high}", "-D", "-d", str(root)]
+    if writable:
+        cmd.append("-w")
     if username:
         cmd += ["-u", username, "-P", password or ""]
     if idle_timeout is not None:

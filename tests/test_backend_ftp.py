@@ -14,8 +14,10 @@ import logging
 import os
 import pathlib
 import shutil
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import pytest
@@ -29,6 +31,8 @@ from .contract import RepositoryContract
 from .server_ftp import ftp_server
 
 TIMEOUT_BOUND = 60  #: seconds a call on a hung server may take before the test calls it a hang
+DEEP = "/".join(["d"] * 400)  #: a 400-level path of 799 characters (FTP servers take 1,024-byte paths)
+DEEP_BOUND = 20  #: seconds logging one file into DEEP may take before the test calls it a hang
 
 
 @pytest.fixture(scope="session")
@@ -178,6 +182,86 @@ def test_a_connection_the_server_dropped_is_replaced(tmp_path_factory, tmp_path)
         repo.log_artifact(tmp_path / "a.txt", "later")
         assert [i.path for i in repo.list_artifacts()] == ["a.txt", "later"]
         assert repo.fs is not first
+
+
+# --- directories: made by MKD first, race-free, no listings ------------------------------
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+
+
+def test_threads_logging_into_one_new_directory_all_arrive(ftp, tmp_path):
+    # Issue 14: one repository (a connection per thread), 8 threads, one new directory.
+    # fsspec's makedirs lists, then sends MKD: a directory another connection made in
+    # between failed the upload with "550 File exists".
+    repo = get_artifact_repository(ftp.uri(f"/{uuid.uuid4().hex}/run"))
+    files = []
+    for i in range(8):
+        files.append(tmp_path / f"f{i}.bin")
+        files[-1].write_bytes(os.urandom(50_000 + i))
+    start = threading.Barrier(len(files), timeout=60)
+
+    def log(path):
+        assert repo.fs is not None  # this thread's connection, opened before the start
+        start.wait()
+        repo.log_artifact(path, "new/dir")
+
+    with ThreadPoolExecutor(len(files)) as pool:
+        for future in [pool.submit(log, path) for path in files]:
+            future.result()
+    assert sorted(i.path for i in repo.list_artifacts("new/dir")) == sorted(f"new/dir/{p.name}" for p in files)
+    (tmp_path / "dst").mkdir()
+    local = repo.download_artifacts("new/dir", str(tmp_path / "dst"))
+    assert _tree(local) == {p.name: _sha(p) for p in files}
+
+
+def test_a_400_level_path_is_logged_within_the_bound_listed_and_downloaded(own_ftp, tmp_path):
+    # Issue 14: fsspec's makedirs asked about each missing level by listing every level
+    # above it (100 levels: 10,000 listings, 17 s; 400 levels: 160,000 listings, 396 s).
+    assert len(DEEP) == 799
+    (tmp_path / "f.txt").write_text("deep")
+    repo = get_artifact_repository(own_ftp.uri(f"/{uuid.uuid4().hex}"))
+    outcome: list[BaseException | None] = []
+
+    def log():
+        try:
+            repo.log_artifact(tmp_path / "f.txt", DEEP)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome.append(exc)
+
+    started = time.monotonic()
+    worker = threading.Thread(target=log, daemon=True)  # our own server: it dies with it
+    worker.start()
+    worker.join(DEEP_BOUND)
+    assert outcome, f"log_artifact into a 400-level path took over {DEEP_BOUND} s"
+    if outcome[0] is not None:
+        raise outcome[0]
+    print(f"FTP, 400-level path: logged in {time.monotonic() - started:.2f} s")
+    log_text = own_ftp.log()
+    assert log_text.count("<- MLSD ") + log_text.count("<- LIST ") < 10  # directories made without listings
+    assert [i.path for i in repo.list_artifacts(DEEP)] == [f"{DEEP}/f.txt"]
+    (tmp_path / "dst").mkdir()
+    (tmp_path / "one").mkdir()
+    local = pathlib.Path(repo.download_artifacts(DEEP, str(tmp_path / "dst")))
+    assert (local / "f.txt").read_text() == "deep"
+    assert pathlib.Path(repo.download_artifacts(f"{DEEP}/f.txt", str(tmp_path / "one"))).read_text() == "deep"
+
+
+def test_a_directory_the_server_refuses_to_make_fails_clearly(tmp_path_factory, tmp_path):
+    # A 550 is not always "exists": one with no directory there afterwards is the server's
+    # refusal, and says so (PERMISSION_DENIED, the directory, the server's reply).
+    with ftp_server(tmp_path_factory.mktemp("ftp-read-only"), writable=False, reuse=False) as server:
+        (server.root / "runs").mkdir()
+        (tmp_path / "a.txt").write_text("a")
+        repo = get_artifact_repository(server.uri("/runs/1/artifacts"))
+        with pytest.raises(MlflowException) as info:
+            repo.log_artifact(tmp_path / "a.txt", "new")
+        assert info.value.error_code == "PERMISSION_DENIED", info.value.message
+        assert "'/runs/1'" in info.value.message and "550 Not enough privileges" in info.value.message
+        assert "<- STOR " not in server.log()
+        assert [p.name for p in (server.root / "runs").iterdir()] == []
 
 
 # --- MLflow end to end --------------------------------------------------------------------
