@@ -3,8 +3,13 @@
 An artifact path is relative to the artifact root and uses ``/``. Accepted and
 normalised: ``None``/``""`` (the root), a trailing ``/``, ``./`` segments and
 doubled slashes (MLflow's S3 repository accepts these). Refused, before anything
-is written: ``..`` segments (also percent-encoded), absolute paths, drive letters,
-backslashes, NUL and other control characters, and names used for in-flight uploads.
+is written: ``..`` segments, absolute paths, drive letters, backslashes, NUL and other
+control characters, lone surrogates (a file name that is not UTF-8), a path that names
+nothing but is not empty (``.``, ``./``: MLflow refuses ``.`` too), and names used for
+in-flight uploads. A segment is also read percent-decoded (repeatedly) and
+Unicode-normalised (NFKC): if that reading holds a ``..`` piece or is absolute, it is
+refused; otherwise the name is carried literally (a file named ``d%2Fe`` is stored as
+``d%2Fe``).
 """
 
 from __future__ import annotations
@@ -20,15 +25,32 @@ from .errors import InvalidArtifactPathError
 TEMP_PREFIX = ".artifact_fs.partial."
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: lone surrogates: what Python makes of a file name that is not UTF-8 (``os.fsdecode``); no store can carry them
+_SURROGATE = re.compile("[\ud800-\udfff]")
 #: bidirectional controls: they make a name display as another one (``evil\u202egnp.exe``)
 _BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 MAX_SEGMENT_BYTES = 255  #: the longest file name most filesystems (and SFTP/FTP servers) take
 MAX_PATH_BYTES = 1024  #: the longest S3 key
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_SEPARATORS = re.compile(r"[/\\]")
+_MAX_READINGS = 8  #: percent-decoding / NFKC rounds before a reading counts as settled
 
 
 def _refuse(path: str, why: str) -> InvalidArtifactPathError:
-    return InvalidArtifactPathError(f"Invalid artifact path {path!r}: {why}")
+    error = InvalidArtifactPathError(f"Invalid artifact path {path!r}: {why}")
+    error.reason = why
+    return error
+
+
+def listed_key_error(name: str, root: str, refused: InvalidArtifactPathError) -> InvalidArtifactPathError:
+    """The error for a key the store lists under ``root`` that the path policy ``refused``:
+    it names the whole key as listed (``sub/../../x``, not its normalised form), so the
+    store's owner can find and remove it."""
+    root = root.rstrip("/")
+    key = name[len(root) + 1 :] if root and name.startswith(root + "/") else name
+    reason = getattr(refused, "reason", str(refused))
+    why = f"the store lists a key {key!r} under the artifact root {root!r} that the path policy refuses ({reason})"
+    return _refuse(key, f"{why}; nothing was downloaded: remove or rename that key in the store")
 
 
 def clean_artifact_path(path: str | None) -> str:
@@ -42,10 +64,7 @@ def clean_artifact_path(path: str | None) -> str:
     path = os.fspath(path)
     if not isinstance(path, str):
         raise _refuse(repr(path), "must be a string")
-    if _CONTROL.search(path):
-        raise _refuse(path, "contains a control character (NUL, newline...)")
-    if _BIDI.search(path):
-        raise _refuse(path, "contains a bidirectional control character (it disguises the name)")
+    _check_characters(path)
     if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
         raise _refuse(path, f"is longer than {MAX_PATH_BYTES} bytes")
     if "\\" in path:
@@ -53,18 +72,46 @@ def clean_artifact_path(path: str | None) -> str:
     if path.startswith("/") or _DRIVE.match(path):
         raise _refuse(path, "must be relative to the artifact root, not absolute")
     segments = [seg for seg in path.split("/") if seg not in ("", ".")]
+    if path and not segments:
+        raise _refuse(path, "names no artifact ('.' is not an artifact path; None or '' means the artifact root)")
     for seg in segments:
-        decoded = _fully_unquote(seg)
-        if decoded == ".." or "/" in decoded or "\\" in decoded:
-            raise _refuse(path, "'..' and encoded separators could escape the artifact root")
-        folded = unicodedata.normalize("NFKC", decoded)
-        if folded == ".." or "/" in folded or "\\" in folded:
-            raise _refuse(path, f"segment {seg!r} reads as '..' or holds a separator once Unicode-normalised (NFKC)")
-        if len(seg.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
-            raise _refuse(path, f"a segment is longer than {MAX_SEGMENT_BYTES} bytes")
-        if seg.startswith(TEMP_PREFIX):
-            raise _refuse(path, f"names starting with {TEMP_PREFIX!r} are reserved")
+        _check_segment(path, seg)
     return "/".join(segments)
+
+
+def _check_characters(path: str) -> None:
+    if _SURROGATE.search(path):
+        raise _refuse(path, "is not valid Unicode (a lone surrogate: a local file name that is not UTF-8?); rename it")
+    if _CONTROL.search(path):
+        raise _refuse(path, "contains a control character (NUL, newline...)")
+    if _BIDI.search(path):
+        raise _refuse(path, "contains a bidirectional control character (it disguises the name)")
+
+
+def _check_segment(path: str, seg: str) -> None:
+    if seg == "..":
+        raise _refuse(path, "'..' could escape the artifact root")
+    for reading in _readings(seg):
+        if reading.startswith(("/", "\\")) or _DRIVE.match(reading) or ".." in _SEPARATORS.split(reading):
+            raise _refuse(path, f"segment {seg!r} reads as {reading!r} once percent-decoded or Unicode-normalised (NFKC), which could escape the artifact root")
+    if len(seg.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
+        raise _refuse(path, f"a segment is longer than {MAX_SEGMENT_BYTES} bytes")
+    if seg.startswith(TEMP_PREFIX):
+        raise _refuse(path, f"names starting with {TEMP_PREFIX!r} are reserved")
+
+
+def _readings(segment: str) -> list[str]:
+    """What ``segment`` may be read as by a client that percent-decodes or NFKC-folds names:
+    each decoding and folding step in turn, until neither changes it."""
+    readings, current = [], segment
+    for _ in range(_MAX_READINGS):
+        decoded = unquote(current)
+        folded = unicodedata.normalize("NFKC", decoded)
+        readings += [decoded, folded]
+        if folded == current:
+            break
+        current = folded
+    return readings
 
 
 def clean_file_name(name: str) -> str:
@@ -88,15 +135,6 @@ def local_destination(dst_dir: str, artifact_path: str) -> str:
     if target != base and not target.startswith(base + os.sep):
         raise _refuse(artifact_path, "resolves outside the download directory")
     return target
-
-
-def _fully_unquote(segment: str) -> str:
-    for _ in range(5):
-        decoded = unquote(segment)
-        if decoded == segment:
-            return decoded
-        segment = decoded
-    return segment
 
 
 def walk_local_tree(local_dir: str) -> tuple[list[tuple[str, str]], list[str]]:

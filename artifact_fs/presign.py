@@ -67,8 +67,12 @@ def download_response(url: str, size: int | None, headers: dict[str, str] | None
 
 
 def file_size(fs, path: str) -> int:
-    """Size of the file at ``path``; FileNotFoundError (RESOURCE_DOES_NOT_EXIST) for a missing one or a directory."""
-    info = fs.info(path)
+    """Size of the file at ``path``; FileNotFoundError (RESOURCE_DOES_NOT_EXIST) for a missing one or a directory,
+    saying so (the stores' own errors hold only the path). Every presigner signs downloads after this."""
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No such artifact: {path!r} does not exist, so no download URL was signed") from None
     if info.get("type") == "directory":
         raise FileNotFoundError(f"{path!r} is a directory, not a file: only files can be downloaded")
     return int(info.get("size") or 0)

@@ -193,7 +193,8 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
 
     @mlflow_errors("Failed to list artifacts in {self.redacted_uri} at {arg!r}")
     def list_artifacts(self, path=None):
-        """Immediate children of ``path``, root-relative and sorted; ``[]`` for a file or a missing path."""
+        """Immediate children of ``path``, root-relative and sorted; ``[]`` for a file or a missing path,
+        FileNotFoundError (RESOURCE_DOES_NOT_EXIST) naming it when the root's bucket or container is missing."""
         relative = clean_artifact_path(path)
         target = self._remote(relative)
         fs = self.fs
@@ -202,6 +203,18 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
                 return []  # info, not isdir: isdir turns a timeout into "not a directory"
             entries = fs.ls(target, detail=True)
         except (FileNotFoundError, NotADirectoryError):
+            entries = []
+        if not entries:  # only an empty answer costs a request more: is the bucket itself there?
+            from .uri import root_bucket
+
+            word, bucket = root_bucket(self.resolved.root, self.row) or (None, None)
+            try:
+                if bucket:
+                    fs.info(bucket)
+            except FileNotFoundError:
+                raise FileNotFoundError(f"The {word} {bucket!r} does not exist") from None
+            except OSError:
+                pass  # denied or unreachable: the listing itself answered, keep its answer
             return []
         infos = {}
         for entry in entries:
@@ -260,14 +273,23 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
         return os.path.join(dst, os.path.normpath(relative)) if relative else dst
 
     def _plan_tree(self, target, relative, dst):
+        from .paths import listed_key_error
+
         fs = self.fs
         found = fs.find(target, withdirs=True, detail=True)
         pairs, dirs, expected = [], [local_destination(dst, relative)], {}
-        for name, entry in sorted(found.items()):
+
+        def files_first(item):  # a hostile key is then named whole ('a/../../x'), not as the directory it implies ('a/..')
+            return item[1].get("type") == "directory", item[0]
+
+        for name, entry in sorted(found.items(), key=files_first):
             child = self._relative(fs, name, relative)
             if child is None or child == relative or posixpath.basename(child).startswith(TEMP_PREFIX):
                 continue
-            local = local_destination(dst, clean_artifact_path(child))
+            try:
+                local = local_destination(dst, clean_artifact_path(child))
+            except InvalidArtifactPathError as refused:  # a hostile store: name the key as it listed it
+                raise listed_key_error(name, self.resolved.root, refused) from None
             if entry.get("type") == "directory" or name.endswith("/"):
                 dirs.append(local)
             else:

@@ -44,6 +44,32 @@ def half_timeout(value: str):
     return None if seconds is None else seconds / 2
 
 
+#: The keys ``MLFLOW_S3_UPLOAD_EXTRA_ARGS`` may hold: the upload arguments boto3's ``upload_file``
+#: takes (``boto3.s3.transfer.S3Transfer.ALLOWED_UPLOAD_ARGS``, s3transfer 0.19), which MLflow's
+#: S3 repository passes the variable to, refusing any other key. Kept here as data, so resolving
+#: imports no boto3; tests/test_resolve_settings.py checks it against the installed s3transfer.
+S3_UPLOAD_ARGS = frozenset({
+    "ACL", "CacheControl", "ChecksumAlgorithm", "ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME",
+    "ChecksumMD5", "ChecksumSHA1", "ChecksumSHA256", "ChecksumSHA512", "ChecksumType", "ChecksumXXHASH128",
+    "ChecksumXXHASH3", "ChecksumXXHASH64", "ContentDisposition", "ContentEncoding", "ContentLanguage",
+    "ContentType", "ExpectedBucketOwner", "Expires", "GrantFullControl", "GrantRead", "GrantReadACP",
+    "GrantWriteACP", "Metadata", "MpuObjectSize", "ObjectLockLegalHoldStatus", "ObjectLockMode",
+    "ObjectLockRetainUntilDate", "RequestPayer", "SSECustomerAlgorithm", "SSECustomerKey", "SSECustomerKeyMD5",
+    "SSEKMSEncryptionContext", "SSEKMSKeyId", "ServerSideEncryption", "StorageClass", "Tagging",
+    "WebsiteRedirectLocation",
+})
+
+
+def as_upload_extra_args(value: str) -> dict:
+    """A JSON object whose keys are all S3 upload arguments (:data:`S3_UPLOAD_ARGS`), as MLflow requires."""
+    parsed = as_json_object(value)
+    unknown = sorted(set(parsed) - S3_UPLOAD_ARGS)
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        raise ValueError(f"{names}: not an S3 upload argument; the keys allowed are {', '.join(sorted(S3_UPLOAD_ARGS))}")
+    return parsed
+
+
 S3_CREDENTIALS = (
     Setting("AWS_ACCESS_KEY_ID", "key", secret=True, doc="passed explicitly so a changed key never reuses a cached client"),
     Setting("AWS_SECRET_ACCESS_KEY", "secret", secret=True),
@@ -62,7 +88,7 @@ S3_ADDRESSING = (
     Setting("MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE", "config_kwargs.s3.addressing_style", one_of("auto", "virtual", "path"), doc="r2 is always virtual, b2 always path"),
 )
 S3_UPLOADS = (
-    Setting("MLFLOW_S3_UPLOAD_EXTRA_ARGS", "s3_additional_kwargs", as_json_object, doc="JSON object; overrides the guessed Content-Type"),
+    Setting("MLFLOW_S3_UPLOAD_EXTRA_ARGS", "s3_additional_kwargs", as_upload_extra_args, doc="JSON object; overrides the guessed Content-Type"),
     Setting("MLFLOW_S3_EXPECTED_BUCKET_OWNER", "s3_additional_kwargs.ExpectedBucketOwner", doc="sent on every request that accepts it"),
     Setting(TIMEOUT, "config_kwargs.connect_timeout", as_timeout),
     Setting(TIMEOUT, "config_kwargs.read_timeout", as_timeout),

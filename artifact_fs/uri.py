@@ -32,17 +32,26 @@ class ParsedURI:
     authority: str = ""  #: host[:port] to show in the fsspec URL (never credentials)
 
 
+_AUTHORITY = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://)(?P<authority>[^/?#]*)")
+
+
 def redact_uri(uri: str) -> str:
-    """The URI with any password in its user-info replaced by ``***``."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
+    """The URI with any password in its user-info replaced by ``***``.
+
+    Read from the text itself, not ``urlsplit``, so a URI that does not parse
+    (``sftp://u:pw@[::1/x``) is redacted too.
+
+    >>> redact_uri("sftp://me:hunter2@[::1/x")
+    'sftp://me:***@[::1/x'
+    """
+    match = _AUTHORITY.match(uri)
+    if match is None:
         return uri
-    if parts.password is None:
+    userinfo, at, host = match.group("authority").rpartition("@")
+    if not at or ":" not in userinfo:
         return uri
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+    user = userinfo.partition(":")[0]
+    return f"{match.group('head')}{user}:***@{host}{uri[match.end():]}"
 
 
 def uri_scheme(uri: str) -> str:
@@ -122,7 +131,9 @@ def parse_azure(uri: str, row: Scheme) -> ParsedURI:
 def parse_userinfo_host(uri: str, row: Scheme) -> ParsedURI:
     """``sftp://[user[:password]@]host[:port]/path`` and ``ftp://...``; the password is URL-decoded."""
     parts = _split(uri)
-    options: dict[str, Any] = {"host": parts.hostname or "localhost"}
+    if not parts.hostname:
+        raise InvalidURIError(f"{row.name} URI {redact_uri(uri)!r} names no host: it must be of the form {row.form}")
+    options: dict[str, Any] = {"host": parts.hostname}
     if parts.port is not None:
         options["port"] = parts.port
     if parts.username:
@@ -157,18 +168,34 @@ def parse_namenode_url(uri: str, row: Scheme) -> ParsedURI:
 def parse_local(uri: str, row: Scheme) -> ParsedURI:
     """``file:///abs``, ``file:rel``, plain and relative paths, Windows drive paths.
 
-    As MLflow (``local_file_uri_to_path``), the path is percent-decoded, ``file:``
-    host parts are ignored, and relative paths are made absolute against the cwd.
+    As MLflow (``local_file_uri_to_path``), the path is percent-decoded and relative
+    paths are made absolute against the cwd. A ``file:`` URI may name no host or
+    ``localhost``: another host's files cannot be reached (MLflow would silently use
+    the local path instead).
     """
     if "\x00" in uri:
         raise InvalidURIError(f"path {uri!r} contains a NUL byte")
     if _WINDOWS_DRIVE.match(uri):
         return ParsedURI(ntpath.normpath(uri).replace("\\", "/"))
-    path = urlsplit(uri).path if uri_scheme(uri) == "file" else uri
+    path = _file_uri_path(uri, row) if uri_scheme(uri) == "file" else uri
     path = url2pathname(path)
     if not path:
         raise InvalidURIError(f"local URI {uri!r} names no path")
     return ParsedURI(os.path.abspath(path).replace(os.sep, "/"))
+
+
+def _file_uri_path(uri: str, row: Scheme) -> str:
+    try:
+        parts = urlsplit(uri)
+    except ValueError as exc:
+        raise InvalidURIError(f"file URI {redact_uri(uri)!r} is malformed: {exc}") from None
+    host = parts.netloc.rpartition("@")[2]
+    if parts.netloc.lower() not in ("", "localhost"):
+        raise InvalidURIError(
+            f"file URI {redact_uri(uri)!r} names the host {host!r}: only files on this machine can be "
+            f"reached (no host or 'localhost'), of the form {row.form}"
+        )
+    return parts.path
 
 
 def parse_fsspec(uri: str, row: Scheme) -> ParsedURI:
@@ -180,6 +207,22 @@ def parse_fsspec(uri: str, row: Scheme) -> ParsedURI:
     cls = fsspec.get_filesystem_class(row.protocol)
     root = cls._strip_protocol(uri).rstrip("/") or cls.root_marker
     return ParsedURI(root, dict(cls._get_kwargs_from_urls(uri)))
+
+
+#: grammars whose root starts with a bucket (container) the store must already have → its name
+BUCKET_WORDS = {"bucket": "bucket", "bucket_at_endpoint": "bucket", "azure": "container"}
+
+
+def root_bucket(root: str, row: Scheme) -> tuple[str, str] | None:
+    """``(word, name)`` of the bucket or container an object-store root lies in
+    (``("bucket", "b")`` for ``b/runs/1``); None for stores without one.
+
+    >>> from artifact_fs.backends import scheme_row
+    >>> root_bucket("b/runs/1", scheme_row("s3")), root_bucket("/runs", scheme_row("sftp"))
+    (('bucket', 'b'), None)
+    """
+    word, name = BUCKET_WORDS.get(row.grammar), root.partition("/")[0]
+    return (word, name) if word and name else None
 
 
 GRAMMARS: dict[str, Callable[[str, Scheme], ParsedURI]] = {

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from artifact_fs import InvalidSettingError, resolve
@@ -31,7 +35,7 @@ VALID = {
     "except_unsigned": ("s3v4", "s3v4"),
     "only_unsigned": ("unsigned", True),
     "one_of_auto_virtual_path": ("PATH", "path"),
-    "as_json_object": ('{"ServerSideEncryption": "AES256"}', {"ServerSideEncryption": "AES256"}),
+    "as_upload_extra_args": ('{"ServerSideEncryption": "AES256"}', {"ServerSideEncryption": "AES256"}),
     "multiple_of_262144": ("524288", 524288),
     "as_key_value_pairs": ("dfs.replication=2, a=b", {"dfs.replication": "2", "a": "b"}),
     "known_hosts_file": ("/etc/ssh/known_hosts", "/etc/ssh/known_hosts"),
@@ -51,7 +55,7 @@ INVALID = {
     "half_timeout": ["soon", "0", "-5"],
     "false_when_true": ["yes", "on"],
     "one_of_auto_virtual_path": ["diagonal"],
-    "as_json_object": ["{bad", "[1, 2]", "42"],
+    "as_upload_extra_args": ["{bad", "[1, 2]", "42", '{"NoSuchUploadArg": "x"}', '{"contenttype": "text/plain"}'],
     "multiple_of_262144": ["1000", "-262144", "abc"],
     "as_key_value_pairs": ["novalue", "=x"],
     "as_positive_int": ["0", "-2", "many", "1.5"],
@@ -107,6 +111,53 @@ def test_bad_extra_args_json_says_which_variable_and_why():
     with pytest.raises(InvalidSettingError) as info:
         resolve("s3://b/p", env={"MLFLOW_S3_UPLOAD_EXTRA_ARGS": "{bad"})
     assert "MLFLOW_S3_UPLOAD_EXTRA_ARGS" in str(info.value) and "invalid JSON" in str(info.value)
+
+
+def test_unknown_upload_extra_args_are_refused_naming_the_key_and_the_variable():
+    """As MLflow's S3 repository (boto3's upload_file refuses them), instead of being ignored;
+    the keys artifact_fs maps itself keep working."""
+    with pytest.raises(InvalidSettingError) as info:
+        resolve("s3://b/p", env={"MLFLOW_S3_UPLOAD_EXTRA_ARGS": '{"ContentType": "text/plain", "NoSuchUploadArg": "x"}'})
+    assert "MLFLOW_S3_UPLOAD_EXTRA_ARGS" in str(info.value) and "'NoSuchUploadArg': not an S3 upload argument" in str(info.value)
+    extra = {
+        "ContentType": "application/x-custom", "ContentEncoding": "gzip", "ServerSideEncryption": "aws:kms",
+        "SSEKMSKeyId": "alias/k", "SSECustomerAlgorithm": "AES256", "Metadata": {"team": "ml"}, "ACL": "private",
+        "ExpectedBucketOwner": "123", "StorageClass": "STANDARD_IA", "Tagging": "a=b", "CacheControl": "no-cache",
+    }  # fmt: skip
+    resolved = resolve("r2://bkt@acct.r2.cloudflarestorage.com/p", env={"MLFLOW_S3_UPLOAD_EXTRA_ARGS": json.dumps(extra)})
+    assert resolved.storage_options["s3_additional_kwargs"] == extra
+
+
+def test_upload_extra_args_are_checked_without_importing_boto3():
+    code = """if True:
+        import sys, artifact_fs
+        try:
+            artifact_fs.resolve("s3://b/p", env={"MLFLOW_S3_UPLOAD_EXTRA_ARGS": '{"NoSuchUploadArg": 1}'})
+        except artifact_fs.InvalidSettingError:
+            pass
+        else:
+            raise SystemExit("an unknown upload argument was accepted")
+        assert not {"boto3", "s3transfer", "botocore"} & set(sys.modules)
+    """
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_upload_args_are_those_boto3_upload_file_takes():
+    """The table keeps boto3's list as data (resolve() imports no boto3). It must hold every key
+    the installed s3transfer allows (never refuse what MLflow's S3 repository would pass) and
+    nothing S3's PutObject or CreateMultipartUpload does not know."""
+    import botocore.session
+    from boto3.s3.transfer import S3Transfer
+
+    from artifact_fs.settings_table import S3_UPLOAD_ARGS
+
+    assert set(S3Transfer.ALLOWED_UPLOAD_ARGS) <= S3_UPLOAD_ARGS, set(S3Transfer.ALLOWED_UPLOAD_ARGS) - S3_UPLOAD_ARGS
+    model = botocore.session.get_session().get_service_model("s3")
+    known = {
+        name for operation in ("PutObject", "CreateMultipartUpload", "CompleteMultipartUpload")
+        for name in model.operation_model(operation).input_shape.members
+    }  # fmt: skip
+    assert S3_UPLOAD_ARGS <= known, S3_UPLOAD_ARGS - known
 
 
 def test_timeout_minus_one_means_no_timeout():

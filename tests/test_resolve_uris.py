@@ -94,7 +94,7 @@ CASES = [
     ("hdfs://NameNode:8020/data", "hdfs", "hdfs://NameNode:8020/data", {"skip_instance_cache": True, "host": "NameNode", "port": 8020}),
     ("viewfs://cluster/data", "viewfs", "viewfs://cluster/data", {"skip_instance_cache": True, "host": "cluster"}),
     ("file:///tmp/a%20b/c", "file", "file:///tmp/a b/c", {"auto_mkdir": True}),
-    ("file://ignored-host/tmp/x", "file", "file:///tmp/x", {"auto_mkdir": True}),
+    ("file://localhost/tmp/x", "file", "file:///tmp/x", {"auto_mkdir": True}),
     ("/tmp/plain/path/", "file", "file:///tmp/plain/path", {"auto_mkdir": True}),
     ("/tmp/pct%20decoded", "file", "file:///tmp/pct decoded", {"auto_mkdir": True}),
     ("C:\\Users\\me\\mlruns", "file", "file://C:/Users/me/mlruns", {"auto_mkdir": True}),
@@ -139,6 +139,12 @@ BAD = [
     ("s3://bkt/a\x00b", "control character"),
     ("sftp://host:notaport/x", "malformed"),
     ("/tmp/nul\x00byte", "NUL"),
+    ("sftp://:@/", "names no host"),
+    ("sftp:///abs/path", "names no host"),
+    ("ftp://:@/", "names no host"),
+    ("ftp:///x", "names no host"),
+    ("file://otherhost/path", "names the host 'otherhost'"),
+    ("file://u:pw@otherhost/path", "names the host 'otherhost'"),
 ]
 
 
@@ -155,7 +161,32 @@ def test_unknown_scheme_lists_supported_ones():
         assert scheme in str(info.value)
 
 
-def test_passwords_never_appear_in_uri_errors():
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("sftp://alice:hunter2@host/x?y=1", "alice:***@host"),
+        ("sftp://alice:hunter2@[::1/x", "alice:***@[::1/x"),  # urlsplit refuses it: redacted all the same
+        ("ftp://alice:hunter2@/x", "alice:***@/x"),
+        ("file://alice:hunter2@otherhost/x", "alice:***@otherhost"),
+    ],
+)
+def test_passwords_never_appear_in_uri_errors(uri, shown):
     with pytest.raises(InvalidURIError) as info:
-        resolve("sftp://alice:hunter2@host/x?y=1", env={})
-    assert "hunter2" not in str(info.value) and "alice:***@host" in str(info.value)
+        resolve(uri, env={})
+    assert "hunter2" not in str(info.value) and shown in str(info.value)
+
+
+def test_redact_uri_reads_the_text_itself():
+    """Even a URI urlsplit refuses is redacted; the others as before."""
+    from artifact_fs.uri import redact_uri
+
+    cases = {
+        "sftp://u:p@[::1/x": "sftp://u:***@[::1/x",
+        "sftp://u:p@h/x": "sftp://u:***@h/x",
+        "ftp://:@/": "ftp://:***@/",
+        "ftp://u:p@ss@h:21/x?y#z": "ftp://u:***@h:21/x?y#z",  # the last '@' ends the user-info
+        "sftp://u@h/x:p@y": "sftp://u@h/x:p@y",  # no password: unchanged ('@' in the path is no user-info)
+        "s3://bucket/key": "s3://bucket/key",
+        "/plain/path": "/plain/path",
+    }
+    assert {uri: redact_uri(uri) for uri in cases} == cases

@@ -120,12 +120,20 @@ def test_big_file_parts_in_flight_are_bounded_and_arrive_byte_for_byte(server, b
     assert not server.boto3_client().list_multipart_uploads(Bucket=bucket).get("Uploads")
 
 
-def test_missing_bucket_is_resource_does_not_exist(server, tmp_path):
+def test_missing_bucket_is_resource_does_not_exist(server, bucket, tmp_path):
+    """A mistyped bucket must not list as an empty run: the listing names it. A missing path in
+    an existing bucket still lists as empty."""
     repo = get_artifact_repository("s3://no-such-bucket-artifact-fs/root")
-    assert repo.list_artifacts() == []
+    for path in (None, "sub/dir"):
+        with pytest.raises(MlflowException) as info:
+            repo.list_artifacts(path)
+        assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+        assert "bucket 'no-such-bucket-artifact-fs' does not exist" in info.value.message, info.value.message
     with pytest.raises(MlflowException) as info:
         repo.download_artifacts("x.txt", str(tmp_path))
     assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    existing = get_artifact_repository(f"s3://{bucket}/root")
+    assert existing.list_artifacts() == [] and existing.list_artifacts("missing/dir") == []
 
 
 def test_wrong_credentials_fail_clearly_without_leaking_the_secret(seaweedfs, monkeypatch, tmp_path, caplog):

@@ -24,10 +24,11 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from artifact_fs import FsspecArtifactRepository
 from artifact_fs.capabilities import composed_class
 
-from .conftest import new_bucket
+from .conftest import SCRUBBED, new_bucket
 from .server_azure import ACCOUNT, azurite_server
 from .server_ftp import ftp_server
 from .server_gcs import gcs_server
+from .server_mlflow import mlflow_server
 
 MIXINS = ("StreamUploadMixin", "MultipartUploadMixin", "MultipartDownloadMixin", "PresignedUploadMixin")
 ALL = set(MIXINS)
@@ -163,6 +164,7 @@ def test_presigned_put_and_get(store):
     with pytest.raises(MlflowException) as missing:
         repo.get_download_presigned_url("dir/absent.json")
     assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert "No such artifact: " in missing.value.message and "absent.json' does not exist" in missing.value.message
     with pytest.raises(MlflowException, match="Invalid artifact path"):
         repo.create_presigned_upload_url("../escape.json")
 
@@ -278,6 +280,25 @@ def test_gcs_signed_get_and_put_with_a_service_account(token_uri, tmp_path, monk
         assert download.file_size == 8 and "X-Goog-Algorithm=GOOG4-RSA-SHA256" in download.url
         ranged = requests.get(download.url, headers={"Range": "bytes=2-4"}, timeout=30)
         assert ranged.status_code == 206 and ranged.content == b'a":'
+        with pytest.raises(MlflowException) as missing:
+            repo.get_download_presigned_url("d/absent.json")
+        assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+        assert "absent.json' does not exist" in missing.value.message, missing.value.message
+
+
+@pytest.mark.s3
+def test_tracking_server_says_a_presigned_download_of_a_missing_file_does_not_exist(seaweedfs, tmp_path_factory):
+    """Through ``mlflow server``: HTTP 404, RESOURCE_DOES_NOT_EXIST, and a message that says so
+    (not just the store's path)."""
+    env = {**seaweedfs.env(), "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    destination = f"s3://{new_bucket(seaweedfs)}/mlartifacts"
+    with mlflow_server(tmp_path_factory.mktemp("mlflow-presign"), destination, env, scrub=SCRUBBED) as server:
+        client = requests.Session()
+        client.trust_env = False  # no proxy between the test and 127.0.0.1
+        answer = client.get(f"{server.url}/api/2.0/mlflow-artifacts/presigned/1/run/artifacts/absent.bin", timeout=60)
+    body = answer.json()
+    assert (answer.status_code, body["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST"), body
+    assert "No such artifact: " in body["message"] and "absent.bin' does not exist" in body["message"], body
 
 
 def test_one_repository_serves_sixteen_threads_even_over_ftp(tmp_path):
