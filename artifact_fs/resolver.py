@@ -206,10 +206,19 @@ def _parse_setting(setting: Setting, raw: str, origin: str = "environment") -> A
     try:
         return setting.parse(raw)
     except ValueError as exc:
-        shown = "" if setting.secret else f"={raw!r}"
+        shown = "" if setting.secret or _may_hold_a_secret(raw) else f"={raw!r}"
         if origin == "environment":
             raise InvalidSettingError(f"environment variable {setting.var}{shown} is not valid: {exc}") from None
         raise InvalidProfilesError(f"{origin}: {setting.var}{shown} is not valid: {exc}") from None
+
+
+_SECRET_WORDS = ("key", "secret", "token", "password", "credential", "sas", "signature")
+
+
+def _may_hold_a_secret(raw: str) -> bool:
+    """A value not shown in errors: it names a key, token... (``{"SSECustomerKey": ...}``)."""
+    lowered = raw.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
 
 
 def _without_replaced_credentials(row: Scheme, env: Mapping[str, str], given: Mapping[str, str], profile: Profile | None):

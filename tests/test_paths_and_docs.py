@@ -14,7 +14,6 @@ from artifact_fs.paths import TEMP_PREFIX, clean_artifact_path, local_destinatio
 ACCEPTED = {
     None: "",
     "": "",
-    ".": "",
     "a": "a",
     "a/": "a",
     "./a": "a",
@@ -25,11 +24,13 @@ ACCEPTED = {
     "with space/ünïcode": "with space/ünïcode",
     "odd#name?x": "odd#name?x",
     "%41": "%41",
+    "a%2fb": "a%2fb",  # carried literally: its decoded reading holds no '..'
+    "d%2Fe/f%5Cg": "d%2Fe/f%5Cg",
 }
 
 REFUSED = [
     "..", "../x", "a/..", "a/../../b", "/", "/abs", "//x", "C:/x", "c:", "a\\b", "\\\\server\\share",
-    "a\x00b", "a\nb", "a\tb", "\x7f", "%2e%2e", "a/%2E%2E/b", "%252e%252e", "a%2fb", "a%5cb",
+    "a\x00b", "a\nb", "a\tb", "\x7f", "%2e%2e", "a/%2E%2E/b", "%252e%252e", ".", "./", "./.", "%2e%2e%2fx", "a%2f..",
     f"{TEMP_PREFIX}x", f"d/{TEMP_PREFIX}y",
 ]
 
