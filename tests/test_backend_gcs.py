@@ -218,10 +218,12 @@ def test_an_emulator_means_anonymous_unless_credentials_are_given():
     assert "token" not in resolve("gs://b/p", env={}).storage_options  # gcsfs's own credential chain
 
 
-def test_missing_bucket_lists_nothing_and_downloads_fail_clearly(gcs_emulator, monkeypatch, tmp_path):
+def test_missing_bucket_is_named_by_listings_and_downloads_fail_clearly(gcs_emulator, monkeypatch, tmp_path):
     _use(gcs_emulator, monkeypatch)
     repo = get_artifact_repository("gs://no-such-bucket-artifact-fs/root")
-    assert repo.list_artifacts() == []
+    with pytest.raises(MlflowException) as listed:
+        repo.list_artifacts()  # a mistyped bucket is no empty run
+    assert listed.value.error_code == "RESOURCE_DOES_NOT_EXIST" and "no-such-bucket-artifact-fs" in listed.value.message
     with pytest.raises(MlflowException) as info:
         repo.download_artifacts("x.txt", str(tmp_path))
     assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
