@@ -127,6 +127,18 @@ def join_artifact_path(*parts: str | None) -> str:
     return "/".join(part for part in parts if part)
 
 
+def under_root(root: str, relative: str) -> str:
+    """The store path of an already-clean root-relative artifact path (``""``: the root);
+    the one way a root and an artifact path are joined (repository, ``runs://``, ``af.*``).
+
+    >>> under_root("bucket/run", "d/f"), under_root("/", "d/f"), under_root("bucket/run", "")
+    ('bucket/run/d/f', '/d/f', 'bucket/run')
+    """
+    if not relative:
+        return root
+    return f"{root.rstrip('/')}/{relative}" if root not in ("", "/") else f"{root}{relative}"
+
+
 def local_destination(dst_dir: str, artifact_path: str) -> str:
     """The local file for ``artifact_path`` under ``dst_dir``; refuses anything that escapes it."""
     relative = clean_artifact_path(artifact_path)

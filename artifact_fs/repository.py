@@ -22,7 +22,7 @@ from . import _compat, core, integrity, transfer
 from .cache import cache_from_environment
 from .errors import InvalidArtifactPathError, mlflow_errors, mlflow_exception, register_secrets, to_mlflow_exception
 from .opener import open_filesystem
-from .paths import TEMP_PREFIX, clean_artifact_path, clean_file_name, join_artifact_path, local_destination, walk_local_tree
+from .paths import TEMP_PREFIX, clean_artifact_path, under_root, clean_file_name, join_artifact_path, local_destination, walk_local_tree
 from .resolver import Resolved, resolve
 from .streaming import StreamUploads
 from .uri import redact_uri
@@ -123,10 +123,7 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
         return lost
 
     def _remote(self, relative: str) -> str:
-        root = self.resolved.root
-        if not relative:
-            return self._carried(root)
-        return self._carried(f"{root.rstrip('/')}/{relative}" if root not in ("", "/") else f"{root}{relative}")
+        return self._carried(under_root(self.resolved.root, relative))
 
     def _carried(self, path: str) -> str:
         """``path``, unless it holds a character the row's client would cut it at (``path_refuses``)."""

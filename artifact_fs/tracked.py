@@ -28,10 +28,11 @@ class Target:
     resolved: Any = None  #: :class:`artifact_fs.Resolved`, or ``None`` for the tracking server's API
 
     def path(self, relative: str) -> str:
-        """The underlying path of a root-relative artifact path."""
-        if not relative:
-            return self.root
-        return f"{self.root.rstrip('/')}/{relative}" if self.root not in ("", "/") else f"{self.root}{relative}"
+        """The underlying path of a root-relative artifact path, which must pass the path
+        policy (``runs://<id>/../x`` never reaches outside the run's root)."""
+        from .paths import clean_artifact_path, under_root
+
+        return under_root(self.root, clean_artifact_path(relative) if relative else "")
 
     def relative(self, name: str) -> str | None:
         """The root-relative path of an underlying name (``None``: outside the root)."""

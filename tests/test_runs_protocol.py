@@ -168,6 +168,20 @@ def test_missing_run_or_file_is_file_not_found(store):
         af.open("runs:/0123456789abcdef0123456789abcdef/t.parquet")
 
 
+@pytest.mark.parametrize("relative", ["../escaped.txt", "a/../../escaped.txt", "%2e%2e/escaped.txt", "．．/escaped.txt"])
+def test_runs_paths_pass_the_path_policy(store, tmp_path, relative):
+    run_id, _root = new_run(store)
+    before = sorted(p for p in tmp_path.rglob("*"))
+    for call in (lambda: af.open(f"runs://{run_id}/{relative}", "wb").write(b"x"),
+                 lambda: af.cp(str(tmp_path / "src.txt"), f"runs://{run_id}/{relative}", progress=False),
+                 lambda: fsspec.open(f"runs://{run_id}/{relative}").open().read()):
+        (tmp_path / "src.txt").write_bytes(b"x")
+        with pytest.raises(ValueError, match="Invalid artifact path"):
+            call()
+        (tmp_path / "src.txt").unlink()
+    assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written anywhere
+
+
 @pytest.mark.parametrize("url", ["runs://", "models://only-a-name/"])
 def test_a_url_that_names_no_run_or_version_is_refused(url):
     with pytest.raises(ValueError, match="names"):
