@@ -243,7 +243,10 @@ def test_blobs_over_16_mib_are_staged_in_blocks_and_smaller_ones_keep_their_md5(
     assert pathlib.Path(downloaded).read_bytes() == big.read_bytes()
 
 
-def test_a_directory_listing_is_one_request_and_files_and_missing_paths_list_nothing(container, azurite, tmp_path, caplog):
+@pytest.mark.parametrize("timeout", [None, "30"])  # with a timeout the adlfs instance is wrapped (BoundedCalls)
+def test_a_directory_listing_is_one_request_and_files_and_missing_paths_list_nothing(timeout, container, azurite, tmp_path, caplog, monkeypatch):
+    if timeout:
+        monkeypatch.setenv("MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", timeout)
     for rel in ("d/a.txt", "d/sub/b.txt", "d/c.bin", "top.txt"):
         (tmp_path / "src" / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "src" / rel).write_text(rel)
@@ -270,6 +273,92 @@ def test_downloads_go_in_8_mib_gets(container, azurite, tmp_path, caplog):
     assert pathlib.Path(repo.download_artifacts("w.bin", str(tmp_path / "dst"))).read_bytes() == data
     gets = caplog.text.count("Request method: 'GET'")
     assert gets == 3  # 0-8, 8-16, 16-20 MiB (the SDK alone: one GET of all 20 MiB)
+
+
+# --- names adlfs reads as URLs, globs or padded: carried exactly ------------------------------
+
+EXACT_NAMES = ["a?b=c#d", "#", "?", "a ", ". ", ".. ", "   ", "x#y/z?w", "100% done", "v?versionid=1"]
+#: more files than integrity.INFO_LOOKUPS: the upload is verified from a listing of their parent
+EXACT_TREE = {**{f"{i}.txt": f"file {i}".encode() for i in range(9)}, "sub/g ?#[1].txt": b"g", "sub/  ": b"spaces"}
+
+
+def _twins(name: str) -> list[str]:
+    """Names a mangled ``name`` would hit: the one its ``?`` matches as a glob, the one without trailing spaces."""
+    stripped = "/".join(segment.rstrip() for segment in name.split("/"))
+    twins = {name.replace("?", "Q")} | ({stripped} if all(s not in ("", ".", "..") for s in stripped.split("/")) else set())
+    return sorted(twins - {name})
+
+
+@pytest.mark.parametrize(("scheme", "timeout"), [("wasbs", None), ("abfss", None), ("wasbs", "30")])
+def test_names_with_query_fragment_percent_and_trailing_spaces_round_trip_exactly(scheme, timeout, container, azurite, tmp_path, monkeypatch):
+    # With a transfer timeout the opener wraps the adlfs instance (BoundedCalls): the hooks must reach it.
+    if timeout:
+        monkeypatch.setenv("MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", timeout)
+    blobs = azurite.service_client().get_container_client(container)
+
+    def stored(prefix: str) -> list[str]:  # straight from azure-storage-blob, not through adlfs
+        return sorted(blob.name for blob in blobs.list_blobs(name_starts_with=prefix))
+
+    (tmp_path / "f.txt").write_bytes(b"payload")
+    for rel, data in EXACT_TREE.items():
+        (tmp_path / "tree" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "tree" / rel).write_bytes(data)
+    tree_blobs = sorted(f"tree/{rel}" for rel in EXACT_TREE)
+    for number, name in enumerate(EXACT_NAMES):
+        root, twins = f"run{number}", _twins(name)
+        repo = get_artifact_repository(uri(scheme, container, root))
+        for twin in twins:
+            repo.log_artifact(tmp_path / "f.txt", twin)
+        repo.log_artifact(tmp_path / "f.txt", name)
+        repo.log_artifacts(tmp_path / "tree", f"{name}/tree")
+        mine = sorted([f"{root}/{name}/f.txt"] + [f"{root}/{name}/{rel}" for rel in tree_blobs])
+        assert stored(f"{root}/") == sorted(mine + [f"{root}/{twin}/f.txt" for twin in twins]), name
+
+        assert [i.path for i in repo.list_artifacts()] == sorted({n.split("/")[0] for n in [name, *twins]})
+        listed = [(i.path, i.is_dir, i.file_size) for i in repo.list_artifacts(name)]
+        assert listed == [(f"{name}/f.txt", False, 7), (f"{name}/tree", True, None)], name
+        assert [(i.path, i.file_size) for i in repo.list_artifacts(f"{name}/tree/sub")] == [
+            (f"{name}/tree/sub/  ", 6), (f"{name}/tree/sub/g ?#[1].txt", 1)
+        ]
+        assert repo.list_artifacts(f"{name}/f.txt") == []
+
+        dst = tmp_path / f"dst{number}"
+        dst.mkdir()
+        assert pathlib.Path(repo.download_artifacts(f"{name}/f.txt", str(dst))).read_bytes() == b"payload"
+        whole = pathlib.Path(repo.download_artifacts(name, str(dst)))
+        assert whole == dst / name
+        downloaded = {str(p.relative_to(whole)): p.read_bytes() for p in whole.rglob("*") if p.is_file()}
+        assert downloaded == {"f.txt": b"payload", **{f"tree/{rel}": data for rel, data in EXACT_TREE.items()}}
+
+        repo.delete_artifacts(f"{name}/tree/sub/g ?#[1].txt")  # that blob, not what the glob matches
+        repo.delete_artifacts(f"{name}/f.txt")
+        assert stored(f"{root}/{name}/") == [f"{root}/{name}/{rel}" for rel in tree_blobs if rel != "tree/sub/g ?#[1].txt"]
+        repo.delete_artifacts(name)
+        assert stored(f"{root}/") == [f"{root}/{twin}/f.txt" for twin in twins], name
+        assert repo.list_artifacts(name) == []
+
+
+def test_the_filesystem_of_an_azure_uri_takes_names_exactly_and_globs_only_what_matches_nothing(container, azurite):
+    import artifact_fs
+
+    blobs = azurite.service_client().get_container_client(container)
+    for name in ("r/a?b=c#d/f", "r/?/f", "r/x/f", "r/a /f", "r/a/f", "r/t1.csv", "r/t2.csv", "r/[1]", "r/1"):
+        blobs.upload_blob(name, name.encode())
+    fs, root = artifact_fs.filesystem(uri("wasbs", container, "r"))
+    assert root == f"{container}/r"
+    assert fs.ls(f"{root}/a ") == [f"{root}/a /f"]
+    assert fs.ls(f"{root}/?") == [f"{root}/?/f"]
+    assert fs.cat_file(f"{root}/a?b=c#d/f") == b"r/a?b=c#d/f"
+    with fs.open(f"abfs://{container}@{ACCOUNT}.dfs.core.windows.net/r/a?b=c#d/f") as handle:
+        assert handle.read() == b"r/a?b=c#d/f"
+    assert not fs.exists(f"{root}/#")  # not r/
+    assert fs.info(f"abfs://{root}/?") == {"name": f"{root}/?", "size": None, "type": "directory"}
+    assert sorted(fs.find(f"{root}/?", withdirs=True)) == [f"{root}/?/f"]
+    fs.rm([f"{root}/?/f", f"{root}/[1]"])  # those blobs, not r/x/f nor r/1
+    assert sorted(b.name for b in blobs.list_blobs()) == ["r/1", "r/a /f", "r/a/f", "r/a?b=c#d/f", "r/t1.csv", "r/t2.csv", "r/x/f"]
+    fs.rm(f"{root}/a ", recursive=True)
+    fs.rm(f"{root}/t?.csv")  # no blob has that name: still a glob
+    assert sorted(b.name for b in blobs.list_blobs()) == ["r/1", "r/a/f", "r/a?b=c#d/f", "r/x/f"]
 
 
 # --- a hung server ---------------------------------------------------------------------------
