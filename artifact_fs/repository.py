@@ -210,8 +210,8 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
                     fs.info(bucket)
             except FileNotFoundError:
                 raise FileNotFoundError(f"The {word} {bucket!r} does not exist") from None
-            except OSError:
-                pass  # denied or unreachable: the listing itself answered, keep its answer
+            except Exception:  # noqa: BLE001 - denied (a container-scoped SAS may not read the container), unreachable: the listing answered, keep its answer
+                pass
             return []
         infos = {}
         for entry in entries:

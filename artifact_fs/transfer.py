@@ -27,6 +27,13 @@ from .integrity import TransferPolicy
 from .staging import discard_local, discard_remote, temp_name
 
 Pair = tuple[str, str]  # (source, destination)
+
+
+def has_magic(name: str) -> bool:
+    """Whether fsspec's ``rm``/``expand_path`` would read ``name`` as a glob pattern."""
+    return any(char in name for char in "*?[")
+
+
 SYNC_WORKERS = 8
 
 
@@ -200,12 +207,19 @@ def delete(fs, row: Scheme | None, target: str, recursive: bool = True) -> None:
 
 def delete_tree(fs, target: str) -> None:
     """Stores with real directories: remove ``target`` recursively; for ``/`` (an FTP or
-    SFTP home) remove its contents, never the root itself."""
-    if target.strip("/"):
+    SFTP home) remove its contents, never the root itself. A name holding ``*``, ``?`` or
+    ``[`` is removed by its own name, never read as a glob (``fs.rm`` would)."""
+    if target.strip("/") and not has_magic(target):
         fs.rm(target, recursive=True)
         return
     for entry in fs.ls(target, detail=True):
-        fs.rm(entry["name"], recursive=entry.get("type") == "directory")
+        name = fs._strip_protocol(entry["name"]).rstrip("/")
+        if entry.get("type") == "directory":
+            delete_tree(fs, name)
+        else:
+            fs.rm_file(name)
+    if target.strip("/"):
+        fs.rmdir(target)
 
 
 def delete_prefix(fs, target: str) -> None:
@@ -215,8 +229,13 @@ def delete_prefix(fs, target: str) -> None:
     prefix = target.rstrip("/") + "/"
     found = fs.find(target, withdirs=True, detail=True)
     files = [name for name, e in found.items() if e.get("type") != "directory" and name.startswith(prefix)]
-    if files:
-        fs.rm(files)
+    # fsspec's rm() reads '*', '?' and '[' as a glob: a key holding one is deleted by its own
+    # name (``run/?/f`` must never take ``run/x/f`` with it), the others in bulk
+    literal = [name for name in files if has_magic(name)]
+    for name in literal:
+        fs.rm_file(name)
+    if len(literal) < len(files):
+        fs.rm([name for name in files if not has_magic(name)])
     markers = sorted(_folders_below(fs, target), key=lambda name: name.count("/"), reverse=True)
     if "/" in target.strip("/"):
         markers.append(target.rstrip("/"))

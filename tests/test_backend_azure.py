@@ -192,10 +192,12 @@ def test_wrong_key_fails_clearly_without_leaking_it(container, azurite, monkeypa
         assert WRONG_KEY not in text and KEY not in text
 
 
-def test_missing_container_lists_nothing_and_downloads_fail_clearly(azurite, monkeypatch, tmp_path):
+def test_missing_container_is_named_by_listings_and_downloads_fail_clearly(azurite, monkeypatch, tmp_path):
     monkeypatch.setenv(CS, azurite.connection_string())
     repo = get_artifact_repository(uri("wasbs", "no-such-container", "p"))
-    assert repo.list_artifacts() == []
+    with pytest.raises(MlflowException) as listed:
+        repo.list_artifacts()  # a mistyped container is no empty run
+    assert listed.value.error_code == "RESOURCE_DOES_NOT_EXIST" and "no-such-container" in listed.value.message
     with pytest.raises(MlflowException) as info:
         repo.download_artifacts("x.txt", str(tmp_path))
     assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"

@@ -148,8 +148,6 @@ class Store:
     listing: Callable[[], list[str]]
     options: dict = dataclasses.field(default_factory=dict)
     missing: str | None = None
-    #: accepted names this store's client mishandles (known, reported bugs outside the path policy)
-    mishandled: frozenset[str] = frozenset()
 
     def repo(self, sub: str) -> FsspecArtifactRepository:
         return FsspecArtifactRepository(f"{self.base}/{sub}", **self.options)
@@ -220,8 +218,7 @@ def _azure_store(request, monkeypatch, tmp_path) -> Store:
     def listing():
         return server.blob_names(container)
 
-    # adlfs drops a trailing '#' from a path as a URL fragment: listing 'run/#' lists 'run/'
-    return Store("azure", f"wasbs://{container}@{host}", listing, missing=missing, mishandled=frozenset({"#"}))
+    return Store("azure", f"wasbs://{container}@{host}", listing, missing=missing)
 
 
 def _sftp_store(request, monkeypatch, tmp_path) -> Store:
@@ -261,8 +258,6 @@ def test_accepted_names_round_trip_exactly_on_every_store(store, tmp_path):
     """One root for all the names (a bucket per case would cost SeaweedFS a volume each)."""
     src = _source(tmp_path)
     for i, path in enumerate(PATHS["accepted"]):
-        if path in store.mishandled:
-            continue
         dst = tmp_path / f"dst{i}"
         dst.mkdir()
         _round_trip(store.repo(f"run{i}"), path, path, src, dst)

@@ -177,3 +177,19 @@ def test_a_bad_policy_fails_the_repository_too(tmp_path, monkeypatch):
     with pytest.raises(MlflowException, match="ARTIFACT_FS_RETRIES"):
         FsspecArtifactRepository(str(tmp_path / "store"))
     assert integrity.DEFAULT_RETRIES == 2
+
+
+# --- the one delete policy: names are names, never glob patterns ---------------------------
+
+
+@pytest.mark.parametrize("pattern", ["?", "[x]", "*"])
+def test_deleting_a_directory_named_like_a_glob_deletes_only_it(tmp_path, s3, pattern):
+    (tmp_path / "f.txt").write_text("f")
+    for uri in (str(tmp_path / "store"), f"s3://{s3[1]}/run"):
+        repo = FsspecArtifactRepository(uri)
+        for directory in (pattern, "x", "y"):
+            repo.log_artifact(str(tmp_path / "f.txt"), directory)
+        repo.delete_artifacts(pattern)
+        assert [i.path for i in repo.list_artifacts()] == ["x", "y"], uri
+        af.rm(f"{uri}/x", recursive=True)
+        assert [i.path for i in repo.list_artifacts()] == ["y"], uri
