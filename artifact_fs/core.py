@@ -12,8 +12,10 @@ direction, ``runs://``/``models://`` file transfers and cache fills all call
 * **retried** within the one budget (``ARTIFACT_FS_RETRIES``), resending only what the
   store does not hold intact yet;
 * **cleaned up**: the temporary names interrupted transfers of the same files left behind
-  are removed once a transfer succeeds, and so are the incomplete multipart uploads of the
-  keys it uploaded (rows with ``abort_stale_uploads``).
+  are removed once a transfer succeeds (one listing per directory written, so a lone small
+  file, whose upload costs less than listing a big directory, is not swept: see
+  :data:`artifact_fs.staging.SWEEP_AFTER_BYTES`), and so are the incomplete multipart
+  uploads of the keys it uploaded (rows with ``abort_stale_uploads``).
 
 Streams of unknown length (the tracking server's streamed uploads, ``runs://`` writes) use
 :class:`artifact_fs.staging.StagedWrite`, the same staging and checks chunk by chunk.
@@ -84,9 +86,8 @@ def upload(
 def clean_up_after_upload(fs, row: Scheme, pairs: Sequence[Pair], started: float) -> None:
     """Remove what interrupted uploads of the same files left: temporary names beside them,
     and open multipart uploads of the same keys begun before this one. Best effort."""
-    finals = [remote for _, remote in pairs]
-    if row.atomic_rename:
-        staging.sweep_remote(fs, finals)
+    if row.atomic_rename and (len(pairs) > 1 or _size(pairs[0][0]) >= staging.SWEEP_AFTER_BYTES):
+        staging.sweep_remote(fs, [remote for _, remote in pairs])
     if row.abort_stale_uploads is not None:
         big = [remote for local, remote in pairs if _size(local) >= MULTIPART_CANDIDATE_BYTES]
         if big:

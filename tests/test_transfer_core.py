@@ -62,16 +62,25 @@ def test_temporary_names_are_bounded_and_found_again():
         assert base.startswith(debris_prefix("x" * 255)) and len(base.encode()) <= 100
 
 
-def test_a_rerun_removes_what_an_interrupted_upload_left(tmp_path):
+@pytest.mark.parametrize("how", ["batch", "one big file"])
+def test_a_rerun_removes_what_an_interrupted_upload_left(tmp_path, how):
     store = tmp_path / "store"
     (store / "d").mkdir(parents=True)
     left = _debris(store / "d", "a.bin")
     other = _debris(store / "d", "b.bin")  # another file's: not this upload's business
     for path in (left, other):
         open(path, "wb").write(b"half")
-    (tmp_path / "a.bin").write_bytes(b"whole")
-    FsspecArtifactRepository(str(store)).log_artifact(str(tmp_path / "a.bin"), "d")
-    assert sorted(os.listdir(store / "d")) == sorted(["a.bin", os.path.basename(other)])
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.bin").write_bytes(os.urandom(2**20 if how == "one big file" else 10))
+    repo = FsspecArtifactRepository(str(store))
+    if how == "batch":
+        (src / "c.bin").write_bytes(b"c")
+        repo.log_artifacts(str(src), "d")
+    else:
+        repo.log_artifact(str(src / "a.bin"), "d")
+    assert not os.path.exists(left) and os.path.exists(other)
+    assert (store / "d" / "a.bin").read_bytes() == (src / "a.bin").read_bytes()
 
 
 def test_a_rerun_aborts_the_interrupted_multipart_upload_of_the_same_key(tmp_path, s3):
@@ -94,8 +103,9 @@ def test_runs_style_writes_and_streams_remove_earlier_debris(tmp_path):
     left = _debris(store / "d", "t.txt")
     open(left, "wb").write(b"half")
     repo = FsspecArtifactRepository(str(store))
-    repo.log_artifact_from_stream(io.BytesIO(b"streamed"), "t.txt", "d")
-    assert os.listdir(store / "d") == ["t.txt"] and (store / "d" / "t.txt").read_bytes() == b"streamed"
+    body = os.urandom(2**20)  # a stream this big sweeps its directory once published
+    repo.log_artifact_from_stream(io.BytesIO(body), "t.txt", "d")
+    assert os.listdir(store / "d") == ["t.txt"] and (store / "d" / "t.txt").read_bytes() == body
 
 
 # --- af.cp and the CLI take the repository's transfer policy ------------------------------
