@@ -10,8 +10,13 @@ store gives. Every read asks the store for ``info()`` first, so a changed artifa
 new key and is fetched again; a store that reports no version field at all (only a
 size) is never cached, since a rewrite of the same size could not be told apart.
 
-Entries are written under a temporary name in the cache directory and published with
-``os.replace``, so concurrent processes never see a partial entry and need no locks.
+Entries are written under a temporary name in the cache directory, checked, and published
+with ``os.replace``, so concurrent processes never see a partial entry and need no locks.
+The check is the size the store announced and, when the caller passes the scheme row
+(``row=``), the digest it lists (:func:`artifact_fs.integrity.mismatch`: MD5 ETag,
+multipart ETag, GCS ``md5Hash``, Azure ``Content-MD5``): a copy corrupted on its way is
+never published, so a bad first read is not served again once the network is healthy.
+With a ``policy`` too, a corrupted fill is fetched again within its retry budget.
 Nothing is ever evicted automatically: delete the directory to reclaim the space.
 """
 
@@ -64,11 +69,15 @@ class ReadCache:
         return os.path.join(self.directory, key[:2], key)
 
     def fetch(self, fs, path: str, info: Mapping[str, Any] | None = None,
-              download: Callable[[str, str], None] | None = None) -> str | None:
+              download: Callable[[str, str], None] | None = None, *, row=None, policy=None) -> str | None:
         """A local file holding ``path``'s current bytes, fetched into the cache on a miss.
 
         Returns ``None`` when the store reports nothing to verify a copy against (the caller
         then reads from the store). ``download(remote, local)`` defaults to ``fs.get_file``.
+        A fetched copy is published only once its size and, with the scheme ``row``, its
+        digest match ``info``; with a ``policy``, a mismatch is fetched again within the
+        policy's retry budget (:func:`artifact_fs.integrity.with_retries`), else it raises
+        :class:`~artifact_fs.errors.IntegrityError`.
         """
         info = fs.info(path) if info is None else info
         key = self.key(fs, path, info)
@@ -80,11 +89,19 @@ class ReadCache:
             return final
         self.misses += 1
         os.makedirs(os.path.dirname(final), exist_ok=True)
-        temp = f"{final}.{uuid.uuid4().hex[:12]}.partial"
-        try:
+        temp = _temp_entry(final)
+
+        def attempt(_number: int) -> None:
             (download or fs.get_file)(path, temp)
-            if os.path.getsize(temp) != int(info["size"]):
-                raise OSError(f"{path}: fetched {os.path.getsize(temp)} bytes, the store announced {info['size']}")
+            _check_fill(fs, path, temp, info, row, policy)
+
+        try:
+            if row is not None and policy is not None:
+                from .integrity import with_retries
+
+                with_retries(policy, row, attempt, f"caching {path!r}")
+            else:
+                attempt(0)
             os.replace(temp, final)
         finally:
             if os.path.exists(temp):
@@ -92,9 +109,9 @@ class ReadCache:
         return final
 
     def copy_to(self, fs, path: str, info: Mapping[str, Any], local: str,
-                download: Callable[[str, str], None] | None = None) -> bool:
+                download: Callable[[str, str], None] | None = None, *, row=None, policy=None) -> bool:
         """Place ``path``'s bytes at ``local`` through the cache; ``False`` if it cannot be cached."""
-        cached = self.fetch(fs, path, info, download)
+        cached = self.fetch(fs, path, info, download, row=row, policy=policy)
         if cached is None:
             return False
         _copy_into_place(cached, local)
@@ -113,11 +130,15 @@ def cache_from_environment(env: Mapping[str, str] | None = None) -> ReadCache | 
 
 
 def download_through_cache(cache: ReadCache, fs, pairs, infos: Mapping[str, Mapping[str, Any]],
-                           download: Callable[[list], None]) -> None:
+                           download: Callable[[list], None], *, row=None, policy=None) -> None:
     """Place ``(remote, local)`` pairs, served from the cache where ``infos`` allows.
 
-    One batched ``download`` fetches the misses into the cache (and any pair that cannot be
-    verified straight to its destination); then every cached entry is copied into place.
+    One batched ``download`` fetches the misses into temporary names in the cache (and any
+    pair that cannot be verified straight to its destination); each fetched copy is published
+    as an entry only once its size and, with the scheme ``row``, its digest match ``infos``
+    (an :class:`~artifact_fs.errors.IntegrityError` otherwise: nothing is published, the
+    ``download`` callable's own retries are the place for another attempt); then every
+    cached entry is copied into place.
     """
     uncached, misses, placed = [], {}, []
     for remote, local in pairs:
@@ -131,18 +152,44 @@ def download_through_cache(cache: ReadCache, fs, pairs, infos: Mapping[str, Mapp
             cache.hits += 1
         elif entry not in misses:
             cache.misses += 1
-            misses[entry] = (remote, size)
+            misses[entry] = (remote, info, _temp_entry(entry))
+            os.makedirs(os.path.dirname(entry), exist_ok=True)
         placed.append((entry, local))
-    batch = uncached + [(remote, entry) for entry, (remote, _size) in misses.items()]
-    if batch:
-        download(batch)
-    for entry, (remote, size) in misses.items():
-        got = os.path.getsize(entry)
-        if got != size:
-            os.remove(entry)
-            raise OSError(f"{remote}: fetched {got} bytes, the store announced {size}")
+    batch = uncached + [(remote, temp) for _entry, (remote, _info, temp) in misses.items()]
+    try:
+        if batch:
+            download(batch)
+        for entry, (remote, info, temp) in misses.items():
+            _check_fill(fs, remote, temp, info, row, policy)
+            os.replace(temp, entry)
+    finally:
+        for _remote, _info, temp in misses.values():
+            if os.path.exists(temp):
+                os.remove(temp)
     for entry, local in placed:
         _copy_into_place(entry, local)
+
+
+def _temp_entry(final: str) -> str:
+    return f"{final}.{uuid.uuid4().hex[:12]}.partial"
+
+
+def _check_fill(fs, remote: str, temp: str, info: Mapping[str, Any], row, policy) -> None:
+    """Raise unless the fetched ``temp`` has the size (and, with a ``row``, the digest) the
+    store announced for ``remote``."""
+    got = os.path.getsize(temp)
+    if got != int(info["size"]):
+        from .errors import CorruptedInTransit
+
+        raise CorruptedInTransit(f"{remote}: fetched {got} bytes, the store announced {info['size']}")
+    if row is None:
+        return
+    from .errors import CorruptedInTransit
+    from .integrity import mismatch, transfer_policy
+
+    why = mismatch(fs, row, temp, remote, info, policy or transfer_policy())
+    if why is not None:
+        raise CorruptedInTransit(f"cache fill of {remote!r} not verified: {why}")
 
 
 def _copy_into_place(source: str, local: str) -> None:

@@ -11,10 +11,15 @@ The tree::
     └── BackendNotInstalledError the fsspec backend for a scheme is missing (names the pip extra)
     OSError
     └── IntegrityError           a transferred file whose size or digest differs (names both)
+        └── CorruptedInTransit   ... because bytes changed on the wire (worth another attempt)
 
 Backends already turn their SDK errors into builtin ``OSError`` subclasses (s3fs,
 gcsfs, sshfs, fsspec's arrow wrapper), so :func:`to_mlflow_exception` only maps
-builtins to MLflow error codes, most specific class first, keeping ``__cause__``.
+builtins to MLflow error codes, most specific class first, keeping ``__cause__``. The
+one exception is a checksum failure from any layer (botocore's ``FlexibleChecksumError``,
+a store's ``BadDigest``/``InvalidDigest`` refusal that s3fs wraps as ``EINVAL``, Azure's
+``Md5Mismatch``...): :func:`is_checksum_failure` finds it anywhere in the cause chain and
+it is ``DATA_LOSS``, like an :class:`IntegrityError`.
 """
 
 from __future__ import annotations
@@ -48,6 +53,13 @@ class IntegrityError(OSError):
     """A file that arrived with another size or digest than it left with (never a silent success)."""
 
 
+class CorruptedInTransit(IntegrityError):
+    """An :class:`IntegrityError` known to come from the wire, not from another writer: the
+    store refused a body whose digest did not match, a download differs from the object the
+    store listed, or an upload's own object (the one our PUT published) holds other bytes and
+    was deleted. The retry budget tries it again (:func:`is_corruption_in_transit`)."""
+
+
 class BackendNotInstalledError(ImportError):
     """The fsspec implementation for a scheme is not installed; the message says which extra."""
 
@@ -72,6 +84,8 @@ ERROR_CODES: dict[type, str] = {
 def error_code_for(exc: BaseException) -> str:
     """The MLflow error code name for an exception, by the most specific class that matches."""
     code = next((ERROR_CODES[cls] for cls in type(exc).__mro__ if cls in ERROR_CODES), "INTERNAL_ERROR")
+    if code == "INTERNAL_ERROR" and is_checksum_failure(exc):
+        return "DATA_LOSS"  # s3fs wraps a BadDigest refusal as a plain OSError; botocore's checksum errors are no OSError
     if code == "INTERNAL_ERROR" and (is_transient(exc) or is_timeout(exc)):
         return "TEMPORARILY_UNAVAILABLE"  # an SDK's own connection or timeout error class
     return code
@@ -167,6 +181,61 @@ def is_transient(exc: BaseException) -> bool:
     names = {cls.__name__ for e in chain for cls in type(e).__mro__}
     busy = any(isinstance(e, OSError) and e.errno in TRANSIENT_ERRNOS for e in chain)
     return busy or any(isinstance(e, ConnectionError) for e in chain) or bool(names & TRANSIENT_ERRORS)
+
+
+# --- checksum failures: corrupted bytes, whichever layer noticed ----------------------------
+
+#: Exception classes (by name, anywhere in the cause chain) raised when a digest the client
+#: computed differs from the one sent with the bytes: botocore's flexible checksums (CRC32
+#: of a response, or of an aws-chunked body), botocore's legacy ``ChecksumError``, gcsfs's
+#: ``ChecksumError``.
+CHECKSUM_ERRORS = frozenset({"FlexibleChecksumError", "ChecksumError"})
+#: Error codes a store answers when the body it received does not match the digest sent
+#: with it (S3 ``Content-MD5`` or ``x-amz-checksum-*``: BadDigest / InvalidDigest; SigV4's
+#: signed payload hash; Azure's Content-MD5 / CRC64): the store stored nothing.
+CHECKSUM_ERROR_CODES = frozenset({
+    "BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch", "XAmzContentSHA256Mismatch",  # S3 and compatibles
+    "Md5Mismatch", "Crc64Mismatch",  # Azure Blob
+})
+#: Messages of client-side digest checks with no class of their own (azure-storage-blob's
+#: ``validate_content`` raises a plain ``AzureError``)
+_CHECKSUM_MESSAGES = re.compile(r"(?i)\b(MD5|CRC64) mismatch\b")
+
+
+def _store_error_code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)  # botocore's ClientError
+    if isinstance(response, Mapping):
+        error = response.get("Error")
+        if isinstance(error, Mapping) and error.get("Code"):
+            return str(error["Code"])
+    code = getattr(exc, "error_code", None)  # azure-core's HttpResponseError
+    return str(code) if isinstance(code, str) else None
+
+
+def is_checksum_failure(exc: BaseException) -> bool:
+    """True if ``exc`` or anything in its cause chain says bytes were corrupted: an
+    :class:`IntegrityError`, a client-side checksum error, or a store refusing a body whose
+    digest did not match (``BadDigest``...)."""
+    for error in _chain(exc):
+        if isinstance(error, IntegrityError) or {cls.__name__ for cls in type(error).__mro__} & CHECKSUM_ERRORS:
+            return True
+        if _store_error_code(error) in CHECKSUM_ERROR_CODES:
+            return True
+        if type(error).__name__ == "AzureError" and _CHECKSUM_MESSAGES.search(str(error)):
+            return True
+    return False
+
+
+def is_corruption_in_transit(exc: BaseException) -> bool:
+    """True for corruption on the wire, worth one more attempt: a :class:`CorruptedInTransit`,
+    or a checksum failure from the client or the store (nothing corrupted was kept). False for
+    an :class:`IntegrityError` that may be another writer's newer object."""
+    for error in _chain(exc):
+        if isinstance(error, CorruptedInTransit):
+            return True
+        if isinstance(error, IntegrityError):
+            return False
+    return is_checksum_failure(exc)
 
 
 # --- secrets: never in a message or a log record --------------------------------------------

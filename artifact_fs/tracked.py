@@ -7,6 +7,8 @@ a key becomes an artifact URI.
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -16,6 +18,24 @@ from fsspec.spec import AbstractFileSystem
 from .cache import ReadCache, cache_from_environment
 
 _LOCK = threading.Lock()
+#: files up to this size are fetched whole and verified when opened for reading, when the
+#: store's filesystem names no block size of its own
+_WHOLE_READ_BYTES = 5 * 2**20
+
+
+class _ReadFile(io.BytesIO):
+    """A file's verified bytes, held in memory, with the name and store entry of the file."""
+
+    def __init__(self, data: bytes, name: str, details: dict):
+        super().__init__(data)
+        self.path, self.details, self.size = name, details, len(data)
+
+    @property
+    def name(self) -> str:
+        return self.path
+
+    def info(self) -> dict:
+        return self.details
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,7 @@ class TrackedArtifacts(AbstractFileSystem):
         self.overrides = dict(storage_options or {})
         self.cache: ReadCache | None = ReadCache(cache_dir) if cache_dir else cache_from_environment()
         self._targets: dict[str, Target] = {}
+        self._recent: tuple[Any, bytes] | None = None  #: the last file read whole and verified, by entry (used once)
 
     # --- names ----------------------------------------------------------------------------
 
@@ -111,6 +132,17 @@ class TrackedArtifacts(AbstractFileSystem):
 
         resolved = resolve(artifact_uri, **self.overrides)
         return Target(artifact_uri, open_filesystem(resolved), resolved.root, resolved)
+
+    @staticmethod
+    def integrity_of(target: Target):
+        """``(row, policy)``: the scheme row whose digest rules check ``target``'s bytes and the
+        transfer policy (``ARTIFACT_FS_VERIFY``, ``ARTIFACT_FS_RETRIES``); ``(None, policy)``
+        for the tracking server's artifact API, which lists no digest."""
+        from .integrity import TransferPolicy, transfer_policy
+
+        if target.resolved is None:
+            return None, transfer_policy()
+        return target.resolved.row, TransferPolicy(**target.resolved.transfer_options)
 
     def uses_cache(self, target: Target) -> bool:
         """Reads of ``target`` go through the cache (never for local roots: they are local already)."""
@@ -162,10 +194,28 @@ class TrackedArtifacts(AbstractFileSystem):
         return out if detail else sorted(out)
 
     def open(self, path, mode="rb", block_size=None, cache_options=None, compression=None, **kwargs):
-        """Open a file of the store; reads go through the verified cache when one is configured."""
+        """Open a file of the store; reads go through the verified cache when one is configured.
+
+        Reads are verified against the digest the store lists (S3 ETag, multipart ETags
+        included, GCS ``md5Hash``, Azure ``Content-MD5``; not with ``ARTIFACT_FS_VERIFY=size``):
+
+        * a file no bigger than one read block (the store's block size, or ``block_size``:
+          50 MiB on S3) is fetched whole in one GET when opened, checked, and read from
+          memory: any read pattern is verified, and a corrupted fetch is fetched again
+          within the retry budget before :class:`~artifact_fs.errors.IntegrityError`;
+        * a bigger file is hashed as it is read: read whole, in order, the read that
+          reaches its end raises ``IntegrityError`` (an ``OSError``, so pandas and pyarrow
+          pass it on) instead of returning corrupted bytes. Reads that skip ahead (a
+          Parquet footer first, byte ranges, ``seek``) cannot be verified this way and are
+          served unchecked: copy the file with ``af.cp`` / ``download_artifacts`` (verified
+          and retried), or turn on the read cache (``ARTIFACT_FS_CACHE_DIR``), whose
+          entries are verified before they are served.
+        """
         target, _key, inner = self.target(path)
-        if self.uses_cache(target) and mode in ("rb", "r") and compression is None:
-            local = self.cache.fetch(target.fs, inner)
+        reading = mode in ("rb", "r") and compression is None
+        row, policy = self.integrity_of(target)
+        if self.uses_cache(target) and reading:
+            local = self.cache.fetch(target.fs, inner, row=row, policy=policy)
             if local is not None:
                 return open(local, mode, **({"encoding": kwargs.get("encoding")} if mode == "r" else {}))
         if mode in ("wb", "w", "xb", "x") and compression is None:
@@ -174,8 +224,38 @@ class TrackedArtifacts(AbstractFileSystem):
             options = {"block_size": block_size} if block_size else {}
             return open_for_writing(target.fs, inner, target.resolved.row if target.resolved else None, mode,
                                     encoding=kwargs.pop("encoding", None), **options, **kwargs)
+        if reading and row is not None and row.checksum is not None and policy.verify != "size":
+            binary = self._open_verified(target, inner, row, policy, block_size, cache_options, kwargs)
+            if mode == "rb":
+                return binary
+            text = {name: kwargs[name] for name in ("encoding", "errors", "newline") if name in kwargs}
+            return io.TextIOWrapper(binary if isinstance(binary, io.BufferedIOBase) else io.BufferedReader(binary), **text)
         return target.fs.open(inner, mode, block_size=block_size, cache_options=cache_options,
                               compression=compression, **kwargs)
+
+    def _open_verified(self, target: Target, inner: str, row, policy, block_size, cache_options, kwargs):
+        from . import integrity
+
+        fs = target.fs
+        entry = fs.info(inner)
+        options = {name: value for name, value in kwargs.items() if name not in ("encoding", "errors", "newline")}
+        if entry.get("type") == "directory":  # the store's own answer to opening one
+            return fs.open(inner, "rb", block_size=block_size, cache_options=cache_options, **options)
+        whole = block_size or getattr(fs, "default_block_size", None) or getattr(fs, "blocksize", None) or _WHOLE_READ_BYTES
+        size = entry.get("size")
+        if size is not None and int(size) <= whole:
+            # pyarrow opens a Parquet file twice (schema, then data): the next open of the
+            # unchanged object (same entry) takes the bytes the last one verified, once
+            key = (id(fs), inner, json.dumps(entry, sort_keys=True, default=str))
+            recent, self._recent = self._recent, None
+            if recent is not None and recent[0] == key:
+                data = recent[1]
+            else:
+                data = integrity.read_verified(fs, row, inner, entry, policy)
+                self._recent = (key, data)
+            return _ReadFile(data, name=inner, details=entry)
+        raw = fs.open(inner, "rb", block_size=block_size, cache_options=cache_options, **options)
+        return integrity.verified_reader(raw, fs, row, inner, entry, policy)
 
     def cat_file(self, path, start=None, end=None, **kwargs):
         """Bytes of one file (a range with ``start``/``end``)."""
@@ -188,10 +268,11 @@ class TrackedArtifacts(AbstractFileSystem):
         return target.fs.pipe_file(inner, value, **kwargs)
 
     def get_file(self, rpath, lpath, **kwargs):
-        """Download one file (through the cache when configured)."""
+        """Download one file (through the cache when configured, whose fills are verified)."""
         target, _key, inner = self.target(rpath)
         if self.uses_cache(target):
-            if self.cache.copy_to(target.fs, inner, target.fs.info(inner), lpath, target.fs.get_file):
+            row, policy = self.integrity_of(target)
+            if self.cache.copy_to(target.fs, inner, target.fs.info(inner), lpath, target.fs.get_file, row=row, policy=policy):
                 return None
         return target.fs.get_file(inner, lpath, **kwargs)
 

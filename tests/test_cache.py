@@ -11,7 +11,9 @@ import pytest
 from mlflow import MlflowClient
 
 import artifact_fs as af
-from artifact_fs.cache import ReadCache
+from artifact_fs.cache import ReadCache, download_through_cache
+from artifact_fs.errors import IntegrityError
+from artifact_fs.integrity import TransferPolicy
 from artifact_fs.protocols import RunsFileSystem
 
 from .conftest import new_bucket
@@ -130,3 +132,28 @@ def test_download_artifacts_uses_the_cache(s3_run, seaweedfs, tmp_path, monkeypa
     (tmp_path / "third").mkdir()
     third = client.download_artifacts(run_id, "model/w.bin", str(tmp_path / "third"))
     assert open(third, "rb").read() == b"V" * 100
+
+
+def test_a_fill_whose_digest_differs_from_the_store_is_never_published(s3_run, seaweedfs, tmp_path):
+    """Same size, one byte changed on the way: the size check alone would publish it."""
+    run_id, bucket, prefix = s3_run
+    seaweedfs.boto3_client().put_object(Bucket=bucket, Key=f"{prefix}/blob.bin", Body=b"A" * 1000)
+    fs = RunsFileSystem(cache_dir=str(tmp_path / "cache"))
+    target, _key, inner = fs.target(f"{run_id}/blob.bin")
+    row = target.resolved.row
+    info = target.fs.info(inner)
+
+    def corrupting(remote, local):
+        target.fs.get_file(remote, local)
+        with open(local, "r+b") as f:
+            f.write(b"B")
+
+    with pytest.raises(IntegrityError, match="md5"):
+        fs.cache.fetch(target.fs, inner, info, corrupting, row=row, policy=TransferPolicy(retries=0))
+    with pytest.raises(IntegrityError, match="md5"):  # the batched fills of af.cp / download_artifacts
+        download_through_cache(fs.cache, target.fs, [(inner, str(tmp_path / "out.bin"))], {inner: info},
+                               lambda batch: [corrupting(remote, local) for remote, local in batch], row=row)
+    assert cached_entries(tmp_path / "cache") == [] and not (tmp_path / "out.bin").exists()
+    with fs.open(f"runs://{run_id}/blob.bin") as f:
+        assert f.read() == b"A" * 1000
+    assert len(cached_entries(tmp_path / "cache")) == 1

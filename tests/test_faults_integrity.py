@@ -14,7 +14,8 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from artifact_fs import FsspecArtifactRepository, integrity
-from artifact_fs.errors import IntegrityError
+from artifact_fs.backends import scheme_row
+from artifact_fs.errors import CorruptedInTransit, IntegrityError, error_code_for
 from artifact_fs.paths import TEMP_PREFIX
 
 from .conftest import new_bucket
@@ -71,8 +72,9 @@ def test_an_upload_replaced_at_once_is_reported_and_not_deleted(store, tmp_path)
     (tmp_path / "a.txt").write_bytes(ORIGINAL)
     repo.log_artifact(str(tmp_path / "a.txt"))
     replace("a.txt", REPLACED)
-    with pytest.raises(IntegrityError, match="md5"):
+    with pytest.raises(IntegrityError, match="md5") as info:
         integrity.verify_uploads(repo.fs, repo.row, [(str(tmp_path / "a.txt"), repo._remote("a.txt"))], repo.policy)
+    assert not isinstance(info.value, CorruptedInTransit)  # not retried: sending again would overwrite it
     assert [i.path for i in repo.list_artifacts()] == ["a.txt"]  # another writer's object stays
 
 
@@ -132,3 +134,36 @@ def test_bad_policy_values_name_their_variable():
         integrity.transfer_policy({"ARTIFACT_FS_VERIFY": "md5"})
     assert integrity.transfer_policy({}) == integrity.TransferPolicy(retries=2, verify="checksum")
     assert pathlib.Path(integrity.__file__).name == "integrity.py"
+
+
+def test_corruption_from_any_layer_uses_the_retry_budget_and_leaves_as_data_loss(monkeypatch):
+    """A checksum failure (botocore's CRC32 of a response, a store's BadDigest refusal as
+    s3fs wraps it) is corruption in transit: tried again within the budget, then an
+    IntegrityError (DATA_LOSS). A mismatch that may be another writer's is tried once."""
+    from botocore.exceptions import ClientError, FlexibleChecksumError
+
+    monkeypatch.setattr(integrity, "BACKOFF_SECONDS", 0)
+    refused = OSError(22, "The Content-Md5 you specified did not match what we received.")
+    refused.__cause__ = ClientError({"Error": {"Code": "BadDigest", "Message": "..."}}, "PutObject")
+    policy, row = integrity.TransferPolicy(retries=2), scheme_row("s3")
+    for error in (FlexibleChecksumError(error_msg="Expected checksum x did not match calculated checksum: y"), refused):
+        calls = []
+
+        def attempt(number, error=error):
+            calls.append(number)
+            raise error
+
+        with pytest.raises(IntegrityError, match="gave up after 3 attempts") as info:
+            integrity.with_retries(policy, row, attempt, "downloading 1 file(s)")
+        assert calls == [0, 1, 2] and error_code_for(info.value) == "DATA_LOSS"
+        assert error_code_for(error) == "DATA_LOSS"  # also when it reaches MLflow unwrapped
+
+    calls = []
+
+    def another_writer(number):
+        calls.append(number)
+        raise IntegrityError("upload not verified: md5 ... (replaced by another writer meanwhile)")
+
+    with pytest.raises(IntegrityError):
+        integrity.with_retries(policy, row, another_writer, "uploading 1 file(s)")
+    assert calls == [0]
