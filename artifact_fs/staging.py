@@ -166,6 +166,11 @@ class StagedWrite:
         """Complete the upload, verify it, and (for temporary names) rename it into place."""
         try:
             self.file.close()
+            if self.target == self.final and self.row is not None:
+                from .integrity import TransferPolicy, verify_written
+
+                # an object store that ignored Content-MD5 kept corrupted bytes: ours are deleted
+                verify_written(self.fs, self.row, self.final, TransferPolicy(verify=self.verify))
             self._check()
             if self.target != self.final:
                 self.fs.mv(self.target, self.final, **dict(self.row.rename_options))

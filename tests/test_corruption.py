@@ -211,9 +211,10 @@ STREAMED = pytest.mark.parametrize(("size", "match"), [(1 * MIB, "PUT "), (12 * 
 
 
 @STREAMED
-@pytest.mark.parametrize("s3", ["seaweedfs"], indirect=True)
 def test_a_corrupted_streamed_write_through_runs_publishes_nothing(run_on_s3, size, match):
-    """A store that honours Content-MD5 refuses the corrupted PUT or part: nothing is published."""
+    """A store that honours Content-MD5 (SeaweedFS) refuses the corrupted PUT or part; on one
+    that ignores it (moto) the published object is found to be ours and corrupted, and deleted
+    (artifact_fs.staging.StagedWrite): either way nothing corrupted stays under the name."""
     run_id, server, bucket, proxy, prefix = run_on_s3
     data = os.urandom(size)
     fs = RunsFileSystem()
@@ -230,6 +231,21 @@ def test_a_corrupted_streamed_write_through_runs_publishes_nothing(run_on_s3, si
     assert proxy.flipped and stored(server, bucket, f"{prefix}/w.bin") is None
     write()  # healthy again
     assert stored(server, bucket, f"{prefix}/w.bin") == data
+
+
+@STREAMED
+def test_a_corrupted_streamed_upload_in_the_tracking_server_publishes_nothing(s3, size, match):
+    """The tracking server's streamed uploads (``log_artifact_from_stream``) share StagedWrite."""
+    server, bucket, proxy = s3
+    repo = FsspecArtifactRepository(f"s3://{bucket}/run")
+    data = os.urandom(size)
+    proxy.corrupt_next("request", match)
+    with pytest.raises(MlflowException) as info:
+        repo.log_artifact_from_stream(io.BytesIO(data), "s.bin", "d")
+    assert info.value.error_code == "DATA_LOSS", info.value.message
+    assert proxy.flipped and stored(server, bucket, "run/d/s.bin") is None
+    repo.log_artifact_from_stream(io.BytesIO(data), "s.bin", "d")
+    assert stored(server, bucket, "run/d/s.bin") == data
 
 
 @STREAMED
