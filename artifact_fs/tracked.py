@@ -263,9 +263,9 @@ class TrackedArtifacts(AbstractFileSystem):
         return target.fs.cat_file(inner, start=start, end=end, **kwargs)
 
     def pipe_file(self, path, value, **kwargs):
-        """Write ``value`` as one file."""
-        target, _key, inner = self.target(path)
-        return target.fs.pipe_file(inner, value, **kwargs)
+        """Write ``value`` as one file (staged and verified as every write: see :meth:`open`)."""
+        with self.open(path, "wb", **kwargs) as f:
+            f.write(value)
 
     def get_file(self, rpath, lpath, **kwargs):
         """Download one file (through the cache when configured, whose fills are verified)."""
@@ -274,12 +274,18 @@ class TrackedArtifacts(AbstractFileSystem):
             row, policy = self.integrity_of(target)
             if self.cache.copy_to(target.fs, inner, target.fs.info(inner), lpath, target.fs.get_file, row=row, policy=policy):
                 return None
-        return target.fs.get_file(inner, lpath, **kwargs)
+        from . import core
+
+        expected = {target.fs._strip_protocol(inner).rstrip("/"): target.fs.info(inner)}
+        core.download(target.fs, target.resolved, [(inner, lpath)], expected, callback=kwargs.get("callback"))
+        return None
 
     def put_file(self, lpath, rpath, **kwargs):
-        """Upload one file."""
+        """Upload one file through the one transfer core (staged, verified, retried)."""
+        from . import core
+
         target, _key, inner = self.target(rpath)
-        return target.fs.put_file(lpath, inner, **kwargs)
+        core.upload(target.fs, target.resolved, [(lpath, inner)], callback=kwargs.get("callback"))
 
     def rm_file(self, path):
         """Delete one file."""
@@ -288,9 +294,11 @@ class TrackedArtifacts(AbstractFileSystem):
 
     def rm(self, path, recursive=False, maxdepth=None):
         """Delete files (or trees with ``recursive``)."""
+        from .transfer import delete
+
         for item in [path] if isinstance(path, str) else path:
             target, _key, inner = self.target(item)
-            target.fs.rm(inner, recursive=recursive, maxdepth=maxdepth)
+            delete(target.fs, target.resolved.row if target.resolved else None, inner, recursive=recursive)
 
     def mkdir(self, path, create_parents=True, **kwargs):
         """Create a directory (a no-op on object stores)."""
@@ -308,7 +316,7 @@ class TrackedArtifacts(AbstractFileSystem):
         t2, _k2, inner2 = self.target(path2)
         if t1.fs is t2.fs:
             return t1.fs.cp_file(inner1, inner2, **kwargs)
-        with t1.fs.open(inner1, "rb") as src, t2.fs.open(inner2, "wb") as dst:
+        with self.open(path1, "rb") as src, self.open(path2, "wb") as dst:  # both verified
             while chunk := src.read(8 * 1024 * 1024):
                 dst.write(chunk)
 

@@ -303,6 +303,31 @@ def test_fsspec_open_read_of_a_corrupted_response_raises_or_reads_healthy_bytes(
         assert f.read() == data
 
 
+@pytest.mark.parametrize("size", [1 * MIB, 24 * MIB], ids=["1MiB", "24MiB-multipart"])
+def test_runs_get_and_put_of_corrupted_bytes_are_refused(run_on_s3, monkeypatch, tmp_path, size):
+    """``fs.get``/``fs.put`` on ``runs://`` (what dask and pyarrow's copy helpers call) go
+    through the one transfer core: verified, retried, nothing corrupted under a final name."""
+    run_id, server, bucket, proxy, prefix = run_on_s3
+    fs = RunsFileSystem()
+    data = random_file(tmp_path / "up.bin", size)
+    monkeypatch.setenv("ARTIFACT_FS_RETRIES", "0")
+    proxy.corrupt_next("request", "PUT ")
+    with pytest.raises(OSError) as info:
+        fs.put_file(str(tmp_path / "up.bin"), f"runs://{run_id}/up.bin")
+    assert error_code_for(info.value) == "DATA_LOSS" and proxy.flipped
+    assert stored(server, bucket, f"{prefix}/up.bin") is None
+    fs.put_file(str(tmp_path / "up.bin"), f"runs://{run_id}/up.bin")
+    assert stored(server, bucket, f"{prefix}/up.bin") == data
+    proxy.corrupt_next("response", "GET ")
+    with pytest.raises(IntegrityError):
+        fs.get_file(f"runs://{run_id}/up.bin", str(tmp_path / "down.bin"))
+    assert not (tmp_path / "down.bin").exists()  # nothing under the final name
+    monkeypatch.delenv("ARTIFACT_FS_RETRIES")
+    proxy.corrupt_next("response", "GET ")
+    RunsFileSystem().get_file(f"runs://{run_id}/up.bin", str(tmp_path / "down.bin"))  # retried to healthy bytes
+    assert (tmp_path / "down.bin").read_bytes() == data
+
+
 def test_pandas_read_parquet_of_a_corrupted_response_raises_never_returns_wrong_data(run_on_s3, monkeypatch):
     run_id, _server, _bucket, proxy, _prefix = run_on_s3
     frame = pd.DataFrame({"x": range(200_000), "y": [f"row {i}" for i in range(200_000)]})
