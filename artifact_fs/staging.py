@@ -186,7 +186,7 @@ class StagedWrite:
     def _check(self) -> None:
         if self.row is None:
             return
-        from .integrity import listed_digest
+        from .digests import listed_digest
 
         entry = self.fs.info(self.target)
         size = entry.get("size")

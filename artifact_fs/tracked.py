@@ -234,7 +234,7 @@ class TrackedArtifacts(AbstractFileSystem):
                               compression=compression, **kwargs)
 
     def _open_verified(self, target: Target, inner: str, row, policy, block_size, cache_options, kwargs):
-        from . import integrity
+        from . import verified_reads
 
         fs = target.fs
         entry = fs.info(inner)
@@ -251,11 +251,11 @@ class TrackedArtifacts(AbstractFileSystem):
             if recent is not None and recent[0] == key:
                 data = recent[1]
             else:
-                data = integrity.read_verified(fs, row, inner, entry, policy)
+                data = verified_reads.read_verified(fs, row, inner, entry, policy)
                 self._recent = (key, data)
             return _ReadFile(data, name=inner, details=entry)
         raw = fs.open(inner, "rb", block_size=block_size, cache_options=cache_options, **options)
-        return integrity.verified_reader(raw, fs, row, inner, entry, policy)
+        return verified_reads.verified_reader(raw, fs, row, inner, entry, policy)
 
     def cat_file(self, path, start=None, end=None, **kwargs):
         """Bytes of one file (a range with ``start``/``end``)."""
