@@ -19,7 +19,8 @@ from botocore.exceptions import ClientError
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from artifact_fs import FsspecArtifactRepository, integrity
+import artifact_fs as af
+from artifact_fs import FsspecArtifactRepository, cli, integrity
 from artifact_fs.client_hooks import S3_PART_SIZE_METADATA
 from artifact_fs.errors import CorruptedInTransit, IntegrityError, error_code_for
 from artifact_fs.protocols import RunsFileSystem
@@ -94,6 +95,47 @@ def test_a_corrupted_download_is_data_loss_or_retried_to_identical_bytes(s3, tmp
     got = FsspecArtifactRepository(f"s3://{bucket}/run").download_artifacts("f.bin", str(tmp_path / "retried"))
     assert len(proxy.flipped) == 1
     assert open(got, "rb").read() == data
+
+
+def _copy(via: str, src: str, dst: str) -> None:
+    """``af.cp`` or ``artifact-fs cp`` in this process; the CLI's failure leaves as its exit code."""
+    if via == "af.cp":
+        af.cp(src, dst, progress=False)
+        return
+    code = cli.main(["cp", "--no-progress", src, dst])
+    if code != 0:
+        raise OSError(f"artifact-fs cp exited with {code}")
+
+
+@pytest.mark.parametrize("via", ["af.cp", "cli"])
+@pytest.mark.parametrize("size", [1 * MIB, 24 * MIB], ids=["1MiB", "24MiB-multipart"])
+def test_cp_refuses_corrupted_bytes_both_ways(s3, tmp_path, monkeypatch, capsys, via, size):
+    """``af.cp`` and ``artifact-fs cp`` take the repository's road: a corrupted download or
+    upload fails (DATA_LOSS; the CLI exits non-zero) with nothing corrupted under the final
+    name, and with the default budget a new attempt gets healthy bytes."""
+    server, bucket, proxy = s3
+    data = random_file(tmp_path / "f.bin", size)
+    monkeypatch.setenv("ARTIFACT_FS_RETRIES", "0")
+    proxy.corrupt_next("request", "PUT " if size == MIB else "partNumber=2&")
+    with pytest.raises(OSError) as info:
+        _copy(via, str(tmp_path / "f.bin"), f"s3://{bucket}/up/f.bin")
+    assert proxy.flipped and stored(server, bucket, "up/f.bin") is None
+    if via == "af.cp":
+        assert error_code_for(info.value) == "DATA_LOSS", repr(info.value)
+    else:
+        assert "IntegrityError" in capsys.readouterr().err
+    _copy(via, str(tmp_path / "f.bin"), f"s3://{bucket}/up/f.bin")
+    assert stored(server, bucket, "up/f.bin") == data
+
+    proxy.corrupt_next("response", "GET ")
+    (tmp_path / "down").mkdir()
+    with pytest.raises(OSError):
+        _copy(via, f"s3://{bucket}/up/f.bin", str(tmp_path / "down") + "/")
+    assert list((tmp_path / "down").iterdir()) == []  # nothing under the final name, no temporary left
+    monkeypatch.delenv("ARTIFACT_FS_RETRIES")
+    proxy.corrupt_next("response", "GET ")
+    _copy(via, f"s3://{bucket}/up/f.bin", str(tmp_path / "down") + "/")
+    assert (tmp_path / "down" / "f.bin").read_bytes() == data
 
 
 @pytest.mark.parametrize("uploader", ["boto3-8MiB-parts", "boto3-7MiB-parts"])
