@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from . import integrity, staging, transfer
 from ._table import Scheme
@@ -50,8 +50,14 @@ def policy_of(resolved) -> TransferPolicy:
     return TransferPolicy(**resolved.transfer_options)
 
 
-def _fs_getter(fs) -> Callable[[], Any]:
-    return fs if callable(fs) and not hasattr(fs, "protocol") else (lambda: fs)
+def _prepare(fs, resolved, policy: TransferPolicy | None, callback: Any, kind: str):
+    """``(fs getter, row, policy, per-transfer options)`` of one transfer; ``fs`` is the
+    filesystem or a function returning it."""
+    get_fs = fs if callable(fs) and not hasattr(fs, "protocol") else (lambda: fs)
+    options = dict(getattr(resolved, kind)) if resolved is not None else {}
+    if callback is not None:
+        options["callback"] = callback
+    return get_fs, resolved.row if resolved is not None else PLAIN_ROW, policy or policy_of(resolved), options
 
 
 def upload(
@@ -65,12 +71,7 @@ def upload(
     pairs = list(pairs)
     if not pairs:
         return
-    get_fs = _fs_getter(fs)
-    row = resolved.row if resolved is not None else PLAIN_ROW
-    policy = policy or policy_of(resolved)
-    options = dict(resolved.upload_options) if resolved is not None else {}
-    if callback is not None:
-        options["callback"] = callback
+    get_fs, row, policy, options = _prepare(fs, resolved, policy, callback, "upload_options")
     extra = (resolved.storage_options.get(row.upload_extra_option or "", {}) or {}) if resolved is not None else {}
     started = time.time()
 
@@ -114,12 +115,7 @@ def download(
     pairs = list(pairs)
     if not pairs:
         return
-    get_fs = _fs_getter(fs)
-    row = resolved.row if resolved is not None else PLAIN_ROW
-    policy = policy or policy_of(resolved)
-    options = dict(resolved.download_options) if resolved is not None else {}
-    if callback is not None:
-        options["callback"] = callback
+    get_fs, row, policy, options = _prepare(fs, resolved, policy, callback, "download_options")
 
     def fetch(batch: Sequence[Pair]) -> None:
         def attempt(_number: int) -> None:

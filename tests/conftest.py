@@ -70,3 +70,13 @@ def new_bucket(server) -> str:
     name = f"t-{uuid.uuid4().hex[:16]}"
     server.create_bucket(name)
     return name
+
+
+@pytest.fixture(scope="module")
+def tracking_uri(tmp_path_factory):
+    """A sqlite tracking store for one test module (its schema created once)."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('tracking')}/mlflow.db"
+    MlflowClient(uri).search_experiments()  # runs the migrations
+    return uri

@@ -19,13 +19,6 @@ from artifact_fs.protocols import RunsFileSystem
 from .conftest import new_bucket
 
 
-@pytest.fixture(scope="module")
-def tracking_uri(tmp_path_factory):
-    uri = f"sqlite:///{tmp_path_factory.mktemp('tracking')}/mlflow.db"
-    MlflowClient(uri).search_experiments()
-    return uri
-
-
 @pytest.fixture
 def s3_run(seaweedfs, monkeypatch, tracking_uri):
     """A run whose artifacts live in a fresh SeaweedFS bucket: ``(run_id, bucket, key prefix)``."""

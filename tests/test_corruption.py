@@ -230,14 +230,6 @@ def test_an_upload_that_differs_from_its_file_is_deleted_when_it_is_provably_our
 # --- runs:// writes and reads -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tracking_uri(tmp_path_factory):
-    """A sqlite tracking store (schema created once per module)."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('tracking')}/mlflow.db"
-    MlflowClient(uri).search_experiments()
-    return uri
-
-
 @pytest.fixture
 def run_on_s3(s3, monkeypatch, tracking_uri):
     """``(run_id, server, bucket, proxy, key prefix)``: a run in a sqlite tracking store whose

@@ -33,14 +33,6 @@ def gcs(tmp_path_factory):
         yield server
 
 
-@pytest.fixture(scope="module")
-def tracking_uri(tmp_path_factory):
-    """A sqlite tracking store (schema created once per module)."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('tracking')}/mlflow.db"
-    MlflowClient(uri).search_experiments()  # runs the migrations
-    return uri
-
-
 class Store:
     """An artifact root on one backend and a way to read an object with the store's own client."""
 
