@@ -35,9 +35,14 @@ NAME_BYTES = 48
 SWEEP_AFTER_BYTES = 2**20
 
 
+#: hex digits of the final name's hash in a temporary name
+HASH_HEX = 10
+_PREFIX_LENGTH = len(TEMP_PREFIX) + HASH_HEX + 1
+
+
 def debris_prefix(name: str) -> str:
     """The start of every temporary name for a final file called ``name`` (its basename)."""
-    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_HEX]
     return f"{TEMP_PREFIX}{digest}."
 
 
@@ -70,7 +75,7 @@ def sweep_remote(fs, finals: Iterable[str]) -> int:
             continue
         for name in names:
             base = posixpath.basename(str(name).rstrip("/"))
-            if base.startswith(TEMP_PREFIX) and base[: len(TEMP_PREFIX) + 11] in prefixes:
+            if base.startswith(TEMP_PREFIX) and base[:_PREFIX_LENGTH] in prefixes:
                 removed += discard_remote(fs, [f"{parent}/{base}" if parent else base])
     return removed
 
@@ -84,7 +89,7 @@ def sweep_local(finals: Iterable[str]) -> int:
         except OSError:
             continue
         for entry in entries:
-            if entry.name.startswith(TEMP_PREFIX) and entry.name[: len(TEMP_PREFIX) + 11] in prefixes:
+            if entry.name.startswith(TEMP_PREFIX) and entry.name[:_PREFIX_LENGTH] in prefixes:
                 try:
                     os.remove(entry.path)
                     removed += 1

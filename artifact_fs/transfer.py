@@ -18,6 +18,7 @@ import functools
 import mimetypes
 import os
 from concurrent.futures import ThreadPoolExecutor
+from glob import has_magic  # what fsspec's rm/expand_path ask before globbing a name
 from itertools import groupby
 from typing import Any, Iterable, Sequence
 
@@ -27,11 +28,6 @@ from .integrity import TransferPolicy
 from .staging import discard_local, discard_remote, temp_name
 
 Pair = tuple[str, str]  # (source, destination)
-
-
-def has_magic(name: str) -> bool:
-    """Whether fsspec's ``rm``/``expand_path`` would read ``name`` as a glob pattern."""
-    return any(char in name for char in "*?[")
 
 
 SYNC_WORKERS = 8
