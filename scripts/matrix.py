@@ -58,7 +58,7 @@ CONTRACT_TESTS = (
 RUNTIME_EXTRAS = ("s3", "gcs", "azure", "sftp", "hdfs", "hdfs-pyarrow", "pandas", "polars", "upath", "cli")
 SERVER_INSTALLS = ("sftp", "ftp", "gcs", "azure", "hdfs")
 #: Known gaps at the declared minimums, deselected by name in the minimum-versions
-#: environment (and listed in README "Compatibility"): gcsfs before 2026.10 reads in its
+#: environment (and listed in docs/compatibility.md): gcsfs before 2026.10 reads in its
 #: own block size, so MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE has no effect there.
 MINIMUM_KNOWN_GAPS = ("tests/test_backend_gcs.py::test_download_chunk_size_sets_the_ranged_reads",)
 
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tests", help="space-separated test paths instead of each environment's own")
     parser.add_argument("--ref", help="test this git commit (exported under .matrix/src) instead of the working tree")
     parser.add_argument("--write", action="append", help="also write the table to this Markdown file "
-                        "(between the matrix markers when it has them, as README.md does); repeatable")
+                        "(between the matrix markers when it has them, as docs/compatibility.md does); repeatable")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
     uv = os.environ.get("UV") or shutil.which("uv")
