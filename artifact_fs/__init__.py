@@ -22,7 +22,7 @@ _EXPORTS = {
     "InvalidSettingError": "artifact_fs.errors",
     "InvalidURIError": "artifact_fs.errors",
     "Resolved": "artifact_fs.resolver",
-    "ReadCache": "artifact_fs.cache",
+    "ReadCache": "artifact_fs.read_cache",
     "cp": "artifact_fs.api",
     "filesystem": "artifact_fs.api",
     "locate": "artifact_fs.api",
@@ -33,12 +33,17 @@ _EXPORTS = {
     "storage_options": "artifact_fs.api",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "BackendNotInstalledError", "CopyResult", "FsspecArtifactRepository", "InvalidArtifactPathError",
+    "InvalidSettingError", "InvalidURIError", "ReadCache", "Resolved", "cp", "filesystem", "locate", "ls", "open",
+    "resolve", "rm", "storage_options",
+]  # fmt: skip
+assert sorted(__all__) == sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .errors import BackendNotInstalledError, InvalidArtifactPathError, InvalidSettingError, InvalidURIError
     from .api import CopyResult, cp, filesystem, locate, ls, open, rm, storage_options
-    from .cache import ReadCache
+    from .read_cache import ReadCache
     from .repository import FsspecArtifactRepository
     from .resolver import Resolved, resolve
 

@@ -10,7 +10,7 @@ import re
 import sys
 
 from .backends import BUILTIN_SCHEMES_VAR, SCHEMES
-from .settings_table import BUDGET_SETTINGS, TRANSFER_SETTINGS
+from .settings import BUDGET_SETTINGS, TRANSFER_SETTINGS
 from .profiles import PROFILES_VAR
 
 
@@ -29,8 +29,8 @@ def schemes_markdown() -> str:
     lines = ["| scheme | accepted forms | fsspec protocol | implementation | install |", "|---|---|---|---|---|"]
     for row in SCHEMES:
         name = f"`{row.name}`" if row.name else "(plain path)"
-        extra = f"`artifact_fs[{row.extra}]`" if row.extra else "built in"
-        lines.append(f"| {name} | {row.form} | `{row.protocol}` | `{row.impl}` | {extra} |")
+        extra = f"`artifact_fs[{row.client.extra}]`" if row.client.extra else "built in"
+        lines.append(f"| {name} | {row.uri.form} | `{row.client.protocol}` | `{row.client.impl}` | {extra} |")
     return "\n".join(lines)
 
 
@@ -40,7 +40,7 @@ def settings_markdown() -> str:
     rows = [(row.name, row) for row in SCHEMES]
     rows += [(f"{row.name} ({name})", alt) for row in SCHEMES for name, alt in row.alternatives.items()]
     for label, row in rows:
-        for s in row.settings:
+        for s in row.client.settings:
             key = (s.var, s.option, _converter_name(s.parse), s.secret, s.unless, s.doc)
             merged.setdefault(key, []).append(label)
     lines = ["| variable | schemes | becomes | value | notes |", "|---|---|---|---|---|"]

@@ -23,7 +23,7 @@ from typing import IO, Any, Mapping
 
 from . import progress as progress_bars
 from . import core, transfer
-from .cache import ReadCache, cache_from_environment
+from .read_cache import ReadCache, cache_from_environment
 from .opener import keyword_arguments, open_filesystem
 from .paths import clean_artifact_path, local_destination
 from .resolver import Resolved, resolve
@@ -46,7 +46,7 @@ class Location:
     @property
     def local(self) -> bool:
         """True for a path on this machine."""
-        return bool(self.resolved is not None and self.resolved.row.local)
+        return bool(self.resolved is not None and self.resolved.row.paths.local)
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def locate(uri: str | os.PathLike, env: Mapping[str, str] | None = None, **optio
         resolved = dataclasses.replace(target.resolved, root=inner) if target.resolved is not None else None
         return Location(target.fs, inner, resolved, tracked.cache if tracked.uses_cache(target) else None, tracked)
     resolved = resolve(uri, env, **options)
-    cache = None if resolved.row.local else cache_from_environment()  # local files need no cached copy
+    cache = None if resolved.row.paths.local else cache_from_environment()  # local files need no cached copy
     return Location(open_filesystem(resolved), resolved.root, resolved, cache)
 
 

@@ -7,9 +7,9 @@ So the registry's factory (:func:`artifact_fs.entrypoints.create_repository`) ha
 an instance of exactly the mixins the store can honour:
 
 * ``StreamUploadMixin``: every store (it is part of :class:`FsspecArtifactRepository`);
-* the row's ``presigned_mixins`` when its presigner can sign with the resolved
-  credentials (:mod:`artifact_fs.presign`): ``MultipartUploadMixin``,
-  ``MultipartDownloadMixin``, ``PresignedUploadMixin``.
+* the mixins the row's presigner implements (``Scheme.server.presigner.mixins``, see
+  :class:`artifact_fs.presign.Presigner`) when it can sign with the resolved credentials:
+  ``MultipartUploadMixin``, ``MultipartDownloadMixin``, ``PresignedUploadMixin``.
 
 The class is built with ``types.new_class`` from :class:`FsspecArtifactRepository`, the
 implementations below and MLflow's mixins, once per combination (cached): no subclass
@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from .errors import mlflow_errors
 from .paths import clean_artifact_path, clean_file_name, join_artifact_path
-from .presign import CannotSign, presigner
+from .presign import CannotSign
 
 _MIXIN_MODULE = "mlflow.store.artifact.artifact_repo"
 STREAM_MIXIN = "StreamUploadMixin"
@@ -39,10 +39,10 @@ def mlflow_mixin(name: str):
 
 def honoured_mixins(resolved) -> tuple[str, ...]:
     """Names of the mixins a repository for ``resolved`` honours (pure: no network I/O)."""
-    row = resolved.row
+    presigner = resolved.row.server.presigner
     signed: tuple[str, ...] = ()
-    if row.presigner and row.presigned_mixins and presigner(row.presigner).can_presign(resolved):
-        signed = row.presigned_mixins
+    if presigner is not None and presigner.mixins and presigner.can_presign(resolved):
+        signed = presigner.mixins
     return (STREAM_MIXIN, *signed)
 
 
@@ -86,7 +86,7 @@ class MultipartUploads:
             raise ValueError(f"num_parts must be between 1 and 10000, got {num_parts}")
         destination = _destination(self, local_file, artifact_path)
         try:
-            return presigner(self.row.presigner).create_multipart(self, destination, num_parts)
+            return self.row.server.presigner.create_multipart(self, destination, num_parts)
         except CannotSign as exc:  # MLflow's clients fall back to a plain upload on exactly this error
             raise unsupported_multipart_upload() from exc
 
@@ -94,13 +94,13 @@ class MultipartUploads:
     def complete_multipart_upload(self, local_file, upload_id, parts=None, artifact_path=None):
         """Assemble the parts the client uploaded; the artifact appears only now."""
         destination = _destination(self, local_file, artifact_path)
-        presigner(self.row.presigner).complete_multipart(self, destination, upload_id or None, list(parts or []))
+        self.row.server.presigner.complete_multipart(self, destination, upload_id or None, list(parts or []))
 
     @mlflow_errors("Failed to abort the multipart upload of {arg!r} to {self.redacted_uri}")
     def abort_multipart_upload(self, local_file, upload_id, artifact_path=None):
         """Abandon the upload; nothing appears under the artifact's name."""
         destination = _destination(self, local_file, artifact_path)
-        presigner(self.row.presigner).abort_multipart(self, destination, upload_id or None)
+        self.row.server.presigner.abort_multipart(self, destination, upload_id or None)
 
 
 def unsupported_multipart_upload():
@@ -121,7 +121,7 @@ class PresignedDownloads:
     def get_download_presigned_url(self, artifact_path, expiration=300):
         """A URL the client can GET (with ``Range``) for ``expiration`` seconds, and the file's size."""
         path = self._remote(clean_artifact_path(artifact_path))
-        return presigner(self.row.presigner).download_url(self, path, int(expiration))
+        return self.row.server.presigner.download_url(self, path, int(expiration))
 
 
 class PresignedUploads:
@@ -135,7 +135,7 @@ class PresignedUploads:
         relative = clean_artifact_path(artifact_path)
         if not relative:
             raise ValueError("artifact_path must name a file")
-        url, headers = presigner(self.row.presigner).upload_url(self, self._remote(relative), int(expiration))
+        url, headers = self.row.server.presigner.upload_url(self, self._remote(relative), int(expiration))
         return CreatePresignedUploadResponse(presigned_url=url, headers=headers)
 
 

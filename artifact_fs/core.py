@@ -28,14 +28,14 @@ import time
 from typing import Any, Mapping, Sequence
 
 from . import integrity, staging, transfer
-from ._table import Scheme
+from .rows import Client, Scheme, UriGrammar
 from .integrity import TransferPolicy
 
 Pair = tuple[str, str]
 
 #: the row of a filesystem no scheme row describes (the tracking server's artifact API):
 #: no digest listed, nothing renamed, one client shared by threads
-PLAIN_ROW = Scheme(name="", protocol="", grammar="fsspec", impl="")
+PLAIN_ROW = Scheme(name="", uri=UriGrammar("fsspec"), client=Client(protocol="", impl=""))
 
 #: files at least this big may have gone as multipart uploads: an interrupted one of the
 #: same key is looked for (one request per such file) once the upload succeeded
@@ -72,7 +72,7 @@ def upload(
     if not pairs:
         return
     get_fs, row, policy, options = _prepare(fs, resolved, policy, callback, "upload_options")
-    extra = (resolved.storage_options.get(row.upload_extra_option or "", {}) or {}) if resolved is not None else {}
+    extra = (resolved.storage_options.get(row.transfer.upload_extra_option or "", {}) or {}) if resolved is not None else {}
     started = time.time()
 
     def attempt(number: int) -> None:
@@ -87,13 +87,13 @@ def upload(
 def clean_up_after_upload(fs, row: Scheme, pairs: Sequence[Pair], started: float) -> None:
     """Remove what interrupted uploads of the same files left: temporary names beside them,
     and open multipart uploads of the same keys begun before this one. Best effort."""
-    if row.atomic_rename and (len(pairs) > 1 or _size(pairs[0][0]) >= staging.SWEEP_AFTER_BYTES):
+    if row.paths.atomic_rename and (len(pairs) > 1 or _size(pairs[0][0]) >= staging.SWEEP_AFTER_BYTES):
         staging.sweep_remote(fs, [remote for _, remote in pairs])
-    if row.abort_stale_uploads is not None:
+    if row.transfer.abort_stale_uploads is not None:
         big = [remote for local, remote in pairs if _size(local) >= MULTIPART_CANDIDATE_BYTES]
         if big:
             try:
-                row.abort_stale_uploads(fs, big, started)
+                row.transfer.abort_stale_uploads(fs, big, started)
             except Exception:  # noqa: BLE001 - clean-up only: the upload itself succeeded
                 pass
 
@@ -125,7 +125,7 @@ def download(
         staging.sweep_local(local for _, local in batch)
 
     if cache is not None and expected:
-        from .cache import download_through_cache
+        from .read_cache import download_through_cache
 
         download_through_cache(cache, get_fs(), pairs, expected, fetch)  # misses go through fetch: verified
     else:

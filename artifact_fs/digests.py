@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from ._table import Scheme
+from .rows import Scheme
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def _field(entry: Mapping[str, Any], dotted: str) -> Any:
 
 def listed_digest(row: Scheme, entry: Mapping[str, Any]) -> str | None:
     """The hex digest the store lists for an object, or None (no field, multipart ETag...)."""
-    spec = row.checksum
+    spec = row.transfer.checksum
     value = _field(entry, spec.field) if spec else None
     if not value:
         return None
@@ -119,7 +119,7 @@ def guessed_layouts(size: int, parts: int, first: Iterable[int] = ()) -> list[La
 
 def listed_composite(row: Scheme, entry: Mapping[str, Any]) -> tuple[str, int] | None:
     """``(md5 of the parts' md5s, part count)`` of an S3 multipart ETag, or None."""
-    spec = row.checksum
+    spec = row.transfer.checksum
     value = _field(entry, spec.field) if spec and spec.composite else None
     if not value:
         return None
@@ -151,10 +151,11 @@ class Expected:
 
 
 def _recorded_part_size(fs, row: Scheme, remote: str) -> int | None:
-    from . import client_hooks
-
+    recorded = row.transfer.checksum.recorded_part_size if row.transfer.checksum else None
+    if recorded is None:
+        return None
     try:
-        return client_hooks.s3_recorded_part_size(fs, remote)
+        return recorded(fs, remote)
     except Exception:  # noqa: BLE001 - no recorded size: the guesses and the store's part sizes remain
         return None
 
@@ -163,7 +164,7 @@ def expected_digest(fs, row: Scheme, remote: str, entry: Mapping[str, Any] | Non
     """What ``remote``'s bytes must hash to, from the store's ``entry``; None when the store
     lists nothing to compare (no digest field, SSE objects are found out later). A multipart
     ETag costs one HEAD here (the part size artifact_fs's upload recorded)."""
-    spec = row.checksum
+    spec = row.transfer.checksum
     if spec is None or entry is None or entry.get("size") is None:
         return None
     size = int(entry["size"])
@@ -180,7 +181,7 @@ def expected_digest(fs, row: Scheme, remote: str, entry: Mapping[str, Any] | Non
         recorded = None  # not this object's layout (copied, rewritten...): ignored
     if recorded is not None:  # the uploader said: nothing to guess
         return Expected("md5", digest, spec.field, size, parts, recorded, (recorded,))
-    first = [row.defaults["upload:chunksize"]] if row.defaults.get("upload:chunksize") else []
+    first = [row.client.defaults["upload:chunksize"]] if row.client.defaults.get("upload:chunksize") else []
     return Expected("md5", digest, spec.field, size, parts, None, tuple(guessed_layouts(size, parts, first)))
 
 
@@ -222,7 +223,7 @@ def _composite_of_file(path: str, layout: Layout) -> str | None:
 
 
 def _is_plain(fs, row: Scheme, remote: str) -> bool:
-    plain = row.checksum.is_plain_digest if row.checksum else None
+    plain = row.transfer.checksum.is_plain_digest if row.transfer.checksum else None
     if plain is None:
         return True
     try:
@@ -232,10 +233,11 @@ def _is_plain(fs, row: Scheme, remote: str) -> bool:
 
 
 def _store_part_sizes(fs, row: Scheme, remote: str, parts: int, size: int) -> Layout | None:
-    from . import client_hooks
-
+    part_sizes = row.transfer.checksum.part_sizes if row.transfer.checksum else None
+    if part_sizes is None:
+        return None
     try:
-        return client_hooks.s3_part_sizes(fs, remote, parts, size)
+        return part_sizes(fs, remote, parts, size)
     except Exception:  # noqa: BLE001 - the store cannot say
         return None
 

@@ -58,7 +58,7 @@ def _factory_parts():
     (and not again per call: the import machinery costs as much as the rest of a construction)."""
     from .capabilities import repository_class
     from .repository import FsspecArtifactRepository
-    from .resolve_cache import resolve_for_repository
+    from .resolve_memo import resolve_for_repository
 
     return repository_class, FsspecArtifactRepository, resolve_for_repository
 

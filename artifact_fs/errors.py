@@ -19,18 +19,18 @@ builtins to MLflow error codes, most specific class first, keeping ``__cause__``
 one exception is a checksum failure from any layer (botocore's ``FlexibleChecksumError``,
 a store's ``BadDigest``/``InvalidDigest`` refusal that s3fs wraps as ``EINVAL``, Azure's
 ``Md5Mismatch``...): :func:`is_checksum_failure` finds it anywhere in the cause chain and
-it is ``DATA_LOSS``, like an :class:`IntegrityError`.
+it is ``DATA_LOSS``, like an :class:`IntegrityError`. Messages are scrubbed of secrets
+(:mod:`artifact_fs.redaction`) before they leave.
 """
 
 from __future__ import annotations
 
 import errno
 import functools
-import logging
 import re
-import threading
-from typing import Any, Callable, Iterable, Mapping, TypeVar
-from urllib.parse import quote
+from typing import Callable, Iterable, Mapping, TypeVar
+
+from .redaction import scrub
 
 
 class InvalidURIError(ValueError):
@@ -238,76 +238,5 @@ def is_corruption_in_transit(exc: BaseException) -> bool:
     return is_checksum_failure(exc)
 
 
-# --- secrets: never in a message or a log record --------------------------------------------
-
-#: ``name=value`` pairs whose value is a credential wherever it appears (SAS query strings,
-#: connection strings, presigned URLs).
-_SECRET_PAIRS = re.compile(
-    r"(?i)\b(sig|AccountKey|SharedAccessSignature|SharedAccessKey|X-Amz-Signature|X-Amz-Security-Token"
-    r"|X-Amz-Credential|Credential|Signature|password|secret|token)=([^&;\s'\"]+)"
-)
-_MIN_SECRET = 4  #: shorter values are not scrubbed (they would mangle ordinary text)
-_registered: set[str] = set()
-_registered_lock = threading.Lock()
-
-
-def _forms(secret: str) -> set[str]:
-    return {secret, quote(secret, safe=""), quote(secret)} if len(secret) >= _MIN_SECRET else set()
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with each of ``secrets`` (also percent-encoded) and every ``sig=``,
-    ``AccountKey=``, ``X-Amz-Signature=``... value replaced by ``***``."""
-    forms = set().union(*(_forms(s) for s in {*secrets, *_registered} if s))
-    for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, "***")
-    return _SECRET_PAIRS.sub(lambda m: f"{m.group(1)}=***", text)
-
-
 def _leaks(exc: BaseException, secrets: Iterable[str]) -> bool:
     return any(scrub(str(e), secrets) != str(e) for e in _chain(exc))
-
-
-def secret_values(options: Mapping[str, Any], secret_paths: Iterable[str]) -> tuple[str, ...]:
-    """The text of every secret option (dotted ``secret_paths``) in a storage-options tree."""
-    paths, found = set(secret_paths), []
-
-    def walk(tree: Mapping[str, Any], prefix: str) -> None:
-        for key, value in tree.items():
-            if isinstance(value, Mapping):
-                walk(value, f"{prefix}{key}.")
-            elif isinstance(value, str) and f"{prefix}{key}" in paths:
-                found.append(value)
-
-    walk(options, "")
-    return tuple(found)
-
-
-def register_secrets(secrets: Iterable[str]) -> None:
-    """Scrub ``secrets`` from every log record made in this process from now on, at any level
-    and from any logger (botocore logs request headers at DEBUG, the access key among them)."""
-    fresh = {s for s in secrets if s and len(s) >= _MIN_SECRET}
-    with _registered_lock:
-        if fresh <= _registered:
-            return
-        first = not _registered
-        _registered.update(fresh)
-    if first:
-        _install_record_factory()
-
-
-def _install_record_factory() -> None:
-    previous = logging.getLogRecordFactory()
-
-    def scrubbing_factory(*args, **kwargs):
-        record = previous(*args, **kwargs)
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a record that cannot format is left alone
-            return record
-        clean = scrub(message, tuple(_registered))
-        if clean != message:
-            record.msg, record.args = clean, ()
-        return record
-
-    logging.setLogRecordFactory(scrubbing_factory)

@@ -10,18 +10,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .backends import SECRET_OPTION_NAMES
+from .redaction import SECRET_OPTION_NAMES
+from .rows import CHANNELS
 from .uri import redact_uri
 
-#: option path prefix → the field of ``Resolved.redacted()`` that holds it
-CHANNELS = {"upload:": "upload_options", "download:": "download_options", "attr:": "fs_attributes",
-            "env:": "fs_environment", "transfer:": "transfer_options", "": "storage_options"}
+#: option path prefix → the field of ``Resolved.redacted()`` that holds it (no prefix: storage options)
+FIELDS = {**CHANNELS, "": "storage_options"}
 
 
 def option_value(shown: dict[str, Any], path: str, secrets) -> Any:
     """The (redacted) value of a dotted option path such as ``client_kwargs.verify``."""
-    channel = next(prefix for prefix in CHANNELS if path.startswith(prefix))
-    value: Any = shown[CHANNELS[channel]]
+    channel = next(prefix for prefix in FIELDS if path.startswith(prefix))
+    value: Any = shown[FIELDS[channel]]
     dotted = path[len(channel):]
     for key in dotted.split("."):
         if not isinstance(value, dict) or key not in value:
@@ -62,7 +62,7 @@ def explain(uri: str | os.PathLike, **options: Any) -> dict[str, Any]:
     shown = resolved.redacted()
     rows = [{"option": path, "value": option_value(shown, path, resolved.secrets), "source": source}
             for path, source in resolved.sources.items()]
-    data.update(url=shown["url"], implementation=resolved.row.impl, storage_options=shown["storage_options"],
+    data.update(url=shown["url"], implementation=resolved.row.client.impl, storage_options=shown["storage_options"],
                 options=rows)
     lines += [f"fsspec URL      {data['url']}", f"implementation  {data['implementation']}"]
     data["profile"] = shown.get("profile")

@@ -2,7 +2,7 @@
 
 After each upload the store's own record of every file (one listing per parent directory,
 ``info()`` for a single file) must show the local size and, where the scheme row names a
-digest the store lists (:class:`~artifact_fs._table.StoreChecksum`: S3 ETag, GCS
+digest the store lists (`~artifact_fs.rows.StoreChecksum`: S3 ETag, GCS
 ``md5Hash``, Azure ``Content-MD5``), the same digest. Stores with a temporary name
 are checked before the rename, so a bad file never appears under its final name. On
 object stores the check follows the upload; a mismatching object is deleted only when it
@@ -41,11 +41,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
-from ._table import Scheme
+from .rows import Scheme
 from .digests import _field, expected_digest, file_digest, file_verdict, remote_digest
 from .errors import CorruptedInTransit, IntegrityError, is_corruption_in_transit, is_transient
 from .paths import TEMP_PREFIX
-from .settings_table import RETRIES_VAR, TRANSFER_SETTINGS
+from .settings import RETRIES_VAR, TRANSFER_SETTINGS, settings_options
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,6 @@ class TransferPolicy:
 def transfer_policy(env: Mapping[str, str] | None = None) -> TransferPolicy:
     """The policy ``env`` alone sets (read now, never at import); bad values name their variable.
     Repositories take theirs from ``Resolved.transfer_options``, where a profile may set it."""
-    from .resolver import settings_options
 
     options = settings_options(TRANSFER_SETTINGS, os.environ if env is None else env)
     return TransferPolicy(**{path.removeprefix("transfer:"): value for path, (value, _source) in options.items()})
@@ -80,7 +79,7 @@ def with_retries(policy: TransferPolicy, row: Scheme, attempt: Callable[[int], T
     nor corruption in transit, or the budget is spent; the last error then says how many
     attempts were made. Corruption from any layer leaves as an ``IntegrityError`` (the
     :class:`CorruptedInTransit` marker that asked for the retries stays in its cause chain)."""
-    budget = 0 if row.client_retries else policy.retries
+    budget = 0 if row.client.client_retries else policy.retries
     for number in range(budget + 1):
         try:
             return attempt(number)
@@ -168,21 +167,22 @@ def _own_upload(fs, row: Scheme, remote: str, entry: Mapping[str, Any] | None) -
     whose ETag is the one our own PutObject / CompleteMultipartUpload got back."""
     if posixpath.basename(_name(fs, remote)).startswith(TEMP_PREFIX):
         return True
-    if entry is None or row.checksum is None:
+    if entry is None or row.transfer.checksum is None:
         return False
-    published = _published(fs, remote)
-    listed = _field(entry, row.checksum.field)
+    published = _published(fs, row, remote)
+    listed = _field(entry, row.transfer.checksum.field)
     return published is not None and listed is not None and str(listed).strip().strip('"').lower() == published.etag
 
 
-def _published(fs, remote: str):
+def _published(fs, row: Scheme, remote: str):
     """What this client's own last upload of ``remote`` published (S3: ETag, and whether the
     store's ETags are the MD5s of the bodies sent), or None."""
-    from . import client_hooks
-
+    published = row.transfer.checksum.published if row.transfer.checksum else None
+    if published is None:
+        return None
     try:
-        return client_hooks.s3_published(fs, remote)
-    except Exception:  # noqa: BLE001 - not an S3 filesystem
+        return published(fs, remote)
+    except Exception:  # noqa: BLE001 - not the filesystem the row expects
         return None
 
 
@@ -191,9 +191,9 @@ def _confirmed_while_sent(fs, row: Scheme, local: str, remote: str, entry: Mappi
     of what was read from ``local``, the store's ETag of each was that MD5, and the object
     listed now is the one our upload published, with the local size. Reading the file
     again to recompute its digest would tell nothing more (a 256 MiB upload: 0.4 s less)."""
-    if entry is None or row.checksum is None or entry.get("size") is None:
+    if entry is None or row.transfer.checksum is None or entry.get("size") is None:
         return False
-    published = _published(fs, remote)
+    published = _published(fs, row, remote)
     if published is None or published.intact is not True:
         return False
     return int(entry["size"]) == os.path.getsize(local) and _own_upload(fs, row, remote, entry)
@@ -262,9 +262,9 @@ def verify_written(fs, row: Scheme | None, remote: str, policy: TransferPolicy, 
     on the way to a store that ignored Content-MD5: the object is deleted and
     :class:`CorruptedInTransit` raised. Anything else passes (an encrypted object, another
     writer's newer object, a store whose ETags are no MD5s: nothing to tell)."""
-    if row is None or row.checksum is None or policy.verify == "size":
+    if row is None or row.transfer.checksum is None or policy.verify == "size":
         return
-    published = _published(fs, remote)
+    published = _published(fs, row, remote)
     if published is None or published.intact is not False:
         return
     entry = fs.info(remote) if entry is None else entry

@@ -1,11 +1,12 @@
-"""Signed URLs for direct client transfers: the one place where SDK calls are allowed.
+"""Signed URLs for direct client transfers: the :class:`Presigner` interface and its helpers.
 
 ``mlflow server`` lets clients move big files straight between their machine and the
 store (multipart uploads with one signed URL per part, presigned GETs, presigned PUTs)
 when its repository is an instance of MLflow's mixins. Each store signs differently, so
-the scheme row names a presigner (``Scheme.presigner``) and :data:`PRESIGNERS` maps that
-name to the class that does it. A presigner only signs and starts/finishes uploads;
-the bytes travel between the client and the store, never through the server.
+each backend module (:mod:`artifact_fs.backends`) holds a :class:`Presigner` subclass and
+its row names an instance (``Scheme.server.presigner``). A presigner only signs and
+starts/finishes uploads; the bytes travel between the client and the store, never
+through the server. Presigners are the one place where SDK calls are allowed.
 
 Every presigner works from the repository's own fsspec filesystem (its client carries
 the endpoint, the credentials and the TLS settings — ``AWS_CA_BUNDLE``,
@@ -16,19 +17,9 @@ and finish an upload verify the store's certificate exactly as its other calls d
 
 from __future__ import annotations
 
-import importlib
 import mimetypes
-import posixpath
 import urllib.parse
-from functools import lru_cache
 from typing import Any, Iterable
-
-#: presigner name (``Scheme.presigner``) → ``module:class`` (imported on first use)
-PRESIGNERS = {
-    "s3": "artifact_fs.presign:S3Presigner",
-    "gcs": "artifact_fs.presign_gcs:GCSPresigner",
-    "azure_blob": "artifact_fs.presign_azure:AzureBlobPresigner",
-}
 
 #: lifetime of the part URLs of a multipart upload (MLflow's S3 and GCS use one hour)
 PART_URL_SECONDS = 3600
@@ -37,13 +28,6 @@ PART_URL_SECONDS = 3600
 class CannotSign(Exception):
     """Signing is impossible for this call (no credentials or key that can sign): MLflow's
     clients are told multipart upload is not supported and fall back to the proxied path."""
-
-
-@lru_cache(maxsize=None)
-def presigner(name: str):
-    """The presigner registered under ``name`` (one shared, stateless instance)."""
-    module_name, _, class_name = PRESIGNERS[name].partition(":")
-    return getattr(importlib.import_module(module_name), class_name)()
 
 
 def attachment_disposition(filename: str) -> str:
@@ -78,115 +62,49 @@ def file_size(fs, path: str) -> int:
     return int(info.get("size") or 0)
 
 
-class S3Presigner:
-    """S3 and S3-compatibles (SeaweedFS, MinIO, R2, B2) through s3fs's aiobotocore client."""
+class Presigner:
+    """What a backend offers ``mlflow server`` for direct client transfers.
+
+    A subclass implements :meth:`can_presign`, and the methods of every MLflow mixin it
+    lists in :attr:`mixins`: ``MultipartDownloadMixin`` → :meth:`download_url`,
+    ``PresignedUploadMixin`` → :meth:`upload_url`, ``MultipartUploadMixin`` →
+    :meth:`create_multipart`, :meth:`complete_multipart` and :meth:`abort_multipart`. What it
+    does not list it lacks, and says why in :attr:`lacks` (the base methods raise
+    ``NotImplementedError``). A test checks each presigner implements what it claims.
+    """
+
+    #: the MLflow mixins this presigner implements in full
+    mixins: tuple[str, ...] = ()
+    #: mixin name → why this store cannot offer it
+    lacks: dict[str, str] = {}
 
     def can_presign(self, resolved) -> bool:
-        """Anonymous (unsigned) access cannot sign; any credentials botocore finds can."""
-        return not resolved.storage_options.get("anon")
-
-    @staticmethod
-    def _signing(fs):
-        """``fs`` with its client connected and set to sign URLs with SigV4 (as MLflow's S3
-        repository does): botocore's default for S3 query signatures is still SigV2, which
-        S3-compatibles such as SeaweedFS reject for GETs with response overrides. An explicit
-        ``MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION`` is left alone."""
-        fs.connect()
-        if not (fs.config_kwargs or {}).get("signature_version"):
-            # first: botocore's own handler on this event turns SigV4 query signatures into SigV2
-            fs.s3.meta.events.register_first("choose-signer.s3", _sigv4_query, unique_id="artifact_fs-sigv4-query")
-        return fs
-
-    def create_multipart(self, repo, path: str, num_parts: int):
-        """Start a multipart upload (Content-Type, extra args and SSE settings applied here)
-        and sign one ``upload_part`` URL per part."""
-        from mlflow.entities.multipart_upload import CreateMultipartUploadResponse, MultipartUploadCredential
-
-        from botocore.exceptions import NoCredentialsError
-
-        fs = self._signing(repo.fs)
-        bucket, key, _ = fs.split_path(path)
-        try:
-            started = fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key, **_upload_headers(repo, path))
-        except NoCredentialsError as exc:
-            raise CannotSign("botocore found no credentials to sign with") from exc
-        upload_id = started["UploadId"]
-        credentials = [
-            MultipartUploadCredential(
-                url=fs.url(path, expires=PART_URL_SECONDS, client_method="upload_part", PartNumber=number, UploadId=upload_id),
-                part_number=number,
-                headers={},
-            )
-            for number in range(1, num_parts + 1)
-        ]
-        return CreateMultipartUploadResponse(upload_id=upload_id, credentials=credentials)
-
-    def complete_multipart(self, repo, path: str, upload_id: str, parts: Iterable[Any]) -> None:
-        """Assemble the uploaded parts into the object (it appears only now)."""
-        fs = repo.fs
-        bucket, key, _ = fs.split_path(path)
-        listed = [{"PartNumber": part.part_number, "ETag": part.etag} for part in sorted(parts, key=lambda p: p.part_number)]
-        fs.call_s3("complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listed})
-        fs.invalidate_cache(path)
-
-    def abort_multipart(self, repo, path: str, upload_id: str) -> None:
-        """Abort the upload; the store drops its parts. An unknown id raises (RESOURCE_DOES_NOT_EXIST)."""
-        fs = repo.fs
-        bucket, key, _ = fs.split_path(path)
-        fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+        """True when the resolved credentials can sign (pure: no network I/O)."""
+        raise NotImplementedError
 
     def download_url(self, repo, path: str, expiration: int):
-        """A presigned GET (served as an attachment) and the object's size."""
-        size = file_size(repo.fs, path)
-        disposition = attachment_disposition(posixpath.basename(path))
-        url = self._signing(repo.fs).url(path, expires=expiration, client_method="get_object", ResponseContentDisposition=disposition)
-        return download_response(url, size)
+        """A signed GET for ``path`` and its size (MLflow's ``PresignedDownloadUrlResponse``)."""
+        raise NotImplementedError(self.lacks.get("MultipartDownloadMixin", "no presigned downloads"))
 
     def upload_url(self, repo, path: str, expiration: int) -> tuple[str, dict[str, str]]:
-        """A presigned PUT and the headers the client must send with it (everything signed
-        into the URL that travels as a header: Content-Type, SSE, metadata, bucket owner)."""
-        fs = self._signing(repo.fs)
-        params = {"ContentType": content_type(path), **_put_extra_args(repo)}
-        url = fs.url(path, expires=expiration, client_method="put_object", **params)
-        return url, _as_headers(fs, "PutObject", params)
+        """A signed PUT for ``path`` and the headers the client must send with it."""
+        raise NotImplementedError(self.lacks.get("PresignedUploadMixin", "no presigned uploads"))
 
+    def create_multipart(self, repo, path: str, num_parts: int):
+        """Start a multipart upload of ``path``: its id and one signed URL per part."""
+        raise NotImplementedError(self.lacks.get("MultipartUploadMixin", "no multipart uploads"))
 
-def _sigv4_query(signature_version=None, **_kwargs):
-    """botocore ``choose-signer`` hook: presigned URLs are signed with SigV4, never SigV2."""
-    return "s3v4" if signature_version in ("v4-query", "s3-query") else None
+    def complete_multipart(self, repo, path: str, upload_id, parts: Iterable[Any]) -> None:
+        """Assemble the uploaded parts into the artifact (it appears only now)."""
+        raise NotImplementedError(self.lacks.get("MultipartUploadMixin", "no multipart uploads"))
 
+    def abort_multipart(self, repo, path: str, upload_id) -> None:
+        """Abandon the upload; nothing appears under the artifact's name."""
+        raise NotImplementedError(self.lacks.get("MultipartUploadMixin", "no multipart uploads"))
 
-def _upload_headers(repo, path: str) -> dict[str, Any]:
-    """Content-Type/-Encoding guessed from the name; MLFLOW_S3_UPLOAD_EXTRA_ARGS win (s3fs
-    adds its ``s3_additional_kwargs`` to the call itself)."""
-    from .transfer import content_headers
-
-    extra = repo.resolved.storage_options.get(repo.row.upload_extra_option or "", {}) or {}
-    return content_headers(repo.row, path, extra)
-
-
-def _put_extra_args(repo) -> dict[str, Any]:
-    """The upload extra args (MLFLOW_S3_UPLOAD_EXTRA_ARGS, ExpectedBucketOwner) that PutObject accepts."""
-    extra = dict(repo.fs.s3_additional_kwargs or {})
-    members = _operation_members(repo.fs, "PutObject")
-    return {name: value for name, value in extra.items() if name in members}
-
-
-def _operation_members(fs, operation: str) -> dict[str, Any]:
-    fs.connect()
-    return fs.s3.meta.service_model.operation_model(operation).input_shape.members
-
-
-def _as_headers(fs, operation: str, params: dict[str, Any]) -> dict[str, str]:
-    """The HTTP headers botocore sends for ``params`` of ``operation``, read from its service
-    model (so every header-bound argument is covered, not a hand-kept list)."""
-    members = _operation_members(fs, operation)
-    headers: dict[str, str] = {}
-    for name, value in params.items():
-        serialization = members[name].serialization if name in members else {}
-        if serialization.get("location") == "header":
-            headers[serialization.get("name", name)] = str(value)
-        elif serialization.get("location") == "headers":  # Metadata: a prefix per key
-            for key, item in dict(value).items():
-                headers[f"{serialization.get('name', '')}{key}"] = str(item)
-    return headers
+    #: each mixin → the methods it needs
+    METHODS = {
+        "MultipartUploadMixin": ("create_multipart", "complete_multipart", "abort_multipart"),
+        "MultipartDownloadMixin": ("download_url",),
+        "PresignedUploadMixin": ("upload_url",),
+    }

@@ -37,9 +37,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from .backends import SECRET_OPTION_NAMES, scheme_row
+from .backends import PROFILE_KEYS, scheme_row
 from .errors import InvalidProfilesError
-from .settings_table import BUDGET_SETTINGS, PROFILE_KEYS, TRANSFER_SETTINGS
+from .redaction import SECRET_OPTION_NAMES
+from .settings import BUDGET_SETTINGS, TRANSFER_SETTINGS
 from .uri import uri_scheme
 
 PROFILES_VAR = "ARTIFACT_FS_PROFILES"  #: path of the profiles file; empty or ``none``: no profiles
@@ -108,7 +109,7 @@ def match_key(uri: str, port: bool = True) -> str:
         return "file://" + posixpath.normpath(os.path.abspath(os.path.expanduser(path))).rstrip("/")
     parts = urlsplit(uri)
     row = scheme_row(scheme)
-    host = parts.netloc.rpartition("@")[2] if row and row.grammar == "userinfo_host" else parts.netloc
+    host = parts.netloc.rpartition("@")[2] if row and row.uri.parser == "userinfo_host" else parts.netloc
     if not port and parts.port is not None:
         host = host.rsplit(":", 1)[0]
     return f"{scheme}://{host}{parts.path}".rstrip("/")
@@ -211,7 +212,7 @@ def _profile(name: str, entry: Any, path: str, line: int, lines: list[str]) -> P
     if row is None:
         raise _error(path, _line_of(lines, "match", line), f"{where}: match {match!r} names no scheme artifact_fs knows")
     known: dict[str, list] = {}
-    for setting in (s for r in (row, *row.alternatives.values()) for s in r.settings):
+    for setting in (s for r in (row, *row.alternatives.values()) for s in r.client.settings):
         known.setdefault(setting.var, []).append(setting)
     for setting in (*TRANSFER_SETTINGS, *BUDGET_SETTINGS):
         known.setdefault(setting.var, []).append(setting)
@@ -261,13 +262,18 @@ def _as_text(value: Any) -> str:
 
 
 def _inline_secrets(profile: Profile) -> list[str]:
-    from .resolver import secret_variables
-
-    secret_vars = secret_variables(profile.match)
+    secret_vars = _secret_variables(profile.match)
     found = [var for var, text in profile.variables.items() if var in secret_vars and not text.startswith(("env:", "file:"))]
     found += [key for key, value in _leaves(profile.storage_options) if key.rsplit(".", 1)[-1] in SECRET_OPTION_NAMES
               and not (isinstance(value, str) and value.startswith(("env:", "file:")))]
     return found
+
+
+def _secret_variables(uri: str) -> set[str]:
+    """The variables of ``uri``'s scheme (and its alternatives) whose values are secrets."""
+    row = scheme_row(uri_scheme(uri)) if "://" in uri else scheme_row("")
+    rows = (row, *row.alternatives.values()) if row else ()
+    return {s.var for r in rows for s in r.client.settings if s.secret}
 
 
 def _leaves(tree: Mapping[str, Any], prefix: str = ""):

@@ -19,8 +19,9 @@ from mlflow.store.artifact import artifact_repo as _mlflow_artifact_repo
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from . import _compat, core, integrity, transfer
-from .cache import cache_from_environment
-from .errors import InvalidArtifactPathError, mlflow_errors, mlflow_exception, register_secrets, to_mlflow_exception
+from .read_cache import cache_from_environment
+from .errors import InvalidArtifactPathError, mlflow_errors, mlflow_exception, to_mlflow_exception
+from .redaction import register_secrets
 from .opener import open_filesystem
 from .paths import TEMP_PREFIX, clean_artifact_path, under_root, clean_file_name, join_artifact_path, local_destination, walk_local_tree
 from .resolver import Resolved, resolve
@@ -75,7 +76,7 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
         self._fs = None
         self._fs_lock = threading.Lock()
         #: rows whose client must not be shared (FTP's one control connection): one per thread
-        self._fs_per_thread = None if self.row.thread_safe else threading.local()
+        self._fs_per_thread = None if self.row.client.thread_safe else threading.local()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(artifact_uri={self.redacted_uri!r}, url={self.resolved.url!r})"
@@ -114,7 +115,7 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
     def _connection_lost(self, fs) -> bool:
         """True once the row's ``connection_probe`` says ``fs`` is disconnected (it then leaves fsspec's cache)."""
         try:
-            probe = self.row.connection_probe
+            probe = self.row.client.connection_probe
             lost = bool(probe and (probe(fs) if callable(probe) else operator.attrgetter(probe)(fs)()))
         except Exception:  # noqa: BLE001 - a probe that cannot run says nothing
             return False
@@ -127,10 +128,10 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
 
     def _carried(self, path: str) -> str:
         """``path``, unless it holds a character the row's client would cut it at (``path_refuses``)."""
-        refused = sorted(set(path) & set(self.row.path_refuses))
+        refused = sorted(set(path) & set(self.row.paths.refuses))
         if refused:
             shown = " ".join(repr(char) for char in refused)
-            raise InvalidArtifactPathError(f"Invalid artifact path {path!r}: {self.row.impl} cannot carry {shown} in a path")
+            raise InvalidArtifactPathError(f"Invalid artifact path {path!r}: {self.row.client.impl} cannot carry {shown} in a path")
         return path
 
     def _relative(self, fs, name: str, base_relative: str) -> str | None:
@@ -157,7 +158,7 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
             raise FileNotFoundError(f"No such local file: {local_file!r}")
         relative = join_artifact_path(clean_artifact_path(artifact_path), clean_file_name(os.path.basename(local_file)))
         destination = self._remote(relative)
-        if self.row.local and os.path.abspath(local_file) == os.path.abspath(destination):
+        if self.row.paths.local and os.path.abspath(local_file) == os.path.abspath(destination):
             return  # logging a file onto itself, as MLflow's local repository allows
         self._upload([(local_file, destination)])
 
@@ -171,7 +172,7 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
         files, empty = walk_local_tree(local_dir)  # symbolic links: followed inside, refused outside
         pairs = [(local, self._remote(join_artifact_path(base, relative))) for local, relative in files]
         empty_dirs = [self._remote(join_artifact_path(base, relative)) for relative in empty]
-        if self.row.real_directories:
+        if self.row.paths.real_directories:
             for directory in empty_dirs:
                 self.fs.makedirs(directory, exist_ok=True)
         self._upload(pairs)
@@ -196,7 +197,7 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
         target = self._remote(relative)
         fs = self.fs
         try:
-            if self.row.ls_file_as_child and fs.info(target).get("type") != "directory":
+            if self.row.paths.ls_file_as_child and fs.info(target).get("type") != "directory":
                 return []  # info, not isdir: isdir turns a timeout into "not a directory"
             entries = fs.ls(target, detail=True)
         except (FileNotFoundError, NotADirectoryError):
@@ -232,7 +233,7 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
 
     def get_local_path(self, artifact_path: str) -> str | None:
         """The artifact's path on this machine for local roots; ``None`` for remote stores."""
-        if not self.row.local:
+        if not self.row.paths.local:
             return None
         relative = clean_artifact_path(artifact_path)
         return os.path.normpath(self._remote(relative))
@@ -247,7 +248,7 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
     def download_artifacts(self, artifact_path, dst_path=None):
         """Download a file or a whole directory with one recursive listing and one batched get."""
         relative = clean_artifact_path(artifact_path)
-        if dst_path is None and self.row.local:
+        if dst_path is None and self.row.paths.local:
             in_place = self.get_local_path(relative)
             if not os.path.exists(in_place):
                 raise mlflow_exception(f"No such artifact: {artifact_path!r}", "RESOURCE_DOES_NOT_EXIST")

@@ -26,14 +26,14 @@ from typing import Any, Mapping
 
 from . import uri as uri_grammar
 from ._compat import parse_fsspec_kwarg_values
-from ._table import SKIP, Scheme, Setting
-from .backends import SCHEMES, SECRET_OPTION_NAMES, scheme_row
-from .errors import BackendNotInstalledError, InvalidProfilesError, InvalidSettingError, InvalidURIError, secret_values
+from .rows import CHANNELS, Client, Scheme, UriGrammar
+from .backends import CLIENT_READ_CREDENTIALS, CREDENTIAL_VARIABLES, SCHEMES, scheme_row
+from .errors import BackendNotInstalledError, InvalidProfilesError, InvalidURIError
+from .redaction import SECRET_OPTION_NAMES, secret_values
 from .profiles import Profile, matching_profile, read_reference
-from .settings_table import BUDGET_SETTINGS, CLIENT_READ_CREDENTIALS, CREDENTIAL_VARIABLES, TRANSFER_SETTINGS
+from .settings import BUDGET_SETTINGS, TRANSFER_SETTINGS, settings_options
 
 LAYERS = ("default", "fsspec", "environment", "profile", "uri", "override")
-_CHANNELS = ("upload:", "download:", "attr:", "env:", "transfer:")
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,14 +128,14 @@ def resolve(uri: str, env: Mapping[str, str] | None = None, **overrides: Any) ->
     row = base.pick({**env, **given})
     parsed = uri_grammar.parse(uri, row)
     layers = [
-        ("default", _flat(row.defaults, "default")),
-        ("fsspec", _flat(fsspec_config(row.protocol, env), "fsspec")),
+        ("default", _flat(row.client.defaults, "default")),
+        ("fsspec", _flat(fsspec_config(row.client.protocol, env), "fsspec")),
         ("environment", environment_options(row, _without_replaced_credentials(row, env, given, profile))),
         ("profile", profile_options(row, profile, given, env) if profile else {}),
         ("uri", _flat(parsed.options, "uri")),
         ("override", _flat(overrides, "override")),
     ]
-    secrets = {s.option for s in row.settings if s.secret} | set(row.secret_uri_options)
+    secrets = {s.option for s in row.client.settings if s.secret} | set(row.uri.secret_options)
     return _assemble(uri, row, parsed, layers, secrets, profile)
 
 
@@ -146,20 +146,7 @@ def environment_options(
     ``env``: ``{option path: (value, source)}``. ``origin`` names where ``env`` came from, in
     sources and errors (a profile's label).
     """
-    return settings_options((*row.settings, *TRANSFER_SETTINGS, *BUDGET_SETTINGS), env, origin)
-
-
-def settings_options(settings, env: Mapping[str, str], origin: str = "environment") -> dict[str, tuple[Any, str]]:
-    """What ``settings`` (rows of the settings table) produce from ``env``, in order."""
-    out: dict[str, tuple[Any, str]] = {}
-    for setting in settings:
-        raw = env.get(setting.var)
-        if raw is None or raw == "" or any(env.get(other) for other in setting.unless):
-            continue
-        value = _parse_setting(setting, raw, origin)
-        if value is not SKIP:
-            out[setting.option] = (value, f"{origin} {setting.var}")
-    return out
+    return settings_options((*row.client.settings, *TRANSFER_SETTINGS, *BUDGET_SETTINGS), env, origin)
 
 
 def profile_variables(profile: Profile, env: Mapping[str, str]) -> dict[str, str]:
@@ -173,13 +160,6 @@ def profile_options(row: Scheme, profile: Profile, given: Mapping[str, str], env
     raw = _read_references(profile.storage_options, env, profile.label)
     out.update(_flat(raw, f"{profile.label} storage_options"))
     return out
-
-
-def secret_variables(uri: str) -> set[str]:
-    """The variables of ``uri``'s scheme (and its alternatives) whose values are secrets."""
-    row = scheme_row(uri_grammar.uri_scheme(uri)) if "://" in uri else scheme_row("")
-    rows = (row, *row.alternatives.values()) if row else ()
-    return {s.var for r in rows for s in r.settings if s.secret}
 
 
 def fsspec_config(protocol: str, env: Mapping[str, str]) -> dict[str, Any]:
@@ -202,25 +182,6 @@ def supported_schemes() -> list[str]:
 # --- internals -------------------------------------------------------------------------
 
 
-def _parse_setting(setting: Setting, raw: str, origin: str = "environment") -> Any:
-    try:
-        return setting.parse(raw)
-    except ValueError as exc:
-        shown = "" if setting.secret or _may_hold_a_secret(raw) else f"={raw!r}"
-        if origin == "environment":
-            raise InvalidSettingError(f"environment variable {setting.var}{shown} is not valid: {exc}") from None
-        raise InvalidProfilesError(f"{origin}: {setting.var}{shown} is not valid: {exc}") from None
-
-
-_SECRET_WORDS = ("key", "secret", "token", "password", "credential", "sas", "signature")
-
-
-def _may_hold_a_secret(raw: str) -> bool:
-    """A value not shown in errors: it names a key, token... (``{"SSECustomerKey": ...}``)."""
-    lowered = raw.lower()
-    return any(word in lowered for word in _SECRET_WORDS)
-
-
 def _without_replaced_credentials(row: Scheme, env: Mapping[str, str], given: Mapping[str, str], profile: Profile | None):
     """``env`` minus its credentials when the profile gives its own (never mix two identities).
 
@@ -229,7 +190,7 @@ def _without_replaced_credentials(row: Scheme, env: Mapping[str, str], given: Ma
     """
     if not CREDENTIAL_VARIABLES.intersection(given):
         return env
-    read_by_row = {s.var for s in row.settings}
+    read_by_row = {s.var for s in row.client.settings}
     for var in CLIENT_READ_CREDENTIALS:
         if var in read_by_row and env.get(var) and var not in given:
             raise InvalidProfilesError(
@@ -268,23 +229,19 @@ def _assemble(uri: str, row: Scheme, parsed, layers, secrets: set[str], profile:
             for existing in [p for p in merged if p.startswith(path + ".")]:
                 del merged[existing]  # a whole dict replaces the leaves below it
             merged[path] = (value, source)
-    trees: dict[str, dict[str, Any]] = {"": {}, **{channel: {} for channel in _CHANNELS}}
+    trees: dict[str, dict[str, Any]] = {"": {}, **{channel: {} for channel in CHANNELS}}
     for path, (value, _source) in merged.items():
-        channel = next((c for c in _CHANNELS if path.startswith(c)), "")
+        channel = next((c for c in CHANNELS if path.startswith(c)), "")
         _set_dotted(trees[channel], path[len(channel):], value)
     secrets = frozenset(secrets | {p for p in merged if p.rsplit(".", 1)[-1] in SECRET_OPTION_NAMES})
     return Resolved(
         uri=uri,
         scheme=row.name,
-        protocol=row.protocol,
+        protocol=row.client.protocol,
         root=parsed.root,
         authority=parsed.authority,
         storage_options=trees[""],
-        upload_options=trees["upload:"],
-        download_options=trees["download:"],
-        fs_attributes=trees["attr:"],
-        fs_environment=trees["env:"],
-        transfer_options=trees["transfer:"],
+        **{field_name: trees[channel] for channel, field_name in CHANNELS.items()},
         sources={path: source for path, (_v, source) in merged.items()},
         secrets=secrets,
         row=row,
@@ -328,11 +285,11 @@ def _fsspec_row(uri: str) -> Scheme:
         cls = fsspec.get_filesystem_class(protocol)
     except ImportError as exc:
         raise BackendNotInstalledError(f"{protocol}:// needs a package that is not installed: {exc}") from None
-    return Scheme(name=protocol, protocol=protocol, grammar="fsspec", impl=f"{cls.__module__}.{cls.__name__}")
+    return Scheme(name=protocol, uri=UriGrammar("fsspec"), client=Client(protocol=protocol, impl=f"{cls.__module__}.{cls.__name__}"))
 
 
 __all__ = [
     "LAYERS", "Resolved", "environment_options", "fsspec_config", "profile_options", "profile_variables",
-    "resolve", "secret_variables", "supported_schemes",
+    "resolve", "supported_schemes",
 ]
 

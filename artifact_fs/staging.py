@@ -124,7 +124,7 @@ def discard_local(paths: Iterable[str]) -> None:
 
 def stages(row) -> bool:
     """Whether a row's files are written under a temporary name and renamed into place."""
-    return bool(row is not None and (row.atomic_rename or row.real_directories))
+    return bool(row is not None and (row.paths.atomic_rename or row.paths.real_directories))
 
 
 class StagedWrite:
@@ -151,7 +151,7 @@ class StagedWrite:
 
     def open(self, mode: str = "wb") -> "StagedWrite":
         """Open the store's file (the parent made first where directories are real)."""
-        if self.row is not None and self.row.real_directories:
+        if self.row is not None and self.row.paths.real_directories:
             parent = self.final.rpartition("/")[0]
             if parent:
                 self.fs.makedirs(parent, exist_ok=True)
@@ -178,7 +178,7 @@ class StagedWrite:
                 verify_written(self.fs, self.row, self.final, TransferPolicy(verify=self.verify))
             self._check()
             if self.target != self.final:
-                self.fs.mv(self.target, self.final, **dict(self.row.rename_options))
+                self.fs.mv(self.target, self.final, **dict(self.row.paths.rename_options))
                 if self.size >= SWEEP_AFTER_BYTES:
                     sweep_remote(self.fs, [self.final])  # what interrupted writes of this name left
         except BaseException:
@@ -200,7 +200,7 @@ class StagedWrite:
             why = f"size {size} in the store, {self.size} written"
         elif self._md5 is not None:
             listed = listed_digest(self.row, entry)
-            plain = self.row.checksum.is_plain_digest
+            plain = self.row.transfer.checksum.is_plain_digest
             actual = self._md5.hexdigest()
             if listed is not None and listed != actual and (plain is None or plain(self.fs, self.target)):
                 why = f"md5 {listed} in the store, {actual} written"

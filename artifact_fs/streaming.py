@@ -155,11 +155,11 @@ class _StreamedFile:
         self.staged.open()
 
     def _open_options(self) -> dict[str, Any]:
-        if self.row.local or self.row.real_directories:
+        if self.row.paths.local or self.row.paths.real_directories:
             return {}
         resolved = self.repo.resolved
-        extra = resolved.storage_options.get(self.row.upload_extra_option or "", {}) or {}
-        headers = transfer.content_headers(self.row, self.final, extra)
+        extra = resolved.storage_options.get(self.row.transfer.upload_extra_option or "", {}) or {}
+        headers = self.row.transfer.guessed_headers(self.final, extra)
         block = resolved.upload_options.get("chunksize") or DEFAULT_BLOCK
         return transfer._with_headers({"block_size": block}, headers.items())
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from fsspec.spec import AbstractFileSystem
 
-from .cache import ReadCache, cache_from_environment
+from .read_cache import ReadCache, cache_from_environment
 
 _LOCK = threading.Lock()
 #: files up to this size are fetched whole and verified when opened for reading, when the
@@ -146,7 +146,7 @@ class TrackedArtifacts(AbstractFileSystem):
 
     def uses_cache(self, target: Target) -> bool:
         """Reads of ``target`` go through the cache (never for local roots: they are local already)."""
-        return self.cache is not None and not (target.resolved is not None and target.resolved.row.local)
+        return self.cache is not None and not (target.resolved is not None and target.resolved.row.paths.local)
 
     def _client(self):
         from mlflow import MlflowClient
@@ -224,7 +224,7 @@ class TrackedArtifacts(AbstractFileSystem):
             options = {"block_size": block_size} if block_size else {}
             return open_for_writing(target.fs, inner, target.resolved.row if target.resolved else None, mode,
                                     encoding=kwargs.pop("encoding", None), **options, **kwargs)
-        if reading and row is not None and row.checksum is not None and policy.verify != "size":
+        if reading and row is not None and row.transfer.checksum is not None and policy.verify != "size":
             binary = self._open_verified(target, inner, row, policy, block_size, cache_options, kwargs)
             if mode == "rb":
                 return binary

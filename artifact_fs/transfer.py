@@ -15,7 +15,6 @@ under a temporary name and are renamed with ``os.replace`` once complete.
 from __future__ import annotations
 
 import functools
-import mimetypes
 import os
 from concurrent.futures import ThreadPoolExecutor
 from glob import has_magic  # what fsspec's rm/expand_path ask before globbing a name
@@ -23,7 +22,7 @@ from itertools import groupby
 from typing import Any, Iterable, Sequence
 
 from . import integrity
-from ._table import Scheme
+from .rows import Scheme
 from .integrity import TransferPolicy
 from .staging import discard_local, discard_remote, temp_name
 
@@ -31,19 +30,6 @@ Pair = tuple[str, str]  # (source, destination)
 
 
 SYNC_WORKERS = 8
-
-
-def content_headers(row: Scheme, local_file: str, extra: dict[str, Any]) -> dict[str, str]:
-    """Content-Type/-Encoding guessed from the name; the upload extra args win (as MLflow's S3)."""
-    if not row.content_headers:
-        return {}
-    guessed = mimetypes.guess_type(local_file)
-    out = {}
-    for name, value in zip(row.content_headers, guessed):
-        value = extra.get(name, value)
-        if value:
-            out[name] = value
-    return out
 
 
 def _with_headers(options: dict[str, Any], headers: Iterable[tuple[str, str]]) -> dict[str, Any]:
@@ -63,7 +49,7 @@ def _workers(row: Scheme | None) -> int:
     """Threads for a sync filesystem: the row's ``sync_threads``, one when its client must not be shared (FTP)."""
     if row is None:
         return SYNC_WORKERS
-    return row.sync_threads if row.thread_safe else 1
+    return row.transfer.sync_threads if row.client.thread_safe else 1
 
 
 def _put_into_made_parent(fs, lpath: str, rpath: str, callback=None, **kwargs) -> None:
@@ -147,21 +133,21 @@ def upload(
     With a ``policy``, every file is verified (:mod:`artifact_fs.integrity`) before it is
     renamed into place, or, on object stores, right after it was published."""
     pairs = list(pairs)
-    if row.real_directories:
+    if row.paths.real_directories:
         for parent in sorted({remote.rpartition("/")[0] for _, remote in pairs} - {""}):
             fs.makedirs(parent, exist_ok=True)
-    staged = [(local, temp_name(remote)) for local, remote in pairs] if row.atomic_rename else pairs
+    staged = [(local, temp_name(remote)) for local, remote in pairs] if row.paths.atomic_rename else pairs
     try:
-        keyed = sorted(staged, key=lambda p: sorted(content_headers(row, p[0], extra).items()))
-        for headers, group in groupby(keyed, key=lambda p: tuple(sorted(content_headers(row, p[0], extra).items()))):
-            _transfer(fs, "put_file", list(group), _workers(row), row.prepare, **_with_headers(options, headers))
+        keyed = sorted(staged, key=lambda p: sorted(row.transfer.guessed_headers(p[0], extra).items()))
+        for headers, group in groupby(keyed, key=lambda p: tuple(sorted(row.transfer.guessed_headers(p[0], extra).items()))):
+            _transfer(fs, "put_file", list(group), _workers(row), row.client.prepare, **_with_headers(options, headers))
         if policy is not None:
             integrity.verify_uploads(fs, row, staged, policy)
-        if row.atomic_rename:  # one round trip each: run them concurrently (one at a time on FTP)
+        if row.paths.atomic_rename:  # one round trip each: run them concurrently (one at a time on FTP)
             renames = [(temp, final) for (_, final), (_, temp) in zip(pairs, staged)]
-            _run_each(fs, "mv", renames, _workers(row), **row.rename_options)
+            _run_each(fs, "mv", renames, _workers(row), **row.paths.rename_options)
     except BaseException:
-        if row.atomic_rename:
+        if row.paths.atomic_rename:
             discard_remote(fs, [temp for _, temp in staged])
         raise
 
@@ -177,7 +163,7 @@ def download(
         os.makedirs(parent, exist_ok=True)
     staged = [(remote, temp_name(local, os.sep)) for remote, local in pairs]
     try:
-        _transfer(fs, "get_file", staged, _workers(row), row.prepare if row else None, **options)
+        _transfer(fs, "get_file", staged, _workers(row), row.client.prepare if row else None, **options)
         if policy is not None and row is not None:
             integrity.verify_downloads(fs, row, staged, expected, policy)
         for (_, final), (_, temp) in zip(pairs, staged):
@@ -195,7 +181,7 @@ def delete(fs, row: Scheme | None, target: str, recursive: bool = True) -> None:
         fs.rm_file(target)
     elif not recursive:
         raise IsADirectoryError(f"{target} is a directory: delete it recursively")
-    elif row is None or row.real_directories:
+    elif row is None or row.paths.real_directories:
         delete_tree(fs, target)
     else:
         delete_prefix(fs, target)

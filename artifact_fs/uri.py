@@ -16,7 +16,7 @@ from typing import Any, Callable
 from urllib.parse import SplitResult, unquote, urlsplit
 from urllib.request import url2pathname
 
-from ._table import Scheme
+from .rows import Scheme
 from .errors import InvalidURIError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -81,7 +81,7 @@ def _split(uri: str) -> SplitResult:
 
 
 def _path(parts: SplitResult, row: Scheme) -> str:
-    path = unquote(parts.path) if row.unquote_path else parts.path
+    path = unquote(parts.path) if row.uri.unquote_path else parts.path
     return path.strip("/")
 
 
@@ -90,21 +90,21 @@ def _join(*pieces: str) -> str:
 
 
 def _match_host(netloc: str, row: Scheme, uri: str) -> re.Match:
-    match = re.fullmatch(row.host_pattern or "", netloc)
+    match = re.fullmatch(row.uri.host_pattern or "", netloc)
     if match is None:
-        raise InvalidURIError(f"{row.name} URI {redact_uri(uri)!r} must be of the form {row.form}")
+        raise InvalidURIError(f"{row.name} URI {redact_uri(uri)!r} must be of the form {row.uri.form}")
     return match
 
 
 def _host_options(match: re.Match, row: Scheme) -> dict[str, Any]:
-    return {option: match.group(group) for group, option in row.host_options.items()}
+    return {option: match.group(group) for group, option in row.uri.host_options.items()}
 
 
 def parse_bucket(uri: str, row: Scheme) -> ParsedURI:
     """``s3://bucket/key``, ``gs://bucket/key``: the bucket is the netloc, kept as written."""
     parts = _split(uri)
     if not parts.netloc or "@" in parts.netloc:
-        raise InvalidURIError(f"{row.name} URI {redact_uri(uri)!r} must be of the form {row.form}")
+        raise InvalidURIError(f"{row.name} URI {redact_uri(uri)!r} must be of the form {row.uri.form}")
     return ParsedURI(_join(parts.netloc, _path(parts, row)))
 
 
@@ -132,7 +132,7 @@ def parse_userinfo_host(uri: str, row: Scheme) -> ParsedURI:
     """``sftp://[user[:password]@]host[:port]/path`` and ``ftp://...``; the password is URL-decoded."""
     parts = _split(uri)
     if not parts.hostname:
-        raise InvalidURIError(f"{row.name} URI {redact_uri(uri)!r} names no host: it must be of the form {row.form}")
+        raise InvalidURIError(f"{row.name} URI {redact_uri(uri)!r} names no host: it must be of the form {row.uri.form}")
     options: dict[str, Any] = {"host": parts.hostname}
     if parts.port is not None:
         options["port"] = parts.port
@@ -193,7 +193,7 @@ def _file_uri_path(uri: str, row: Scheme) -> str:
     if parts.netloc.lower() not in ("", "localhost"):
         raise InvalidURIError(
             f"file URI {redact_uri(uri)!r} names the host {host!r}: only files on this machine can be "
-            f"reached (no host or 'localhost'), of the form {row.form}"
+            f"reached (no host or 'localhost'), of the form {row.uri.form}"
         )
     return parts.path
 
@@ -204,7 +204,7 @@ def parse_fsspec(uri: str, row: Scheme) -> ParsedURI:
 
     if _CONTROL.search(uri):
         raise InvalidURIError(f"URI {redact_uri(uri)!r} contains a control character")
-    cls = fsspec.get_filesystem_class(row.protocol)
+    cls = fsspec.get_filesystem_class(row.client.protocol)
     root = cls._strip_protocol(uri).rstrip("/") or cls.root_marker
     return ParsedURI(root, dict(cls._get_kwargs_from_urls(uri)))
 
@@ -221,7 +221,7 @@ def root_bucket(root: str, row: Scheme) -> tuple[str, str] | None:
     >>> root_bucket("b/runs/1", scheme_row("s3")), root_bucket("/runs", scheme_row("sftp"))
     (('bucket', 'b'), None)
     """
-    word, name = BUCKET_WORDS.get(row.grammar), root.partition("/")[0]
+    word, name = BUCKET_WORDS.get(row.uri.parser), root.partition("/")[0]
     return (word, name) if word and name else None
 
 
@@ -239,7 +239,7 @@ GRAMMARS: dict[str, Callable[[str, Scheme], ParsedURI]] = {
 
 def parse(uri: str, row: Scheme) -> ParsedURI:
     """Parse ``uri`` with its row's grammar; the row's ``fixed`` options join the URI layer."""
-    parsed = GRAMMARS[row.grammar](uri, row)
-    if row.fixed:
-        return ParsedURI(parsed.root, {**parsed.options, **row.fixed}, parsed.authority)
+    parsed = GRAMMARS[row.uri.parser](uri, row)
+    if row.uri.fixed:
+        return ParsedURI(parsed.root, {**parsed.options, **row.uri.fixed}, parsed.authority)
     return parsed

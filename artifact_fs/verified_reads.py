@@ -8,7 +8,7 @@ import io
 import logging
 from typing import Any, Mapping
 
-from ._table import Scheme
+from .rows import Scheme
 from .digests import Digester, Expected, expected_digest
 from .errors import CorruptedInTransit, IntegrityError
 from .integrity import TransferPolicy, with_retries

@@ -18,7 +18,7 @@ from . import servers
 
 #: Every variable the table reads, plus the SDKs' own, so no developer setting leaks in.
 _ROWS = [*SCHEMES, *(alt for row in SCHEMES for alt in row.alternatives.values())]
-SCRUBBED = {setting.var for row in _ROWS for setting in row.settings} | {
+SCRUBBED = {setting.var for row in _ROWS for setting in row.client.settings} | {
     BUILTIN_SCHEMES_VAR,
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_S3",

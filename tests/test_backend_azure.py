@@ -143,7 +143,7 @@ def test_every_variable_adlfs_reads_is_decided_by_the_table():
     read = set(re.findall(r'os\.getenv\(\s*"([A-Z_]+)"', inspect.getsource(adlfs.spec.AzureBlobFileSystem.__init__)))
     assert {CS, ACCOUNT_KEY, SAS, "AZURE_STORAGE_ANON"} <= read  # the scan itself works
     for scheme in ("wasbs", "abfss"):
-        in_table = {setting.var for setting in scheme_row(scheme).settings}
+        in_table = {setting.var for setting in scheme_row(scheme).client.settings}
         assert read - in_table == {"AZURE_STORAGE_ANON", "AZURE_STORAGE_ACCOUNT_NAME"}
         options = resolve(uri(scheme, "c", "p"), env={}).storage_options
         assert options["anon"] is False and options["account_name"] == ACCOUNT  # explicit, so never read

@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from artifact_fs import FsspecArtifactRepository
-from artifact_fs.opener import BoundedCalls
+from artifact_fs.bounded_calls import BoundedCalls
 
 from .contract import RepositoryContract
 from .server_hdfs import core_site, hdfs_server
@@ -138,7 +138,7 @@ def test_pyarrow_client_is_used_at_run_time_when_asked_for(hdfs):
     """pyarrow needs libhdfs.so, which no package registry ships: the switch must reach it."""
     os.environ[CLIENT_VAR] = "pyarrow"
     repo = get_artifact_repository(hdfs.uri(_unique("pyarrow")))
-    assert repo.row.impl == "fsspec.implementations.arrow.HadoopFileSystem"
+    assert repo.row.client.impl == "fsspec.implementations.arrow.HadoopFileSystem"
     try:
         listed = repo.list_artifacts()
     except MlflowException as exc:  # where libhdfs.so is missing: pyarrow's error, not hdfs-native's

@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 
 import artifact_fs as af
-from artifact_fs.cache import ReadCache, download_through_cache
+from artifact_fs.read_cache import ReadCache, download_through_cache
 from artifact_fs.errors import IntegrityError
 from artifact_fs.integrity import TransferPolicy
 from artifact_fs.protocols import RunsFileSystem

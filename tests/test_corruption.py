@@ -21,7 +21,7 @@ from mlflow.exceptions import MlflowException
 
 import artifact_fs as af
 from artifact_fs import FsspecArtifactRepository, cli, integrity
-from artifact_fs.client_hooks import S3_PART_SIZE_METADATA
+from artifact_fs.backends.s3_client import S3_PART_SIZE_METADATA
 from artifact_fs.errors import CorruptedInTransit, IntegrityError, error_code_for
 from artifact_fs.protocols import RunsFileSystem
 

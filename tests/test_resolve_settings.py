@@ -64,7 +64,7 @@ INVALID = {
 
 def _rows():
     for row in SCHEMES:
-        for setting in row.settings:
+        for setting in row.client.settings:
             yield pytest.param(row, setting, id=f"{row.name or 'path'}-{setting.var}-{setting.option}")
 
 
@@ -84,7 +84,7 @@ def _converter(setting):
 
 
 def test_every_converter_in_the_table_has_samples():
-    names = {_converter(s) for row in SCHEMES for s in row.settings}
+    names = {_converter(s) for row in SCHEMES for s in row.client.settings}
     assert names <= set(VALID), names - set(VALID)
 
 
@@ -149,7 +149,7 @@ def test_the_upload_args_are_those_boto3_upload_file_takes():
     import botocore.session
     from boto3.s3.transfer import S3Transfer
 
-    from artifact_fs.settings_table import S3_UPLOAD_ARGS
+    from artifact_fs.backends.s3 import S3_UPLOAD_ARGS
 
     assert set(S3Transfer.ALLOWED_UPLOAD_ARGS) <= S3_UPLOAD_ARGS, set(S3Transfer.ALLOWED_UPLOAD_ARGS) - S3_UPLOAD_ARGS
     model = botocore.session.get_session().get_service_model("s3")
@@ -314,7 +314,7 @@ def test_mlflow_hdfs_settings_for_hdfs_native():
     from artifact_fs.opener import keyword_arguments
 
     resolved = resolve("hdfs://nn:8020/p", env=HDFS_ENV)
-    assert resolved.row.impl == "hdfs_native.fsspec.HdfsFileSystem"
+    assert resolved.row.client.impl == "hdfs_native.fsspec.HdfsFileSystem"
     assert resolved.fs_environment == {"KRB5CCNAME": "FILE:/tmp/krb5cc_test", "HADOOP_USER_NAME": "alice"}
     assert resolved.fs_attributes == {"call_timeout": 7}  # NameNode calls
     assert keyword_arguments(resolved) == {
@@ -329,7 +329,7 @@ def test_mlflow_hdfs_settings_for_hdfs_native():
 
 def test_mlflow_hdfs_settings_for_pyarrow_when_asked_for():
     resolved = resolve("hdfs://nn:8020/p", env={**HDFS_ENV, "ARTIFACT_FS_HDFS_CLIENT": "PyArrow"})
-    assert resolved.row.impl == "fsspec.implementations.arrow.HadoopFileSystem"
+    assert resolved.row.client.impl == "fsspec.implementations.arrow.HadoopFileSystem"
     assert resolved.storage_options == {
         "host": "hdfs://nn",
         "port": 8020,
@@ -343,7 +343,7 @@ def test_mlflow_hdfs_settings_for_pyarrow_when_asked_for():
     viewfs = resolve("viewfs://cluster/p", env=pyarrow)
     assert (viewfs.protocol, viewfs.storage_options) == ("hdfs", {"host": "viewfs://cluster", "port": 0})
     native = resolve("hdfs://nn/p", env={"ARTIFACT_FS_HDFS_CLIENT": "hdfs-native"})
-    assert native.row.impl == "hdfs_native.fsspec.HdfsFileSystem"
+    assert native.row.client.impl == "hdfs_native.fsspec.HdfsFileSystem"
 
 
 def test_unknown_hdfs_client_is_refused_with_the_choices():

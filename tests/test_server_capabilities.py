@@ -227,7 +227,7 @@ def test_failed_stream_leaves_no_artifact(stream_repo):
     with pytest.raises(ConnectionResetError):
         asyncio.run(stream_repo.log_artifact_from_async_stream(cut(), "cut2.bin", "s"))
     assert stream_repo.list_artifacts("s") == []
-    if stream_repo.row.local:  # no temporary file left behind either
+    if stream_repo.row.paths.local:  # no temporary file left behind either
         assert not os.path.exists(stream_repo.resolved.root) or os.listdir(stream_repo.resolved.root) in ([], ["s"])
         assert not os.path.isdir(os.path.join(stream_repo.resolved.root, "s")) or os.listdir(
             os.path.join(stream_repo.resolved.root, "s")

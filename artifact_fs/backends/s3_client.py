@@ -121,7 +121,7 @@ def s3_end_to_end_digests(fs) -> None:
     transfer policy (``ARTIFACT_FS_VERIFY=size`` turns them off)."""
     from fsspec.asyn import sync_wrapper
 
-    from .._lru import LRU
+    from ..lru import LRU
 
     if not hasattr(fs, S3_PUBLISHED_ATTR):
         setattr(fs, S3_PUBLISHED_ATTR, LRU(S3_PUBLISHED_REMEMBERED))

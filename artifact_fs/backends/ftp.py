@@ -1,9 +1,26 @@
-"""FTP client adjustments (fsspec's FTPFileSystem): a dropped connection detected, a file in
-one streamed STOR or RETR, directories made by MKD with no listings."""
+"""FTP (``ftp://``) on fsspec's FTPFileSystem: what happens for FTP.
+
+* **URI.** ``ftp://[user[:password]@]host[:port][/path]``; the password is a secret.
+* **Settings**: MLflow's transfer timeout becomes ftplib's socket timeout.
+* **Client** (:func:`ftp_client_setup`, the row's ``prepare``): passive mode; a file is one
+  streamed ``STOR`` or ``RETR`` (fsspec's FTP would send one per buffered block); parents
+  made once per upload by ``MKD`` first, no listings; a dropped control connection detected
+  (:func:`ftp_connection_lost`) and replaced on the next call (fsspec's FTP never reconnects).
+* **Paths**: real directories; uploads go to a temporary name, then ``RNFR``/``RNTO``; ``ls``
+  of a file lists the file as its own child, so ``info`` is asked first.
+* **Transfers**: one ftplib connection per thread (the client is not thread-safe), 4 control
+  connections for a many-file transfer; checked by size (FTP lists no digest).
+"""
 
 from __future__ import annotations
 
 import os
+
+from ..rows import Client, PathTraits, Scheme, Setting, UriGrammar, as_timeout
+from ..settings import NO_LISTINGS_CACHE, TIMEOUT
+
+FTP_CONNECTIONS = 4  #: control connections of one many-file FTP transfer
+
 
 def ftp_connection_lost(fs) -> bool:
     """True when an FTPFileSystem's control connection cannot serve another command: closed,
@@ -158,3 +175,24 @@ def ftp_makedirs_by_mkd(fs) -> None:
 
 def _progress(callback):
     return (lambda block: callback.relative_update(len(block))) if callback is not None else None
+
+
+ROWS = (
+    Scheme(
+        "ftp",
+        UriGrammar("userinfo_host", form="`ftp://[user[:password]@]host[:port][/path]`", secret_options=("password",)),
+        Client(
+            protocol="ftp",
+            impl="fsspec.implementations.ftp.FTPFileSystem",
+            settings=(Setting(TIMEOUT, "timeout", as_timeout),),
+            # one ftplib connection per thread: the client must not be shared; each file's
+            # parents made once per upload (``parents_exist``), not checked before every file
+            defaults={**NO_LISTINGS_CACHE, "upload:connections": FTP_CONNECTIONS, "download:connections": FTP_CONNECTIONS, "upload:parents_exist": True},
+            prepare=ftp_client_setup,
+            connection_probe=ftp_connection_lost,
+            thread_safe=False,
+        ),
+        PathTraits(real_directories=True, atomic_rename=True, ls_file_as_child=True),
+        mlflow_builtin="mlflow.store.artifact.ftp_artifact_repo:FTPArtifactRepository",
+    ),
+)

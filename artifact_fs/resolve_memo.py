@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from ._lru import LRU
+from .lru import LRU
 from .profiles import profiles_path, stat_stamp
 from .resolver import Resolved, resolve
 

@@ -12,16 +12,16 @@ import fsspec.config
 import pytest
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-from artifact_fs import resolve_cache
+from artifact_fs import resolve_memo
 
 URI = "s3://memo-bucket/runs"
 
 
 @pytest.fixture(autouse=True)
 def _fresh_memo():
-    resolve_cache.clear()
+    resolve_memo.clear()
     yield
-    resolve_cache.clear()
+    resolve_memo.clear()
 
 
 def endpoint(uri: str = URI) -> str | None:

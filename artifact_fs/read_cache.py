@@ -29,6 +29,8 @@ import shutil
 import uuid
 from typing import Any, Callable, Mapping
 
+from .redaction import looks_secret
+
 CACHE_DIR_VAR = "ARTIFACT_FS_CACHE_DIR"
 
 #: info() fields that change when an object's content does (any that the store reports)
@@ -36,7 +38,6 @@ VERSION_FIELDS = (
     "ETag", "etag", "md5Hash", "crc32c", "content_md5", "checksum", "generation", "VersionId", "version_id",
     "LastModified", "last_modified", "mtime", "modification_time", "updated", "modified",
 )
-_SECRETISH = ("key", "secret", "token", "password", "credential", "sas", "connection_string")
 
 
 class ReadCache:
@@ -57,7 +58,7 @@ class ReadCache:
             return None
         identity = {
             "protocol": fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0],
-            "options": {k: v for k, v in getattr(fs, "storage_options", {}).items() if not _is_secret(k)},
+            "options": {k: v for k, v in getattr(fs, "storage_options", {}).items() if not looks_secret(k)},
             "path": fs._strip_protocol(path),
             "size": int(info["size"]),
             "versions": versions,
@@ -116,11 +117,6 @@ class ReadCache:
             return False
         _copy_into_place(cached, local)
         return True
-
-
-def _is_secret(option: str) -> bool:
-    lowered = option.lower()
-    return any(word in lowered for word in _SECRETISH)
 
 
 def cache_from_environment(env: Mapping[str, str] | None = None) -> ReadCache | None:

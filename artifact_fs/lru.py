@@ -1,6 +1,6 @@
 """A small thread-safe least-recently-used map (the private filesystem instances of
 :mod:`artifact_fs.opener`, the factory's remembered ``resolve`` in
-:mod:`artifact_fs.resolve_cache`)."""
+:mod:`artifact_fs.resolve_memo`, the S3 client's published ETags)."""
 
 from __future__ import annotations
 
