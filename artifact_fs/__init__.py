@@ -41,8 +41,8 @@ __all__ = [
 assert sorted(__all__) == sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .errors import BackendNotInstalledError, InvalidArtifactPathError, InvalidSettingError, InvalidURIError
     from .api import CopyResult, cp, filesystem, locate, ls, open, rm, storage_options
+    from .errors import BackendNotInstalledError, InvalidArtifactPathError, InvalidSettingError, InvalidURIError
     from .read_cache import ReadCache
     from .repository import FsspecArtifactRepository
     from .resolver import Resolved, resolve

@@ -18,7 +18,8 @@ import functools
 import importlib.metadata
 import inspect
 import json
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .errors import BackendNotInstalledError
 
@@ -51,7 +52,7 @@ def check_mlflow_version(version: str) -> None:
         )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def require_supported_mlflow() -> None:
     """Refuse to run on an MLflow outside :data:`SUPPORTED_MLFLOW` (checked once per process)."""
     check_mlflow_version(mlflow_version())
@@ -100,7 +101,7 @@ def parse_fsspec_kwarg_values(options: dict[str, Any], env: Mapping[str, str], p
     prefix = f"FSSPEC_{protocol.upper()}_"
     parsed = dict(options)
     for var, raw in env.items():
-        name = var[len(prefix):].lower() if var.startswith(prefix) else ""
+        name = var[len(prefix) :].lower() if var.startswith(prefix) else ""
         if name and parsed.get(name) == raw:
             try:
                 parsed[name] = json.loads(raw)
@@ -109,7 +110,7 @@ def parse_fsspec_kwarg_values(options: dict[str, Any], env: Mapping[str, str], p
     return parsed
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def declared_requirements(extra: str | None) -> tuple:
     """The requirements ``pyproject.toml`` declares for ``extra`` (``None``: the core ones),
     read from the installed metadata; ``()`` when artifact_fs runs without being installed."""
@@ -131,7 +132,7 @@ def declared_requirements(extra: str | None) -> tuple:
     return tuple(found)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def require_declared_versions(extra: str | None, packages: tuple[str, ...], needed_by: str) -> None:
     """Raise :class:`BackendNotInstalledError` when an installed package among ``packages``
     is older than the minimum declared for ``extra`` (``None``: core dependencies)."""
@@ -144,7 +145,9 @@ def require_declared_versions(extra: str | None, packages: tuple[str, ...], need
         except importlib.metadata.PackageNotFoundError:
             continue  # importable without metadata (vendored, source tree): nothing to compare
         if not requirement.specifier.contains(installed, prereleases=True):
-            hint = f"pip install --upgrade 'artifact_fs[{extra}]'" if extra else f"pip install --upgrade '{requirement}'"
+            hint = (
+                f"pip install --upgrade 'artifact_fs[{extra}]'" if extra else f"pip install --upgrade '{requirement}'"
+            )
             raise BackendNotInstalledError(
                 f"{needed_by} need {requirement.name}{requirement.specifier}, "
                 f"but {requirement.name} {installed} is installed: {hint}"

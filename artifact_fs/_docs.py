@@ -10,9 +10,8 @@ import re
 import sys
 
 from .backends import BUILTIN_SCHEMES_VAR, SCHEMES
-from .settings import BUDGET_SETTINGS, TRANSFER_SETTINGS
 from .profiles import PROFILES_VAR
-
+from .settings import BUDGET_SETTINGS, TRANSFER_SETTINGS
 
 
 def _option(path: str) -> str:
@@ -50,15 +49,21 @@ def settings_markdown() -> str:
             notes.append("secret: redacted everywhere")
         if unless:
             notes.append("ignored when " + ", ".join(f"`{u}`" for u in unless) + " is set")
-        lines.append(
-            f"| `{var}` | {', '.join(schemes)} | {_option(option)} | {parse} | {'; '.join(notes)} |"
-        )
+        lines.append(f"| `{var}` | {', '.join(schemes)} | {_option(option)} | {parse} | {'; '.join(notes)} |")
     lines += [
-        f"| `{BUILTIN_SCHEMES_VAR}` | all | (registry) | comma list or `*` | schemes left to MLflow's own repositories |",
-        f"| `{PROFILES_VAR}` | all | (profiles) | path; `none` = off | the profiles file (default `$XDG_CONFIG_HOME/artifact_fs/profiles.toml`) |",
+        (
+            f"| `{BUILTIN_SCHEMES_VAR}` | all | (registry) | comma list or `*` | schemes left to MLflow's own "
+            f"repositories |"
+        ),
+        (
+            f"| `{PROFILES_VAR}` | all | (profiles) | path; `none` = off | the profiles file (default "
+            f"`$XDG_CONFIG_HOME/artifact_fs/profiles.toml`) |"
+        ),
     ]
     lines += [f"| `{s.var}` | all | (transfers) | {_converter_name(s.parse)} | {s.doc} |" for s in TRANSFER_SETTINGS]
-    lines += [f"| `{s.var}` | all | {_option(s.option)} | {_converter_name(s.parse)} | {s.doc} |" for s in BUDGET_SETTINGS]
+    lines += [
+        f"| `{s.var}` | all | {_option(s.option)} | {_converter_name(s.parse)} | {s.doc} |" for s in BUDGET_SETTINGS
+    ]
     for row in SCHEMES:
         if row.variant_var and row.alternatives:
             choices = ", ".join(f"`{c}`" for c in [row.variant, *row.alternatives])
@@ -73,7 +78,8 @@ def render_into(text: str) -> str:
     """``text`` with every ``<!-- NAME:start -->…<!-- NAME:end -->`` section regenerated."""
     for name, render in SECTIONS.items():
         pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
-        text = pattern.sub(lambda m: m.group(1) + render() + "\n" + m.group(2), text)
+        table = render()
+        text = pattern.sub(lambda m, table=table: m.group(1) + table + "\n" + m.group(2), text)
     return text
 
 

@@ -18,14 +18,15 @@ import dataclasses
 import os
 import posixpath
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO, Any, Mapping
+from typing import IO, Any
 
-from . import progress as progress_bars
 from . import core, transfer
-from .read_cache import ReadCache, cache_from_environment
+from . import progress as progress_bars
 from .opener import keyword_arguments, open_filesystem
 from .paths import clean_artifact_path, local_destination
+from .read_cache import ReadCache, cache_from_environment
 from .resolver import Resolved, resolve
 from .uri import uri_scheme
 
@@ -34,8 +35,9 @@ TRACKED_OPTIONS = ("tracking_uri", "registry_uri", "cache_dir", "storage_options
 
 
 @dataclass(frozen=True)
-class Location:
-    """Where a URI points: the store's filesystem and path, and how it was resolved."""
+class OpenedPath:
+    """Any URI opened down to one path: the store's filesystem, the path on it, how it was
+    resolved (and, for ``runs://``/``models://``, the tracked filesystem that resolved it)."""
 
     fs: Any
     path: str
@@ -65,7 +67,7 @@ def tracked_filesystem(uri: str, **options: Any):
     return (RunsFileSystem if uri_scheme(uri) == "runs" else ModelsFileSystem)(**options)
 
 
-def locate(uri: str | os.PathLike, env: Mapping[str, str] | None = None, **options: Any) -> Location:
+def locate(uri: str | os.PathLike, env: Mapping[str, str] | None = None, **options: Any) -> OpenedPath:
     """Resolve ``uri`` to the store holding it (one tracking-server call for runs and models).
 
     >>> locate("memory://demo/x.txt").path
@@ -76,10 +78,10 @@ def locate(uri: str | os.PathLike, env: Mapping[str, str] | None = None, **optio
         tracked = tracked_filesystem(uri, **options)
         target, _key, inner = tracked.target(uri)
         resolved = dataclasses.replace(target.resolved, root=inner) if target.resolved is not None else None
-        return Location(target.fs, inner, resolved, tracked.cache if tracked.uses_cache(target) else None, tracked)
+        return OpenedPath(target.fs, inner, resolved, tracked.cache if tracked.uses_cache(target) else None, tracked)
     resolved = resolve(uri, env, **options)
     cache = None if resolved.row.paths.local else cache_from_environment()  # local files need no cached copy
-    return Location(open_filesystem(resolved), resolved.root, resolved, cache)
+    return OpenedPath(open_filesystem(resolved), resolved.root, resolved, cache)
 
 
 def filesystem(uri: str | os.PathLike, env: Mapping[str, str] | None = None, **options: Any) -> tuple[Any, str]:
@@ -166,8 +168,7 @@ def rm(uri: str | os.PathLike, recursive: bool = False, **options: Any) -> None:
         raise IsADirectoryError(f"{os.fspath(uri)} is a directory: delete it with recursive=True") from None
 
 
-def cp(src: str | os.PathLike, dst: str | os.PathLike, *, progress: bool | None = None,
-       **options: Any) -> CopyResult:
+def cp(src: str | os.PathLike, dst: str | os.PathLike, *, progress: bool | None = None, **options: Any) -> CopyResult:
     """Copy a file or a directory tree: upload, download, or store to store.
 
     A directory's contents land under ``dst``; a file lands at ``dst`` (or inside it when
@@ -207,7 +208,7 @@ def _for(uri: str, options: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if k not in TRACKED_OPTIONS}
 
 
-def _plan(source: Location, target: Location, into: bool) -> list[tuple[str, str, dict]]:
+def _plan(source: OpenedPath, target: OpenedPath, into: bool) -> list[tuple[str, str, dict]]:
     """``(source path, destination path, info)`` for every file to copy."""
     info = source.fs.info(source.path)
     join = os.path.join if target.local else posixpath.join
@@ -222,27 +223,41 @@ def _plan(source: Location, target: Location, into: bool) -> list[tuple[str, str
         name = source.fs._strip_protocol(name)
         if entry.get("type") == "directory" or not name.startswith(root + "/"):
             continue
-        relative = clean_artifact_path(name[len(root) + 1:])
+        relative = clean_artifact_path(name[len(root) + 1 :])
         dest = local_destination(target.path, relative) if target.local else join(target.path, relative)
         plan.append((name, dest, entry))
     return plan
 
 
-def _download(source: Location, pairs, infos, total: int, progress: bool | None) -> None:
+def _download(source: OpenedPath, pairs, infos, total: int, progress: bool | None) -> None:
     """Through the one transfer core: staged, verified against ``infos``, retried, cached."""
     bar = progress_bars.make(total, len(pairs), "download", progress)
     try:
-        core.download(source.fs, source.resolved, pairs, infos, core.policy_of(source.resolved),
-                      cache=source.cache, callback=bar, what=f"downloading {len(pairs)} file(s)")
+        core.download(
+            source.fs,
+            source.resolved,
+            pairs,
+            infos,
+            core.policy_of(source.resolved),
+            cache=source.cache,
+            callback=bar,
+            what=f"downloading {len(pairs)} file(s)",
+        )
     finally:
         getattr(bar, "close", lambda: None)()
 
 
-def _upload(target: Location, pairs, total: int, progress: bool | None) -> None:
+def _upload(target: OpenedPath, pairs, total: int, progress: bool | None) -> None:
     """Through the one transfer core: staged, verified, retried, cleaned up."""
     bar = progress_bars.make(total, len(pairs), "upload", progress)
     try:
-        core.upload(target.fs, target.resolved, pairs, core.policy_of(target.resolved),
-                    callback=bar, what=f"uploading {len(pairs)} file(s)")
+        core.upload(
+            target.fs,
+            target.resolved,
+            pairs,
+            core.policy_of(target.resolved),
+            callback=bar,
+            what=f"uploading {len(pairs)} file(s)",
+        )
     finally:
         getattr(bar, "close", lambda: None)()

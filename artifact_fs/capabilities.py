@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import posixpath
 import types
-from functools import lru_cache
+from functools import cache
 
 from .errors import mlflow_errors
 from .paths import clean_artifact_path, clean_file_name, join_artifact_path
@@ -51,7 +51,7 @@ def repository_class(resolved):
     return composed_class(tuple(name for name in honoured_mixins(resolved) if name != STREAM_MIXIN))
 
 
-@lru_cache(maxsize=None)
+@cache
 def composed_class(mixins: tuple[str, ...]):
     """``FsspecArtifactRepository`` composed with the implementations and MLflow mixins named (cached)."""
     from .repository import FsspecArtifactRepository

@@ -15,7 +15,15 @@ import shutil
 import sys
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_DENIED, EXIT_MISSING_BACKEND, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_DENIED, EXIT_MISSING_BACKEND, EXIT_INTERRUPTED = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    130,
+)
 
 EPILOG = """exit codes: 0 done; 1 the store or the transfer failed; 2 bad usage, URI, path or setting;
 3 no such artifact, run or model; 4 permission denied; 5 the backend's package is not installed;
@@ -60,7 +68,7 @@ def cmd_ls(args) -> int:
     rows = []
     for entry in sorted(entries, key=lambda e: e["name"]):
         name = fs._strip_protocol(entry["name"]).rstrip("/")
-        relative = name[len(base) + 1:] if name.startswith(base + "/") else posixpath.basename(name)
+        relative = name[len(base) + 1 :] if name.startswith(base + "/") else posixpath.basename(name)
         is_dir = entry.get("type") == "directory"
         rows.append({"path": relative, "is_dir": is_dir, "size": None if is_dir else int(entry.get("size") or 0)})
     lines = []
@@ -121,7 +129,9 @@ def cmd_resolve(args) -> int:
     from .explain import explain
 
     data = explain(args.uri, **_opts_for(args.uri, args))
-    text = data["text"] if args.explain else f"{data['url']}\n{json.dumps(data['storage_options'], indent=2, default=str)}"
+    text = (
+        data["text"] if args.explain else f"{data['url']}\n{json.dumps(data['storage_options'], indent=2, default=str)}"
+    )
     _emit(args, {k: v for k, v in data.items() if k != "text"}, text)
     return EXIT_OK
 
@@ -139,15 +149,28 @@ def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
     common.add_argument("--compact", action="store_true", help=argparse.SUPPRESS)
-    common.add_argument("--tracking-uri", help="tracking server for runs:/ and models:/ URIs (default: MLFLOW_TRACKING_URI)")
+    common.add_argument(
+        "--tracking-uri", help="tracking server for runs:/ and models:/ URIs (default: MLFLOW_TRACKING_URI)"
+    )
     common.add_argument("--debug", action="store_true", help="show tracebacks")
-    top = argparse.ArgumentParser(prog="artifact-fs", description=__doc__.split("\n\n")[0], epilog=EPILOG,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
+    top = argparse.ArgumentParser(
+        prog="artifact-fs",
+        description=__doc__.split("\n\n")[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler, help_text: str):
-        sub = commands.add_parser(name, help=help_text, description=help_text, parents=[common], epilog=EPILOG,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[common],
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         sub.set_defaults(handler=handler)
         return sub
 
@@ -183,11 +206,19 @@ def exit_code_for(exc: BaseException) -> int:
     from .errors import BackendNotInstalledError
 
     if isinstance(exc, MlflowException):
-        return {"RESOURCE_DOES_NOT_EXIST": EXIT_NOT_FOUND, "PERMISSION_DENIED": EXIT_DENIED,
-                "INVALID_PARAMETER_VALUE": EXIT_USAGE}.get(exc.error_code, EXIT_FAILED)
-    for cls, code in ((BackendNotInstalledError, EXIT_MISSING_BACKEND), (FileNotFoundError, EXIT_NOT_FOUND),
-                      (PermissionError, EXIT_DENIED), (IsADirectoryError, EXIT_USAGE),
-                      (NotADirectoryError, EXIT_USAGE), (ValueError, EXIT_USAGE)):
+        return {
+            "RESOURCE_DOES_NOT_EXIST": EXIT_NOT_FOUND,
+            "PERMISSION_DENIED": EXIT_DENIED,
+            "INVALID_PARAMETER_VALUE": EXIT_USAGE,
+        }.get(exc.error_code, EXIT_FAILED)
+    for cls, code in (
+        (BackendNotInstalledError, EXIT_MISSING_BACKEND),
+        (FileNotFoundError, EXIT_NOT_FOUND),
+        (PermissionError, EXIT_DENIED),
+        (IsADirectoryError, EXIT_USAGE),
+        (NotADirectoryError, EXIT_USAGE),
+        (ValueError, EXIT_USAGE),
+    ):
         if isinstance(exc, cls):
             return code
     return EXIT_FAILED

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from . import integrity, staging, transfer
-from .rows import Client, Scheme, UriGrammar
 from .integrity import TransferPolicy
+from .rows import Client, Scheme, UriGrammar
 
 Pair = tuple[str, str]
 
@@ -72,7 +73,9 @@ def upload(
     if not pairs:
         return
     get_fs, row, policy, options = _prepare(fs, resolved, policy, callback, "upload_options")
-    extra = (resolved.storage_options.get(row.transfer.upload_extra_option or "", {}) or {}) if resolved is not None else {}
+    extra = (
+        (resolved.storage_options.get(row.transfer.upload_extra_option or "", {}) or {}) if resolved is not None else {}
+    )
     started = time.time()
 
     def attempt(number: int) -> None:

@@ -19,8 +19,9 @@ import base64
 import hashlib
 import logging
 import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from .rows import Scheme
 
@@ -65,6 +66,7 @@ def file_digest(path: str, algorithm: str) -> str:
 
 
 def remote_digest(fs, path: str, algorithm: str) -> str:
+    """The hex ``algorithm`` digest of the remote file at ``path``, read through ``fs``."""
     digest = hashlib.new(algorithm)
     with fs.open(path, "rb") as handle:
         for block in iter(lambda: handle.read(_BLOCK), b""):
@@ -260,7 +262,9 @@ class Digester:
         for parts in self.parts:
             parts.update(view)
 
-    def verdict(self, fs, row: Scheme, remote: str, where: str, rehash: Callable[[Layout], str | None] | None = None) -> str | None:
+    def verdict(
+        self, fs, row: Scheme, remote: str, where: str, rehash: Callable[[Layout], str | None] | None = None
+    ) -> str | None:
         """Why the bytes fed differ from what the store lists, or None (also when it cannot be
         told: an SSE object, or a multipart object whose part sizes nobody knows)."""
         expected = self.expected
@@ -276,24 +280,37 @@ class Digester:
             return None
         layout = _store_part_sizes(fs, row, remote, expected.parts, expected.size) or expected.recorded
         if layout is None:
-            log.info("%s: multipart ETag %s-%d not recomputed (no part size explains it and the store does not "
-                     "report each part's size): verified by size only", remote, expected.digest, expected.parts)
+            log.info(
+                "%s: multipart ETag %s-%d not recomputed (no part size explains it and the store does not "
+                "report each part's size): verified by size only",
+                remote,
+                expected.digest,
+                expected.parts,
+            )
             return None
         actual = hashed.get(layout)
         if actual is None and rehash is not None:
             actual = rehash(layout)
         if actual is None:
-            log.info("%s: multipart ETag %s-%d not recomputed (its parts are not the sizes hashed while reading): "
-                     "verified by size only", remote, expected.digest, expected.parts)
+            log.info(
+                "%s: multipart ETag %s-%d not recomputed (its parts are not the sizes hashed while reading): "
+                "verified by size only",
+                remote,
+                expected.digest,
+                expected.parts,
+            )
             return None
         if actual == expected.digest:
             return None
         shape = f"{len(layout)} parts of {layout[0]} bytes" if len(set(layout[:-1])) <= 1 else f"{len(layout)} parts"
-        return (f"md5 multipart ETag {expected.digest}-{expected.parts} in the store ({expected.field}), "
-                f"{actual}-{len(layout)} {where} ({shape})")
+        return (
+            f"md5 multipart ETag {expected.digest}-{expected.parts} in the store ({expected.field}), "
+            f"{actual}-{len(layout)} {where} ({shape})"
+        )
 
 
 def file_verdict(fs, row: Scheme, local: str, remote: str, expected: Expected) -> str | None:
+    """Why the local file's bytes do not match ``expected`` (the store's digest), or None when they do."""
     digester = Digester(expected)
     with open(local, "rb") as handle:
         for block in iter(lambda: handle.read(_BLOCK), b""):

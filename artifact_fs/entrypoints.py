@@ -36,8 +36,11 @@ def create_repository(artifact_uri: str, tracking_uri: str | None = None, regist
     scheme = uri_scheme(artifact_uri)
     handed_back = builtin_schemes()
     row = scheme_row(scheme)
-    if row is not None and row.mlflow_builtin and (scheme in handed_back or "*" in handed_back or
-                                                   (scheme == "" and "file" in handed_back)):
+    if (
+        row is not None
+        and row.mlflow_builtin
+        and (scheme in handed_back or "*" in handed_back or (scheme == "" and "file" in handed_back))
+    ):
         module_name, _, class_name = row.mlflow_builtin.partition(":")
         builtin = getattr(importlib.import_module(module_name), class_name)
         from ._compat import repository_kwargs  # older MLflow repositories take fewer arguments
@@ -52,7 +55,7 @@ def create_repository(artifact_uri: str, tracking_uri: str | None = None, regist
     return cls(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri, resolved=resolved)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _factory_parts():
     """Imported on the first repository, not when MLflow's registry imports this module
     (and not again per call: the import machinery costs as much as the rest of a construction)."""

@@ -28,7 +28,8 @@ from __future__ import annotations
 import errno
 import functools
 import re
-from typing import Callable, Iterable, Mapping, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
 from .redaction import scrub
 
@@ -85,7 +86,9 @@ def error_code_for(exc: BaseException) -> str:
     """The MLflow error code name for an exception, by the most specific class that matches."""
     code = next((ERROR_CODES[cls] for cls in type(exc).__mro__ if cls in ERROR_CODES), "INTERNAL_ERROR")
     if code == "INTERNAL_ERROR" and is_checksum_failure(exc):
-        return "DATA_LOSS"  # s3fs wraps a BadDigest refusal as a plain OSError; botocore's checksum errors are no OSError
+        return (
+            "DATA_LOSS"  # s3fs wraps a BadDigest refusal as a plain OSError; botocore's checksum errors are no OSError
+        )
     if code == "INTERNAL_ERROR" and (is_transient(exc) or is_timeout(exc)):
         return "TEMPORARILY_UNAVAILABLE"  # an SDK's own connection or timeout error class
     return code
@@ -142,13 +145,23 @@ def mlflow_errors(action: str) -> Callable[[F], F]:
 
 #: Exception classes (by name, anywhere in the cause chain) meaning the connection dropped or
 #: was refused before the call finished: trying again may work. Builtin ConnectionError too.
-TRANSIENT_ERRORS = frozenset({
-    "EndpointConnectionError", "ConnectionClosedError",  # botocore
-    "ClientConnectorError", "ClientOSError", "ServerDisconnectedError", "ClientPayloadError",  # aiohttp
-    "ServiceRequestError", "ServiceResponseError", "IncompleteReadError",  # azure-core
-    "ConnectionLost", "ChannelOpenError",  # asyncssh (not DisconnectError: host-key and auth refusals are that too)
-    "error_temp", "EOFError",  # ftplib: 4xx reply, connection closed mid-reply
-})
+TRANSIENT_ERRORS = frozenset(
+    {
+        "EndpointConnectionError",
+        "ConnectionClosedError",  # botocore
+        "ClientConnectorError",
+        "ClientOSError",
+        "ServerDisconnectedError",
+        "ClientPayloadError",  # aiohttp
+        "ServiceRequestError",
+        "ServiceResponseError",
+        "IncompleteReadError",  # azure-core
+        "ConnectionLost",
+        "ChannelOpenError",  # asyncssh (not DisconnectError: host-key and auth refusals are that too)
+        "error_temp",
+        "EOFError",  # ftplib: 4xx reply, connection closed mid-reply
+    }
+)
 #: Exception classes (by name) meaning the store stopped answering for a whole timeout: never
 #: retried, so a hung server fails a call after one timeout, not after several.
 TIMEOUT_ERRORS = frozenset({"TimeoutError", "ReadTimeoutError", "ConnectTimeoutError", "ServerTimeoutError", "timeout"})
@@ -193,10 +206,16 @@ CHECKSUM_ERRORS = frozenset({"FlexibleChecksumError", "ChecksumError"})
 #: Error codes a store answers when the body it received does not match the digest sent
 #: with it (S3 ``Content-MD5`` or ``x-amz-checksum-*``: BadDigest / InvalidDigest; SigV4's
 #: signed payload hash; Azure's Content-MD5 / CRC64): the store stored nothing.
-CHECKSUM_ERROR_CODES = frozenset({
-    "BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch", "XAmzContentSHA256Mismatch",  # S3 and compatibles
-    "Md5Mismatch", "Crc64Mismatch",  # Azure Blob
-})
+CHECKSUM_ERROR_CODES = frozenset(
+    {
+        "BadDigest",
+        "InvalidDigest",
+        "XAmzContentChecksumMismatch",
+        "XAmzContentSHA256Mismatch",  # S3 and compatibles
+        "Md5Mismatch",
+        "Crc64Mismatch",  # Azure Blob
+    }
+)
 #: Messages of client-side digest checks with no class of their own (azure-storage-blob's
 #: ``validate_content`` raises a plain ``AzureError``)
 _CHECKSUM_MESSAGES = re.compile(r"(?i)\b(MD5|CRC64) mismatch\b")

@@ -22,7 +22,7 @@ def option_value(shown: dict[str, Any], path: str, secrets) -> Any:
     """The (redacted) value of a dotted option path such as ``client_kwargs.verify``."""
     channel = next(prefix for prefix in FIELDS if path.startswith(prefix))
     value: Any = shown[FIELDS[channel]]
-    dotted = path[len(channel):]
+    dotted = path[len(channel) :]
     for key in dotted.split("."):
         if not isinstance(value, dict) or key not in value:
             return None
@@ -50,20 +50,31 @@ def explain(uri: str | os.PathLike, **options: Any) -> dict[str, Any]:
         target, key, _inner = tracked.target(uri)
         data["tracking_uri"] = redact_uri(tracked.tracking_uri)
         data["artifact_root"] = redact_uri(target.artifact_uri)
-        lines += [f"tracking server {data['tracking_uri']}",
-                  f"artifact root   {data['artifact_root']}  ({tracked.protocol} {key}, asked the tracking server)"]
+        lines += [
+            f"tracking server {data['tracking_uri']}",
+            f"artifact root   {data['artifact_root']}  ({tracked.protocol} {key}, asked the tracking server)",
+        ]
     resolved = location.resolved
     if resolved is None:
-        data.update(url=f"{location.fs.api_base_url} (tracking server artifact API) {location.path}",
-                    implementation="artifact_fs.mlflow_http.MlflowArtifactsFileSystem",
-                    storage_options={}, options=[])
+        data.update(
+            url=f"{location.fs.api_base_url} (tracking server artifact API) {location.path}",
+            implementation="artifact_fs.mlflow_http.MlflowArtifactsFileSystem",
+            storage_options={},
+            options=[],
+        )
         lines += [f"fsspec URL      {data['url']}", f"implementation  {data['implementation']}"]
         return {**data, "text": "\n".join(lines)}
     shown = resolved.redacted()
-    rows = [{"option": path, "value": option_value(shown, path, resolved.secrets), "source": source}
-            for path, source in resolved.sources.items()]
-    data.update(url=shown["url"], implementation=resolved.row.client.impl, storage_options=shown["storage_options"],
-                options=rows)
+    rows = [
+        {"option": path, "value": option_value(shown, path, resolved.secrets), "source": source}
+        for path, source in resolved.sources.items()
+    ]
+    data.update(
+        url=shown["url"],
+        implementation=resolved.row.client.impl,
+        storage_options=shown["storage_options"],
+        options=rows,
+    )
     lines += [f"fsspec URL      {data['url']}", f"implementation  {data['implementation']}"]
     data["profile"] = shown.get("profile")
     lines.append(f"matched         {data['profile'] or 'no profile'}")

@@ -38,13 +38,14 @@ import logging
 import os
 import posixpath
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
-from .rows import Scheme
 from .digests import _field, expected_digest, file_digest, file_verdict, remote_digest
 from .errors import CorruptedInTransit, IntegrityError, is_corruption_in_transit, is_transient
 from .paths import TEMP_PREFIX
+from .rows import Scheme
 from .settings import RETRIES_VAR, TRANSFER_SETTINGS, settings_options
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,15 @@ def with_retries(policy: TransferPolicy, row: Scheme, attempt: Callable[[int], T
                     raise
                 raise ConnectionError(f"{exc}{gave_up}") from exc
             delay = BACKOFF_SECONDS * 2**number
-            log.warning("%s failed (%s: %s); attempt %d of %d in %.1f s", what, type(exc).__name__, exc, number + 2, budget + 1, delay)
+            log.warning(
+                "%s failed (%s: %s); attempt %d of %d in %.1f s",
+                what,
+                type(exc).__name__,
+                exc,
+                number + 2,
+                budget + 1,
+                delay,
+            )
             time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -139,7 +148,9 @@ def remote_entries(fs, paths: Sequence[str]) -> dict[str, dict]:
     return found
 
 
-def mismatch(fs, row: Scheme, local: str, remote: str, entry: Mapping[str, Any] | None, policy: TransferPolicy) -> str | None:
+def mismatch(
+    fs, row: Scheme, local: str, remote: str, entry: Mapping[str, Any] | None, policy: TransferPolicy
+) -> str | None:
     """Why ``local`` and the store's ``remote`` differ, or None when they agree."""
     if entry is None:
         return "not found in the store"
@@ -155,7 +166,11 @@ def mismatch(fs, row: Scheme, local: str, remote: str, entry: Mapping[str, Any] 
 def _raise(problems: list[tuple[str, str]], direction: str, error: type[IntegrityError] = IntegrityError) -> None:
     shown = "; ".join(f"{path!r}: {why}" for path, why in problems[:5])
     more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-    cause = "corrupted in transit" if error is CorruptedInTransit else "corrupted in transit, or replaced by another writer meanwhile"
+    cause = (
+        "corrupted in transit"
+        if error is CorruptedInTransit
+        else "corrupted in transit, or replaced by another writer meanwhile"
+    )
     raise error(f"{direction} not verified, {len(problems)} file(s) differ ({cause}): {shown}{more}")
 
 
@@ -238,7 +253,9 @@ def verify_uploads(fs, row: Scheme, pairs: Sequence[Pair], policy: TransferPolic
     _raise(shown, "upload", CorruptedInTransit if own == len(problems) else IntegrityError)
 
 
-def verify_downloads(fs, row: Scheme, staged: Sequence[Pair], expected: Mapping[str, dict] | None, policy: TransferPolicy) -> None:
+def verify_downloads(
+    fs, row: Scheme, staged: Sequence[Pair], expected: Mapping[str, dict] | None, policy: TransferPolicy
+) -> None:
     """Check every ``(remote, local temp)`` download against the entry the store listed for it
     (``expected``, by remote name; asked for now when not given). A mismatch is
     :class:`CorruptedInTransit`: the local copy is ours, a new attempt may get good bytes."""
@@ -255,7 +272,9 @@ def verify_downloads(fs, row: Scheme, staged: Sequence[Pair], expected: Mapping[
         _raise(problems, "download", CorruptedInTransit)
 
 
-def verify_written(fs, row: Scheme | None, remote: str, policy: TransferPolicy, entry: Mapping[str, Any] | None = None) -> None:
+def verify_written(
+    fs, row: Scheme | None, remote: str, policy: TransferPolicy, entry: Mapping[str, Any] | None = None
+) -> None:
     """For a file streamed to an object store (no local copy to compare): when the object is
     still the one this client's own upload published (same ETag) and the store's ETag of a
     body sent (the object's, or a part's) is the MD5 of other bytes, the bytes were corrupted
@@ -274,8 +293,10 @@ def verify_written(fs, row: Scheme | None, remote: str, policy: TransferPolicy, 
     try:
         fs.rm_file(remote)
     except Exception as exc:  # noqa: BLE001 - said below; the corruption is the error
-        raise CorruptedInTransit(f"upload not verified: {remote!r}: {why}; our corrupted object could not be deleted "
-                                 f"({type(exc).__name__}: {exc})") from exc
+        raise CorruptedInTransit(
+            f"upload not verified: {remote!r}: {why}; our corrupted object could not be deleted "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
     raise CorruptedInTransit(f"upload not verified: {remote!r}: {why}; our own upload, deleted")
 
 
@@ -284,7 +305,8 @@ def unverified(fs, row: Scheme, pairs: Sequence[Pair], policy: TransferPolicy) -
     cannot be asked): what a retry still has to send."""
     try:
         entries = remote_entries(fs, [remote for _, remote in pairs])
-        return [(l, r) for l, r in pairs if mismatch(fs, row, l, r, entries.get(_name(fs, r)), policy) is not None]
+        return [
+            (lp, rp) for lp, rp in pairs if mismatch(fs, row, lp, rp, entries.get(_name(fs, rp)), policy) is not None
+        ]
     except Exception:  # noqa: BLE001 - the store is still unwell: send everything again
         return list(pairs)
-

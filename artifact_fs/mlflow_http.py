@@ -66,7 +66,9 @@ class MlflowArtifactsFileSystem(AbstractFileSystem):
         if response.status_code in (401, 403):
             raise PermissionError(f"{path}: HTTP {response.status_code}")
         if response.status_code >= 400:
-            raise OSError(f"{method} {path!r} on the tracking server failed: HTTP {response.status_code} {response.text[:200]}")
+            raise OSError(
+                f"{method} {path!r} on the tracking server failed: HTTP {response.status_code} {response.text[:200]}"
+            )
         return response
 
     @classmethod
@@ -102,8 +104,11 @@ class MlflowArtifactsFileSystem(AbstractFileSystem):
         for item in files:
             if (posixpath.join(parent, item["path"]) if parent else item["path"]) == path:
                 is_dir = item.get("is_dir", False)
-                return {"name": path, "size": None if is_dir else int(item.get("file_size") or 0),
-                        "type": "directory" if is_dir else "file"}
+                return {
+                    "name": path,
+                    "size": None if is_dir else int(item.get("file_size") or 0),
+                    "type": "directory" if is_dir else "file",
+                }
         raise FileNotFoundError(path)
 
     def _open(self, path, mode="rb", block_size=None, autocommit=True, cache_options=None, **kwargs):

@@ -10,12 +10,13 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ._compat import require_declared_versions
 from .bounded_calls import BoundedCalls
-from .lru import LRU
 from .errors import BackendNotInstalledError
+from .lru import LRU
 from .resolver import Resolved
 
 
@@ -91,7 +92,9 @@ def _private_key(cls, kwargs: Mapping[str, Any], resolved: Resolved) -> str | No
     from fsspec.utils import tokenize
 
     try:
-        return tokenize(cls, os.getpid(), threading.get_ident(), kwargs, resolved.fs_attributes, resolved.fs_environment)
+        return tokenize(
+            cls, os.getpid(), threading.get_ident(), kwargs, resolved.fs_attributes, resolved.fs_environment
+        )
     except Exception:  # noqa: BLE001 - an option tokenize cannot hash: no reuse
         return None
 

@@ -93,7 +93,11 @@ def _check_segment(path: str, seg: str) -> None:
         raise _refuse(path, "'..' could escape the artifact root")
     for reading in _readings(seg):
         if reading.startswith(("/", "\\")) or _DRIVE.match(reading) or ".." in _SEPARATORS.split(reading):
-            raise _refuse(path, f"segment {seg!r} reads as {reading!r} once percent-decoded or Unicode-normalised (NFKC), which could escape the artifact root")
+            raise _refuse(
+                path,
+                f"segment {seg!r} reads as {reading!r} once percent-decoded or Unicode-normalised (NFKC), "
+                "which could escape the artifact root",
+            )
     if len(seg.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
         raise _refuse(path, f"a segment is longer than {MAX_SEGMENT_BYTES} bytes")
     if seg.startswith(TEMP_PREFIX):
@@ -183,6 +187,8 @@ def _check_link(link: str, relative: str, root: str, here: str) -> None:
     if not os.path.exists(target):
         raise _refuse(relative, f"{shown} is broken (its target does not exist)")
     if target != root and not target.startswith(root + os.sep):
-        raise _refuse(relative, f"{shown} points outside the directory being logged ({root!r}); only links inside it are followed")
+        raise _refuse(
+            relative, f"{shown} points outside the directory being logged ({root!r}); only links inside it are followed"
+        )
     if os.path.isdir(target) and (here == target or here.startswith(target + os.sep)):
         raise _refuse(relative, f"{shown} points to one of its own parent directories (a loop)")

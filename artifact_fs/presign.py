@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import mimetypes
 import urllib.parse
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 #: lifetime of the part URLs of a multipart upload (MLflow's S3 and GCS use one hour)
 PART_URL_SECONDS = 3600

@@ -33,8 +33,9 @@ import re
 import stat
 import threading
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from .backends import PROFILE_KEYS, scheme_row
@@ -175,7 +176,11 @@ def parse_profiles(text: str, path: str = "<profiles>", world_readable: bool = F
     lines = text.splitlines()
     unknown_top = [key for key in data if key != "profiles"]
     if unknown_top:
-        raise _error(path, _line_of(lines, unknown_top[0]), f"unknown top-level key {unknown_top[0]!r} (entries go under [profiles.<name>])")
+        raise _error(
+            path,
+            _line_of(lines, unknown_top[0]),
+            f"unknown top-level key {unknown_top[0]!r} (entries go under [profiles.<name>])",
+        )
     entries = data.get("profiles", {})
     if not isinstance(entries, dict):
         raise _error(path, _line_of(lines, "profiles"), "'profiles' must be a table of [profiles.<name>] entries")
@@ -184,7 +189,9 @@ def parse_profiles(text: str, path: str = "<profiles>", world_readable: bool = F
         line = _header_line(lines, name)
         profile = _profile(name, entry, path, line, lines)
         if profile.match in seen:
-            raise _error(path, line, f"profile {name!r} has the same match {profile.match!r} as profile {seen[profile.match]!r}")
+            raise _error(
+                path, line, f"profile {name!r} has the same match {profile.match!r} as profile {seen[profile.match]!r}"
+            )
         seen[profile.match] = name
         if world_readable and _inline_secrets(profile):
             warnings.warn(
@@ -210,7 +217,9 @@ def _profile(name: str, entry: Any, path: str, line: int, lines: list[str]) -> P
         raise _error(path, line, f"{where} needs a 'match' string (e.g. match = \"s3://bucket/prefix\")")
     row = scheme_row(uri_scheme(match))
     if row is None:
-        raise _error(path, _line_of(lines, "match", line), f"{where}: match {match!r} names no scheme artifact_fs knows")
+        raise _error(
+            path, _line_of(lines, "match", line), f"{where}: match {match!r} names no scheme artifact_fs knows"
+        )
     known: dict[str, list] = {}
     for setting in (s for r in (row, *row.alternatives.values()) for s in r.client.settings):
         known.setdefault(setting.var, []).append(setting)
@@ -230,16 +239,24 @@ def _profile(name: str, entry: Any, path: str, line: int, lines: list[str]) -> P
             shown = var if key == "settings" else key
             if var is None:
                 choices = ", ".join(sorted({k for k, v in PROFILE_KEYS.items() if v in known} | set(_STRUCTURAL)))
-                raise _error(path, key_line, f"{where}: unknown key {key!r} (keys for {row.name or 'local'} stores: {choices})")
+                raise _error(
+                    path, key_line, f"{where}: unknown key {key!r} (keys for {row.name or 'local'} stores: {choices})"
+                )
             if var not in known:
-                raise _error(path, _line_of(lines, var, key_line), f"{where}: {shown!r} does not apply to {row.name or 'local'} stores")
+                raise _error(
+                    path,
+                    _line_of(lines, var, key_line),
+                    f"{where}: {shown!r} does not apply to {row.name or 'local'} stores",
+                )
             variables[var] = _as_text(raw)
             for setting in known[var]:
                 _check_value(setting, variables[var], path, _line_of(lines, shown, key_line), where)
     options = entry.get("storage_options", {})
     if not isinstance(options, dict):
         raise _error(path, _line_of(lines, "storage_options", line), f"{where}: 'storage_options' must be a table")
-    return Profile(name=name, match=match_key(match.strip()), file=path, line=line, variables=variables, storage_options=options)
+    return Profile(
+        name=name, match=match_key(match.strip()), file=path, line=line, variables=variables, storage_options=options
+    )
 
 
 def _check_value(setting, text: str, path: str, line: int, where: str) -> None:
@@ -263,9 +280,15 @@ def _as_text(value: Any) -> str:
 
 def _inline_secrets(profile: Profile) -> list[str]:
     secret_vars = _secret_variables(profile.match)
-    found = [var for var, text in profile.variables.items() if var in secret_vars and not text.startswith(("env:", "file:"))]
-    found += [key for key, value in _leaves(profile.storage_options) if key.rsplit(".", 1)[-1] in SECRET_OPTION_NAMES
-              and not (isinstance(value, str) and value.startswith(("env:", "file:")))]
+    found = [
+        var for var, text in profile.variables.items() if var in secret_vars and not text.startswith(("env:", "file:"))
+    ]
+    found += [
+        key
+        for key, value in _leaves(profile.storage_options)
+        if key.rsplit(".", 1)[-1] in SECRET_OPTION_NAMES
+        and not (isinstance(value, str) and value.startswith(("env:", "file:")))
+    ]
     return found
 
 
@@ -306,5 +329,15 @@ def _error(path: str, line: int, reason: str) -> InvalidProfilesError:
     return InvalidProfilesError(f"profiles file {path}, line {line}: {reason}")
 
 
-__all__ = ["PROFILES_VAR", "PROFILE_KEYS", "Profile", "ProfilesWarning", "load_profiles", "match_key",
-           "matching_profile", "parse_profiles", "profiles_path", "read_reference"]
+__all__ = [
+    "PROFILES_VAR",
+    "PROFILE_KEYS",
+    "Profile",
+    "ProfilesWarning",
+    "load_profiles",
+    "match_key",
+    "matching_profile",
+    "parse_profiles",
+    "profiles_path",
+    "read_reference",
+]

@@ -52,8 +52,16 @@ class TransferProgress(Callback):
         except (OSError, ValueError):
             size = os.terminal_size((0, 0))
         fixed = {} if size.columns and size.lines else {"ncols": 100, "nrows": 24}  # a terminal of unknown size
-        self.bar = tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc=description,
-                        file=sys.stderr, leave=True, **fixed)
+        self.bar = tqdm(
+            total=total_bytes,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=description,
+            file=sys.stderr,
+            leave=True,
+            **fixed,
+        )
         self._show_files()
 
     def _show_files(self) -> None:

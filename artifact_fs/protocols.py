@@ -45,7 +45,8 @@ class RunsFileSystem(TrackedArtifacts):
         cache_key = ("runs", self.tracking_uri, key)
         if cache_key not in _IMMUTABLE_ROOTS:
             _IMMUTABLE_ROOTS[cache_key] = _not_found_as_oserror(
-                lambda: self._client().get_run(key).info.artifact_uri, f"runs:/{key}")
+                lambda: self._client().get_run(key).info.artifact_uri, f"runs:/{key}"
+            )
         return _IMMUTABLE_ROOTS[cache_key]
 
 
@@ -69,12 +70,16 @@ class ModelsFileSystem(TrackedArtifacts):
         """``(model key, artifact path)``: ``name@alias``, ``m-<id>`` or ``name/<version>``."""
         parts = path.split("/")
         if not parts[0]:
-            raise ValueError("a models:// URL names a model: models://<name>/<version>/<path> or models://<name>@<alias>/<path>")
+            raise ValueError(
+                "a models:// URL names a model: models://<name>/<version>/<path> or models://<name>@<alias>/<path>"
+            )
         if "@" in parts[0] or _MODEL_ID.fullmatch(parts[0]):
             return parts[0], "/".join(parts[1:])
         if len(parts) < 2 or not parts[1]:
-            raise ValueError(f"models://{path} names no version: use models://<name>/<version|latest>/... "
-                             "or models://<name>@<alias>/...")
+            raise ValueError(
+                f"models://{path} names no version: use models://<name>/<version|latest>/... "
+                "or models://<name>@<alias>/..."
+            )
         return f"{parts[0]}/{parts[1]}", "/".join(parts[2:])
 
     def artifact_uri(self, key: str) -> str:

@@ -27,7 +27,8 @@ import json
 import os
 import shutil
 import uuid
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .redaction import looks_secret
 
@@ -35,8 +36,21 @@ CACHE_DIR_VAR = "ARTIFACT_FS_CACHE_DIR"
 
 #: info() fields that change when an object's content does (any that the store reports)
 VERSION_FIELDS = (
-    "ETag", "etag", "md5Hash", "crc32c", "content_md5", "checksum", "generation", "VersionId", "version_id",
-    "LastModified", "last_modified", "mtime", "modification_time", "updated", "modified",
+    "ETag",
+    "etag",
+    "md5Hash",
+    "crc32c",
+    "content_md5",
+    "checksum",
+    "generation",
+    "VersionId",
+    "version_id",
+    "LastModified",
+    "last_modified",
+    "mtime",
+    "modification_time",
+    "updated",
+    "modified",
 )
 
 
@@ -69,8 +83,16 @@ class ReadCache:
         """The cache file for ``key``."""
         return os.path.join(self.directory, key[:2], key)
 
-    def fetch(self, fs, path: str, info: Mapping[str, Any] | None = None,
-              download: Callable[[str, str], None] | None = None, *, row=None, policy=None) -> str | None:
+    def fetch(
+        self,
+        fs,
+        path: str,
+        info: Mapping[str, Any] | None = None,
+        download: Callable[[str, str], None] | None = None,
+        *,
+        row=None,
+        policy=None,
+    ) -> str | None:
         """A local file holding ``path``'s current bytes, fetched into the cache on a miss.
 
         Returns ``None`` when the store reports nothing to verify a copy against (the caller
@@ -109,8 +131,17 @@ class ReadCache:
                 os.remove(temp)
         return final
 
-    def copy_to(self, fs, path: str, info: Mapping[str, Any], local: str,
-                download: Callable[[str, str], None] | None = None, *, row=None, policy=None) -> bool:
+    def copy_to(
+        self,
+        fs,
+        path: str,
+        info: Mapping[str, Any],
+        local: str,
+        download: Callable[[str, str], None] | None = None,
+        *,
+        row=None,
+        policy=None,
+    ) -> bool:
         """Place ``path``'s bytes at ``local`` through the cache; ``False`` if it cannot be cached."""
         cached = self.fetch(fs, path, info, download, row=row, policy=policy)
         if cached is None:
@@ -125,8 +156,16 @@ def cache_from_environment(env: Mapping[str, str] | None = None) -> ReadCache | 
     return ReadCache(directory) if directory else None
 
 
-def download_through_cache(cache: ReadCache, fs, pairs, infos: Mapping[str, Mapping[str, Any]],
-                           download: Callable[[list], None], *, row=None, policy=None) -> None:
+def download_through_cache(
+    cache: ReadCache,
+    fs,
+    pairs,
+    infos: Mapping[str, Mapping[str, Any]],
+    download: Callable[[list], None],
+    *,
+    row=None,
+    policy=None,
+) -> None:
     """Place ``(remote, local)`` pairs, served from the cache where ``infos`` allows.
 
     One batched ``download`` fetches the misses into temporary names in the cache (and any

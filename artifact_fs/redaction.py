@@ -14,12 +14,23 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import quote
 
 #: Options that hold a credential, whatever the scheme (also when a URI's own text carries them).
 SECRET_OPTION_NAMES = frozenset(
-    {"key", "secret", "token", "password", "account_key", "connection_string", "sas_token", "client_secret", "SSECustomerKey"}
+    {
+        "key",
+        "secret",
+        "token",
+        "password",
+        "account_key",
+        "connection_string",
+        "sas_token",
+        "client_secret",
+        "SSECustomerKey",
+    }
 )
 
 #: Words that mark an option or variable name as possibly holding a credential.
@@ -27,8 +38,18 @@ SECRET_WORDS = ("key", "secret", "token", "password", "credential", "sas", "sign
 
 #: Query-string and connection-string parameters whose value is a credential.
 SECRET_QUERY_PARAMETERS = (
-    "sig", "AccountKey", "SharedAccessSignature", "SharedAccessKey", "X-Amz-Signature", "X-Amz-Security-Token",
-    "X-Amz-Credential", "Credential", "Signature", "password", "secret", "token",
+    "sig",
+    "AccountKey",
+    "SharedAccessSignature",
+    "SharedAccessKey",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+    "X-Amz-Credential",
+    "Credential",
+    "Signature",
+    "password",
+    "secret",
+    "token",
 )
 
 

@@ -19,11 +19,19 @@ from mlflow.store.artifact import artifact_repo as _mlflow_artifact_repo
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from . import _compat, core, integrity, transfer
-from .read_cache import cache_from_environment
 from .errors import InvalidArtifactPathError, mlflow_errors, mlflow_exception, to_mlflow_exception
-from .redaction import register_secrets
 from .opener import open_filesystem
-from .paths import TEMP_PREFIX, clean_artifact_path, under_root, clean_file_name, join_artifact_path, local_destination, walk_local_tree
+from .paths import (
+    TEMP_PREFIX,
+    clean_artifact_path,
+    clean_file_name,
+    join_artifact_path,
+    local_destination,
+    under_root,
+    walk_local_tree,
+)
+from .read_cache import cache_from_environment
+from .redaction import register_secrets
 from .resolver import Resolved, resolve
 from .streaming import StreamUploads
 from .uri import redact_uri
@@ -55,8 +63,13 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
     """
 
     def __init__(
-        self, artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None, *,
-        resolved: Resolved | None = None, **storage_options,
+        self,
+        artifact_uri: str,
+        tracking_uri: str | None = None,
+        registry_uri: str | None = None,
+        *,
+        resolved: Resolved | None = None,
+        **storage_options,
     ):
         _compat.require_supported_mlflow()
         uris = {"tracking_uri": tracking_uri, "registry_uri": registry_uri}
@@ -66,7 +79,9 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
                 setattr(self, name, value)
         try:
             # ``resolved``: what the registry's factory already resolved for this URI (resolved once)
-            self.resolved: Resolved = resolved if resolved is not None and not storage_options else resolve(artifact_uri, **storage_options)
+            self.resolved: Resolved = (
+                resolved if resolved is not None and not storage_options else resolve(artifact_uri, **storage_options)
+            )
             self.policy = integrity.TransferPolicy(**self.resolved.transfer_options)
         except (ValueError, ImportError) as exc:
             raise to_mlflow_exception(exc, f"Invalid artifact URI {redact_uri(artifact_uri)!r}") from None
@@ -131,7 +146,9 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
         refused = sorted(set(path) & set(self.row.paths.refuses))
         if refused:
             shown = " ".join(repr(char) for char in refused)
-            raise InvalidArtifactPathError(f"Invalid artifact path {path!r}: {self.row.client.impl} cannot carry {shown} in a path")
+            raise InvalidArtifactPathError(
+                f"Invalid artifact path {path!r}: {self.row.client.impl} cannot carry {shown} in a path"
+            )
         return path
 
     def _relative(self, fs, name: str, base_relative: str) -> str | None:
@@ -185,7 +202,9 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
     def _download(self, pairs, expected=None):
         """Through the one transfer core, and the verified read cache when ``ARTIFACT_FS_CACHE_DIR`` is set."""
         what = f"downloading {len(pairs)} file(s) from {self.redacted_uri}"
-        core.download(lambda: self.fs, self.resolved, pairs, expected, self.policy, cache=cache_from_environment(), what=what)
+        core.download(
+            lambda: self.fs, self.resolved, pairs, expected, self.policy, cache=cache_from_environment(), what=what
+        )
 
     # --- listing --------------------------------------------------------------------------
 
@@ -262,7 +281,11 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
                 return dst  # an empty root downloads as an empty directory
             raise FileNotFoundError(f"No such artifact: {artifact_path!r}") from None
         if info.get("type") != "directory":
-            pairs, dirs, expected = [(target, local_destination(dst, relative))], [], {self.fs._strip_protocol(target).rstrip('/'): info}
+            pairs, dirs, expected = (
+                [(target, local_destination(dst, relative))],
+                [],
+                {self.fs._strip_protocol(target).rstrip("/"): info},
+            )
         else:
             pairs, dirs, expected = self._plan_tree(target, relative, dst)
         for directory in dirs:
@@ -277,7 +300,9 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
         found = fs.find(target, withdirs=True, detail=True)
         pairs, dirs, expected = [], [local_destination(dst, relative)], {}
 
-        def files_first(item):  # a hostile key is then named whole ('a/../../x'), not as the directory it implies ('a/..')
+        def files_first(
+            item,
+        ):  # a hostile key is then named whole ('a/../../x'), not as the directory it implies ('a/..')
             return item[1].get("type") == "directory", item[0]
 
         for name, entry in sorted(found.items(), key=files_first):

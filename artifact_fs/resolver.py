@@ -21,16 +21,17 @@ from __future__ import annotations
 import copy
 import functools
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from . import uri as uri_grammar
 from ._compat import parse_fsspec_kwarg_values
-from .rows import CHANNELS, Client, Scheme, UriGrammar
 from .backends import CLIENT_READ_CREDENTIALS, CREDENTIAL_VARIABLES, SCHEMES, scheme_row
 from .errors import BackendNotInstalledError, InvalidProfilesError, InvalidURIError
-from .redaction import SECRET_OPTION_NAMES, secret_values
 from .profiles import Profile, matching_profile, read_reference
+from .redaction import SECRET_OPTION_NAMES, secret_values
+from .rows import CHANNELS, Client, Scheme, UriGrammar
 from .settings import BUDGET_SETTINGS, TRANSFER_SETTINGS, settings_options
 
 LAYERS = ("default", "fsspec", "environment", "profile", "uri", "override")
@@ -139,9 +140,7 @@ def resolve(uri: str, env: Mapping[str, str] | None = None, **overrides: Any) ->
     return _assemble(uri, row, parsed, layers, secrets, profile)
 
 
-def environment_options(
-    row: Scheme, env: Mapping[str, str], origin: str = "environment"
-) -> dict[str, tuple[Any, str]]:
+def environment_options(row: Scheme, env: Mapping[str, str], origin: str = "environment") -> dict[str, tuple[Any, str]]:
     """The options a row's settings (then the transfer and budget settings every row has) produce from
     ``env``: ``{option path: (value, source)}``. ``origin`` names where ``env`` came from, in
     sources and errors (a profile's label).
@@ -154,7 +153,9 @@ def profile_variables(profile: Profile, env: Mapping[str, str]) -> dict[str, str
     return {var: read_reference(text, env, f"{profile.label}, {var}") for var, text in profile.variables.items()}
 
 
-def profile_options(row: Scheme, profile: Profile, given: Mapping[str, str], env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+def profile_options(
+    row: Scheme, profile: Profile, given: Mapping[str, str], env: Mapping[str, str]
+) -> dict[str, tuple[Any, str]]:
     """The profile layer: its settings through the row's table, then its raw storage options."""
     out = environment_options(row, given, profile.label)
     raw = _read_references(profile.storage_options, env, profile.label)
@@ -182,7 +183,9 @@ def supported_schemes() -> list[str]:
 # --- internals -------------------------------------------------------------------------
 
 
-def _without_replaced_credentials(row: Scheme, env: Mapping[str, str], given: Mapping[str, str], profile: Profile | None):
+def _without_replaced_credentials(
+    row: Scheme, env: Mapping[str, str], given: Mapping[str, str], profile: Profile | None
+):
     """``env`` minus its credentials when the profile gives its own (never mix two identities).
 
     A client that reads a credential variable by itself (adlfs) would still use it: that is
@@ -206,7 +209,9 @@ def _read_references(tree: Mapping[str, Any], env: Mapping[str, str], label: str
         if isinstance(value, Mapping):
             out[key] = _read_references(value, env, label)
         else:
-            out[key] = read_reference(value, env, f"{label}, storage_options {key}") if isinstance(value, str) else value
+            out[key] = (
+                read_reference(value, env, f"{label}, storage_options {key}") if isinstance(value, str) else value
+            )
     return out
 
 
@@ -232,7 +237,7 @@ def _assemble(uri: str, row: Scheme, parsed, layers, secrets: set[str], profile:
     trees: dict[str, dict[str, Any]] = {"": {}, **{channel: {} for channel in CHANNELS}}
     for path, (value, _source) in merged.items():
         channel = next((c for c in CHANNELS if path.startswith(c)), "")
-        _set_dotted(trees[channel], path[len(channel):], value)
+        _set_dotted(trees[channel], path[len(channel) :], value)
     secrets = frozenset(secrets | {p for p in merged if p.rsplit(".", 1)[-1] in SECRET_OPTION_NAMES})
     return Resolved(
         uri=uri,
@@ -285,11 +290,20 @@ def _fsspec_row(uri: str) -> Scheme:
         cls = fsspec.get_filesystem_class(protocol)
     except ImportError as exc:
         raise BackendNotInstalledError(f"{protocol}:// needs a package that is not installed: {exc}") from None
-    return Scheme(name=protocol, uri=UriGrammar("fsspec"), client=Client(protocol=protocol, impl=f"{cls.__module__}.{cls.__name__}"))
+    return Scheme(
+        name=protocol,
+        uri=UriGrammar("fsspec"),
+        client=Client(protocol=protocol, impl=f"{cls.__module__}.{cls.__name__}"),
+    )
 
 
 __all__ = [
-    "LAYERS", "Resolved", "environment_options", "fsspec_config", "profile_options", "profile_variables",
-    "resolve", "supported_schemes",
+    "LAYERS",
+    "Resolved",
+    "environment_options",
+    "fsspec_config",
+    "profile_options",
+    "profile_variables",
+    "resolve",
+    "supported_schemes",
 ]
-

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import math
 import mimetypes
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .errors import InvalidSettingError
 
@@ -213,16 +214,18 @@ class Scheme:
     #: the environment variable that picks one of ``alternatives`` by name
     variant_var: str | None = None
     #: other implementations of the scheme, by name
-    alternatives: Mapping[str, "Scheme"] = field(default_factory=dict)
+    alternatives: Mapping[str, Scheme] = field(default_factory=dict)
 
-    def pick(self, env: Mapping[str, str]) -> "Scheme":
+    def pick(self, env: Mapping[str, str]) -> Scheme:
         """This row, or the alternative that ``env[variant_var]`` names (InvalidSettingError if unknown)."""
         wanted = (env.get(self.variant_var) or "").strip().lower() if self.variant_var else ""
         if not wanted or wanted == self.variant:
             return self
         if wanted not in self.alternatives:
             choices = ", ".join([self.variant, *self.alternatives])
-            raise InvalidSettingError(f"environment variable {self.variant_var}={wanted!r} is not valid: expected one of {choices}")
+            raise InvalidSettingError(
+                f"environment variable {self.variant_var}={wanted!r} is not valid: expected one of {choices}"
+            )
         return self.alternatives[wanted]
 
 

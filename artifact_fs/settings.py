@@ -12,7 +12,8 @@ nothing, so fsspec's own configuration still applies to every option left open.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import InvalidProfilesError, InvalidSettingError
 from .redaction import looks_secret
@@ -29,8 +30,26 @@ NO_LISTINGS_CACHE = {"use_listings_cache": False}
 # ``Resolved.transfer_options``, so a profile can set them per store too; not storage options.
 RETRIES_VAR, VERIFY_VAR = "ARTIFACT_FS_RETRIES", "ARTIFACT_FS_VERIFY"
 TRANSFER_SETTINGS = (
-    Setting(RETRIES_VAR, "transfer:retries", as_non_negative_int, doc="the one retry budget: a transfer that failed on a dropped or refused connection is tried again this many times (default 2), files already verified in the store are skipped; a timeout is never retried; the SDKs' own retries are off where the client allows it"),
-    Setting(VERIFY_VAR, "transfer:verify", one_of("size", "checksum", "full"), doc="after each upload and download: `size`; `checksum` (default) also compares the digest the store lists (S3 single-part ETag, GCS md5Hash, Azure Content-MD5); `full` also reads every upload back and compares SHA-256"),
+    Setting(
+        RETRIES_VAR,
+        "transfer:retries",
+        as_non_negative_int,
+        doc=(
+            "the one retry budget: a transfer that failed on a dropped or refused connection is tried again this "
+            "many times (default 2), files already verified in the store are skipped; a timeout is never retried; "
+            "the SDKs' own retries are off where the client allows it"
+        ),
+    ),
+    Setting(
+        VERIFY_VAR,
+        "transfer:verify",
+        one_of("size", "checksum", "full"),
+        doc=(
+            "after each upload and download: `size`; `checksum` (default) also compares the digest the store "
+            "lists (S3 single-part ETag, GCS md5Hash, Azure Content-MD5); `full` also reads every upload back and "
+            "compares SHA-256"
+        ),
+    ),
 )
 
 # THE CONCURRENCY BUDGET: files in flight x parts in flight per file x bytes per part.
@@ -41,14 +60,27 @@ TRANSFER_SETTINGS = (
 # (benchmarks/README.md); a 64-core server on a long network path wants more of both.
 FILES_VAR, PARTS_VAR = "ARTIFACT_FS_FILES_IN_FLIGHT", "ARTIFACT_FS_PARTS_IN_FLIGHT"
 BUDGET_SETTINGS = (
-    Setting(FILES_VAR, "upload:batch_size", as_positive_int, doc="files moved at once by one upload or download (default: the client's, fsspec's batch size 128 for async clients; 8 threads for HDFS, 1 for the local disk, 4 connections for FTP)"),
+    Setting(
+        FILES_VAR,
+        "upload:batch_size",
+        as_positive_int,
+        doc=(
+            "files moved at once by one upload or download (default: the client's, fsspec's batch size 128 for "
+            "async clients; 8 threads for HDFS, 1 for the local disk, 4 connections for FTP)"
+        ),
+    ),
     Setting(FILES_VAR, "download:batch_size", as_positive_int),
 )
 
 
 def parts_in_flight(*options: str) -> tuple[Setting, ...]:
     """``ARTIFACT_FS_PARTS_IN_FLIGHT`` as the client's own options for parts of one file in flight."""
-    return tuple(Setting(PARTS_VAR, option, as_positive_int, doc="parts (blocks, ranges) of one file moved at once" if not i else "") for i, option in enumerate(options))
+    return tuple(
+        Setting(
+            PARTS_VAR, option, as_positive_int, doc="parts (blocks, ranges) of one file moved at once" if not i else ""
+        )
+        for i, option in enumerate(options)
+    )
 
 
 #: Profile keys for the settings above (each backend module adds its own).

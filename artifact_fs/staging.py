@@ -22,7 +22,8 @@ import os
 import posixpath
 import uuid
 from collections import defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .errors import IntegrityError
 from .paths import TEMP_PREFIX
@@ -149,7 +150,7 @@ class StagedWrite:
         spec = getattr(self.row, "checksum", None)
         return bool(spec and spec.algorithm == "md5" and self.verify != "size")
 
-    def open(self, mode: str = "wb") -> "StagedWrite":
+    def open(self, mode: str = "wb") -> StagedWrite:
         """Open the store's file (the parent made first where directories are real)."""
         if self.row is not None and self.row.paths.real_directories:
             parent = self.final.rpartition("/")[0]

@@ -28,8 +28,9 @@ import contextlib
 import os
 import queue
 import threading
+from collections.abc import AsyncIterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, AsyncIterable, BinaryIO
+from typing import Any, BinaryIO
 
 from . import transfer
 from .errors import mlflow_errors
@@ -48,7 +49,9 @@ class StreamUploads:
     """``log_artifact_from_stream`` / ``log_artifact_from_async_stream`` for :class:`FsspecArtifactRepository`."""
 
     @mlflow_errors("Failed to log a streamed artifact to {self.redacted_uri}")
-    def log_artifact_from_stream(self, stream: BinaryIO, artifact_file_name: str, artifact_path: str | None = None) -> None:
+    def log_artifact_from_stream(
+        self, stream: BinaryIO, artifact_file_name: str, artifact_path: str | None = None
+    ) -> None:
         """Write ``stream`` to ``<root>/<artifact_path>/<basename(artifact_file_name)>`` without spooling it."""
         upload = _StreamedFile(self, artifact_file_name, artifact_path)
         upload.open()

@@ -1,5 +1,5 @@
 """The delegating half of ``runs://`` / ``models://``: a filesystem whose paths start with an
-entity key (a run id, ``name/version``...) resolved once to a :class:`Target`, the fsspec
+entity key (a run id, ``name/version``...) resolved once to an :class:`ArtifactRoot`, the fsspec
 filesystem and root that hold that entity's artifacts; every call is forwarded there and
 the names it returns are mapped back under the key. :mod:`artifact_fs.protocols` says how
 a key becomes an artifact URI.
@@ -39,8 +39,13 @@ class _ReadFile(io.BytesIO):
 
 
 @dataclass(frozen=True)
-class Target:
-    """Where one run's (or model version's) artifacts lie."""
+class ArtifactRoot:
+    """The artifact root of one run (or model version), opened: its filesystem and root path.
+
+    Of the three "where" types, :class:`artifact_fs.Resolved` is a URI resolved to a protocol
+    and options (nothing opened), this is one entity's root opened, and
+    :class:`artifact_fs.api.OpenedPath` is any URI opened down to one path.
+    """
 
     artifact_uri: str  #: as MLflow reports it
     fs: Any  #: the underlying fsspec filesystem
@@ -62,7 +67,7 @@ class Target:
             return ""
         if root and not name.startswith(root + "/"):
             return None
-        return name[len(root) + 1:] if root else name.lstrip("/")
+        return name[len(root) + 1 :] if root else name.lstrip("/")
 
 
 class TrackedArtifacts(AbstractFileSystem):
@@ -72,8 +77,14 @@ class TrackedArtifacts(AbstractFileSystem):
     root_marker = ""
     cachable = False  # the tracking URI may come from the environment; resolutions are cached below
 
-    def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None,
-                 cache_dir: str | None = None, storage_options: dict | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        registry_uri: str | None = None,
+        cache_dir: str | None = None,
+        storage_options: dict | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         import mlflow
 
@@ -81,7 +92,7 @@ class TrackedArtifacts(AbstractFileSystem):
         self.registry_uri = registry_uri
         self.overrides = dict(storage_options or {})
         self.cache: ReadCache | None = ReadCache(cache_dir) if cache_dir else cache_from_environment()
-        self._targets: dict[str, Target] = {}
+        self._targets: dict[str, ArtifactRoot] = {}
         self._recent: tuple[Any, bytes] | None = None  #: the last file read whole and verified, by entry (used once)
 
     # --- names ----------------------------------------------------------------------------
@@ -93,7 +104,7 @@ class TrackedArtifacts(AbstractFileSystem):
         path = str(path)
         for prefix in (f"{cls.protocol}://", f"{cls.protocol}:"):
             if path.startswith(prefix):
-                path = path[len(prefix):]
+                path = path[len(prefix) :]
                 break
         return path.strip("/")
 
@@ -106,7 +117,7 @@ class TrackedArtifacts(AbstractFileSystem):
         """``(entity key, artifact path)`` of a stripped path."""
         raise NotImplementedError
 
-    def target(self, path: str) -> tuple[Target, str, str]:
+    def target(self, path: str) -> tuple[ArtifactRoot, str, str]:
         """``(target, key, underlying path)`` for a path of this filesystem."""
         key, relative = self.split_key(self._strip_protocol(path))
         with _LOCK:
@@ -121,20 +132,20 @@ class TrackedArtifacts(AbstractFileSystem):
         """The artifact root MLflow reports for ``key`` (a run id, ``name/version``, ``name@alias``)."""
         raise NotImplementedError
 
-    def _open_target(self, artifact_uri: str) -> Target:
+    def _open_target(self, artifact_uri: str) -> ArtifactRoot:
         from .mlflow_http import ENDPOINT, MlflowArtifactsFileSystem, split_http_root
 
         if artifact_uri.startswith("mlflow-artifacts:") or ENDPOINT in artifact_uri:
             base, root = split_http_root(artifact_uri, self.tracking_uri)
-            return Target(artifact_uri, MlflowArtifactsFileSystem(base), root)
+            return ArtifactRoot(artifact_uri, MlflowArtifactsFileSystem(base), root)
         from .opener import open_filesystem
         from .resolver import resolve
 
         resolved = resolve(artifact_uri, **self.overrides)
-        return Target(artifact_uri, open_filesystem(resolved), resolved.root, resolved)
+        return ArtifactRoot(artifact_uri, open_filesystem(resolved), resolved.root, resolved)
 
     @staticmethod
-    def integrity_of(target: Target):
+    def integrity_of(target: ArtifactRoot):
         """``(row, policy)``: the scheme row whose digest rules check ``target``'s bytes and the
         transfer policy (``ARTIFACT_FS_VERIFY``, ``ARTIFACT_FS_RETRIES``); ``(None, policy)``
         for the tracking server's artifact API, which lists no digest."""
@@ -144,7 +155,7 @@ class TrackedArtifacts(AbstractFileSystem):
             return None, transfer_policy()
         return target.resolved.row, TransferPolicy(**target.resolved.transfer_options)
 
-    def uses_cache(self, target: Target) -> bool:
+    def uses_cache(self, target: ArtifactRoot) -> bool:
         """Reads of ``target`` go through the cache (never for local roots: they are local already)."""
         return self.cache is not None and not (target.resolved is not None and target.resolved.row.paths.local)
 
@@ -153,7 +164,7 @@ class TrackedArtifacts(AbstractFileSystem):
 
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
 
-    def _outer(self, key: str, target: Target, entry: dict) -> dict | None:
+    def _outer(self, key: str, target: ArtifactRoot, entry: dict) -> dict | None:
         relative = target.relative(entry["name"])
         if relative is None:
             return None
@@ -173,14 +184,21 @@ class TrackedArtifacts(AbstractFileSystem):
             if listed != key:
                 raise
             found = []  # a run (or model) with no artifacts yet
-        entries = [e for e in (self._outer(key, target, e) for e in found)
-                   if e and not (e["name"] == listed and e.get("type") == "directory")]  # not the directory itself
+        entries = [
+            e
+            for e in (self._outer(key, target, e) for e in found)
+            if e and not (e["name"] == listed and e.get("type") == "directory")
+        ]  # not the directory itself
         return entries if detail else [e["name"] for e in entries]
 
     def info(self, path, **kwargs):
         """The underlying store's ``info()``, under this filesystem's name."""
         target, key, inner = self.target(path)
-        return self._outer(key, target, target.fs.info(inner, **kwargs)) or {"name": path, "type": "directory", "size": None}
+        return self._outer(key, target, target.fs.info(inner, **kwargs)) or {
+            "name": path,
+            "type": "directory",
+            "size": None,
+        }
 
     def find(self, path, maxdepth=None, withdirs=False, detail=False, **kwargs):
         """Every file below ``path`` (one recursive listing of the underlying store)."""
@@ -222,18 +240,28 @@ class TrackedArtifacts(AbstractFileSystem):
             from .writes import open_for_writing
 
             options = {"block_size": block_size} if block_size else {}
-            return open_for_writing(target.fs, inner, target.resolved.row if target.resolved else None, mode,
-                                    encoding=kwargs.pop("encoding", None), **options, **kwargs)
+            return open_for_writing(
+                target.fs,
+                inner,
+                target.resolved.row if target.resolved else None,
+                mode,
+                encoding=kwargs.pop("encoding", None),
+                **options,
+                **kwargs,
+            )
         if reading and row is not None and row.transfer.checksum is not None and policy.verify != "size":
             binary = self._open_verified(target, inner, row, policy, block_size, cache_options, kwargs)
             if mode == "rb":
                 return binary
             text = {name: kwargs[name] for name in ("encoding", "errors", "newline") if name in kwargs}
-            return io.TextIOWrapper(binary if isinstance(binary, io.BufferedIOBase) else io.BufferedReader(binary), **text)
-        return target.fs.open(inner, mode, block_size=block_size, cache_options=cache_options,
-                              compression=compression, **kwargs)
+            return io.TextIOWrapper(
+                binary if isinstance(binary, io.BufferedIOBase) else io.BufferedReader(binary), **text
+            )
+        return target.fs.open(
+            inner, mode, block_size=block_size, cache_options=cache_options, compression=compression, **kwargs
+        )
 
-    def _open_verified(self, target: Target, inner: str, row, policy, block_size, cache_options, kwargs):
+    def _open_verified(self, target: ArtifactRoot, inner: str, row, policy, block_size, cache_options, kwargs):
         from . import verified_reads
 
         fs = target.fs
@@ -241,7 +269,9 @@ class TrackedArtifacts(AbstractFileSystem):
         options = {name: value for name, value in kwargs.items() if name not in ("encoding", "errors", "newline")}
         if entry.get("type") == "directory":  # the store's own answer to opening one
             return fs.open(inner, "rb", block_size=block_size, cache_options=cache_options, **options)
-        whole = block_size or getattr(fs, "default_block_size", None) or getattr(fs, "blocksize", None) or _WHOLE_READ_BYTES
+        whole = (
+            block_size or getattr(fs, "default_block_size", None) or getattr(fs, "blocksize", None) or _WHOLE_READ_BYTES
+        )
         size = entry.get("size")
         if size is not None and int(size) <= whole:
             # pyarrow opens a Parquet file twice (schema, then data): the next open of the
@@ -272,7 +302,9 @@ class TrackedArtifacts(AbstractFileSystem):
         target, _key, inner = self.target(rpath)
         if self.uses_cache(target):
             row, policy = self.integrity_of(target)
-            if self.cache.copy_to(target.fs, inner, target.fs.info(inner), lpath, target.fs.get_file, row=row, policy=policy):
+            if self.cache.copy_to(
+                target.fs, inner, target.fs.info(inner), lpath, target.fs.get_file, row=row, policy=policy
+            ):
                 return None
         from . import core
 

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from glob import has_magic  # what fsspec's rm/expand_path ask before globbing a name
 from itertools import groupby
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from . import integrity
-from .rows import Scheme
 from .integrity import TransferPolicy
+from .rows import Scheme
 from .staging import discard_local, discard_remote, temp_name
 
 Pair = tuple[str, str]  # (source, destination)
@@ -93,7 +94,9 @@ def _run_on_connections(fs, method, pairs: Sequence[Pair], connections: int, pre
         prepare(clone)  # the row's hook, as the original got it (FTP: a file in one STOR)
     try:
         with ThreadPoolExecutor(max_workers=connections) as pool:
-            futures = [pool.submit(_run_each, client, method, share, 1, **kwargs) for client, share in zip(clones, shares)]
+            futures = [
+                pool.submit(_run_each, client, method, share, 1, **kwargs) for client, share in zip(clones, shares)
+            ]
             for future in futures:
                 future.result()
     finally:
@@ -127,7 +130,12 @@ def _transfer(fs, method: str, pairs: Sequence[Pair], workers: int = SYNC_WORKER
 
 
 def upload(
-    fs, row: Scheme, pairs: Iterable[Pair], options: dict[str, Any], extra: dict[str, Any], policy: TransferPolicy | None = None
+    fs,
+    row: Scheme,
+    pairs: Iterable[Pair],
+    options: dict[str, Any],
+    extra: dict[str, Any],
+    policy: TransferPolicy | None = None,
 ) -> None:
     """Upload ``(local, remote)`` pairs; grouped by content headers so each group is one batch.
     With a ``policy``, every file is verified (:mod:`artifact_fs.integrity`) before it is
@@ -139,7 +147,9 @@ def upload(
     staged = [(local, temp_name(remote)) for local, remote in pairs] if row.paths.atomic_rename else pairs
     try:
         keyed = sorted(staged, key=lambda p: sorted(row.transfer.guessed_headers(p[0], extra).items()))
-        for headers, group in groupby(keyed, key=lambda p: tuple(sorted(row.transfer.guessed_headers(p[0], extra).items()))):
+        for headers, group in groupby(
+            keyed, key=lambda p: tuple(sorted(row.transfer.guessed_headers(p[0], extra).items()))
+        ):
             _transfer(fs, "put_file", list(group), _workers(row), row.client.prepare, **_with_headers(options, headers))
         if policy is not None:
             integrity.verify_uploads(fs, row, staged, policy)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import ntpath
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 from urllib.request import url2pathname
 
-from .rows import Scheme
 from .errors import InvalidURIError
+from .rows import Scheme
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
@@ -51,7 +52,7 @@ def redact_uri(uri: str) -> str:
     if not at or ":" not in userinfo:
         return uri
     user = userinfo.partition(":")[0]
-    return f"{match.group('head')}{user}:***@{host}{uri[match.end():]}"
+    return f"{match.group('head')}{user}:***@{host}{uri[match.end() :]}"
 
 
 def uri_scheme(uri: str) -> str:
@@ -132,7 +133,9 @@ def parse_userinfo_host(uri: str, row: Scheme) -> ParsedURI:
     """``sftp://[user[:password]@]host[:port]/path`` and ``ftp://...``; the password is URL-decoded."""
     parts = _split(uri)
     if not parts.hostname:
-        raise InvalidURIError(f"{row.name} URI {redact_uri(uri)!r} names no host: it must be of the form {row.uri.form}")
+        raise InvalidURIError(
+            f"{row.name} URI {redact_uri(uri)!r} names no host: it must be of the form {row.uri.form}"
+        )
     options: dict[str, Any] = {"host": parts.hostname}
     if parts.port is not None:
         options["port"] = parts.port

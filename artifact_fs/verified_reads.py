@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from .rows import Scheme
 from .digests import Digester, Expected, expected_digest
 from .errors import CorruptedInTransit, IntegrityError
 from .integrity import TransferPolicy, with_retries
+from .rows import Scheme
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,9 @@ class VerifiedReader(io.RawIOBase):
             return
         if start > self._hashed:
             self.verified = False
-            log.debug("%s: read from byte %d before bytes %d.. were read: not verified", self._remote, start, self._hashed)
+            log.debug(
+                "%s: read from byte %d before bytes %d.. were read: not verified", self._remote, start, self._hashed
+            )
             return
         end = start + len(data)
         if end > self._hashed:

@@ -145,7 +145,9 @@ def admin_s3(store: Store):
 def admin_azure(store: Store):
     import adlfs
 
-    return adlfs.AzureBlobFileSystem(connection_string=store.client["AZURE_STORAGE_CONNECTION_STRING"], skip_instance_cache=True)
+    return adlfs.AzureBlobFileSystem(
+        connection_string=store.client["AZURE_STORAGE_CONNECTION_STRING"], skip_instance_cache=True
+    )
 
 
 def admin_gcs(store: Store):
@@ -160,7 +162,9 @@ def admin_ftp(store: Store):
     from fsspec.implementations.ftp import FTPFileSystem
 
     c = store.client
-    return FTPFileSystem(c["host"], port=c["port"], username=c["username"], password=c["password"], skip_instance_cache=True)
+    return FTPFileSystem(
+        c["host"], port=c["port"], username=c["username"], password=c["password"], skip_instance_cache=True
+    )
 
 
 def admin_hdfs(store: Store):
@@ -171,43 +175,76 @@ def admin_hdfs(store: Store):
 
 BENCH_BACKENDS: tuple[BenchBackend, ...] = (
     BenchBackend(
-        "local", start_local, admin_local, "benchmarks.raw:LOCAL",
+        "local",
+        start_local,
+        admin_local,
+        "benchmarks.raw:LOCAL",
         "`shutil.copytree` / `shutil.copyfile` / `os.scandir` (one call per directory)",
         "mlflow.store.artifact.local_artifact_repo",
     ),
     BenchBackend(
-        "s3", start_s3, admin_s3, "benchmarks.raw:S3",
+        "s3",
+        start_s3,
+        admin_s3,
+        "benchmarks.raw:S3",
         "s3fs batched put/get (all files concurrent, 64 connections); boto3 TransferManager (16 threads, 8 MiB parts); boto3 list_objects_v2",
-        "mlflow.store.artifact.s3_artifact_repo", preload=("boto3", "s3fs"), notes="SeaweedFS `weed server -s3`",
+        "mlflow.store.artifact.s3_artifact_repo",
+        preload=("boto3", "s3fs"),
+        notes="SeaweedFS `weed server -s3`",
     ),
     BenchBackend(
-        "sftp", start_sftp, admin_local, "benchmarks.raw_ssh_ftp:SFTP",
+        "sftp",
+        start_sftp,
+        admin_local,
+        "benchmarks.raw_ssh_ftp:SFTP",
         "asyncssh: one connection, 64 files in flight; its parallel-block put/get for big files; one readdir per directory",
-        "mlflow.store.artifact.sftp_artifact_repo", preload=("asyncssh", "sshfs", "paramiko"),
-        constructions=10, notes="OpenSSH sshd (internal-sftp); MLflow's repository opens its pysftp pool in __init__: W6 is 10 constructions",
+        "mlflow.store.artifact.sftp_artifact_repo",
+        preload=("asyncssh", "sshfs", "paramiko"),
+        constructions=10,
+        notes="OpenSSH sshd (internal-sftp); MLflow's repository opens its pysftp pool in __init__: W6 is 10 constructions",
     ),
     BenchBackend(
-        "azure", start_azure, admin_azure, "benchmarks.raw_cloud:AZURE",
+        "azure",
+        start_azure,
+        admin_azure,
+        "benchmarks.raw_cloud:AZURE",
         "azure-storage-blob asyncio: 64 blobs in flight; 8 MiB blocks, 8 in flight; delimiter listings",
-        "mlflow.store.artifact.azure_blob_artifact_repo", preload=("azure.storage.blob", "azure.storage.blob.aio", "adlfs"),
-        big_cap=SLOW_EMULATOR_CAP, notes="Azurite 3.35 in memory (slow emulator: largest file 256 MiB)",
+        "mlflow.store.artifact.azure_blob_artifact_repo",
+        preload=("azure.storage.blob", "azure.storage.blob.aio", "adlfs"),
+        big_cap=SLOW_EMULATOR_CAP,
+        notes="Azurite 3.35 in memory (slow emulator: largest file 256 MiB)",
     ),
     BenchBackend(
-        "gcs", start_gcs, admin_gcs, "benchmarks.raw_cloud:GCS",
+        "gcs",
+        start_gcs,
+        admin_gcs,
+        "benchmarks.raw_cloud:GCS",
         "google-cloud-storage transfer_manager (32 threads); resumable upload; ranged download 8 × 32 MiB; delimiter listings",
-        "mlflow.store.artifact.gcs_artifact_repo", preload=("google.cloud.storage", "gcsfs"),
-        big_cap=SLOW_EMULATOR_CAP, notes="fake-gcs-server in memory (slow emulator: largest file 256 MiB)",
+        "mlflow.store.artifact.gcs_artifact_repo",
+        preload=("google.cloud.storage", "gcsfs"),
+        big_cap=SLOW_EMULATOR_CAP,
+        notes="fake-gcs-server in memory (slow emulator: largest file 256 MiB)",
     ),
     BenchBackend(
-        "ftp", start_ftp, admin_ftp, "benchmarks.raw_ssh_ftp:FTP",
+        "ftp",
+        start_ftp,
+        admin_ftp,
+        "benchmarks.raw_ssh_ftp:FTP",
         "ftplib: 4 connections for the trees, 1 MiB blocks for big files, one MLSD per directory",
-        "mlflow.store.artifact.ftp_artifact_repo", preload=("ftplib",), notes="pyftpdlib",
+        "mlflow.store.artifact.ftp_artifact_repo",
+        preload=("ftplib",),
+        notes="pyftpdlib",
     ),
     BenchBackend(
-        "hdfs", start_hdfs, admin_hdfs, "benchmarks.raw_cloud:HDFS",
+        "hdfs",
+        start_hdfs,
+        admin_hdfs,
+        "benchmarks.raw_cloud:HDFS",
         "hdfs_native.Client: 16 threads for the trees, 8 MiB writes/reads, list_status",
-        "mlflow.store.artifact.hdfs_artifact_repo", preload=("hdfs_native", "hdfs_native.fsspec"),
-        big_cap=SLOW_EMULATOR_CAP, seed_threads=4,
+        "mlflow.store.artifact.hdfs_artifact_repo",
+        preload=("hdfs_native", "hdfs_native.fsspec"),
+        big_cap=SLOW_EMULATOR_CAP,
+        seed_threads=4,
         mlflow_unavailable="MLflow's HdfsArtifactRepository needs pyarrow's libhdfs.so and a Hadoop client install, which no package registry ships",
         notes="Hadoop 2.7.3 NameNode + DataNode (test config: 1 MiB blocks; slow: largest file 256 MiB)",
     ),

@@ -68,7 +68,9 @@ def generate(data_dir: str, sizes: Sizes, big_sizes: set[int]) -> dict:
     listing = os.path.join(data_dir, "listing")
     for index, name in enumerate(listing_names(sizes)):
         _write(os.path.join(listing, name), f"entry {index:010d}\n".encode())
-    big_files = {str(size): write_big(os.path.join(data_dir, f"big-{size}", BIG_FILE_NAME), size) for size in sorted(big_sizes)}
+    big_files = {
+        str(size): write_big(os.path.join(data_dir, f"big-{size}", BIG_FILE_NAME), size) for size in sorted(big_sizes)
+    }
     return {"tree": tree, "listing": listing, "big_files": big_files}
 
 

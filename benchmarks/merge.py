@@ -19,7 +19,6 @@ import sys
 
 from . import report
 
-
 LINE = re.compile(r"^\[(\S+) (\S+) rep (\d+)/\d+\] (\S+)\s+([\d.]+) s wall, ([\d.]+) s CPU, ([\d.]+) MiB$")
 
 
@@ -51,7 +50,9 @@ def merge(run_dirs: list[str]) -> dict:
         meta[key] = list(dict.fromkeys(b for run in runs for b in run["meta"][key]))
     for key in ("servers", "raw_clients"):
         meta[key] = {k: v for run in runs for k, v in run["meta"][key].items()}
-    meta["scale"] = " + ".join(dict.fromkeys(part for run in runs for part in str(run["meta"].get("scale")).split(" + ")))
+    meta["scale"] = " + ".join(
+        dict.fromkeys(part for run in runs for part in str(run["meta"].get("scale")).split(" + "))
+    )
     meta["scale_by_backend"] = {b: run["meta"].get("scale_by_backend", {}).get(b, run["meta"]["scale"])
                                 for run in reversed(runs) for b in run["meta"]["backends"]}  # fmt: skip
     meta["duration_s"] = max(run["meta"].get("duration_s") or 0 for run in runs)

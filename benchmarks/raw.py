@@ -156,7 +156,7 @@ def s3_w2(store, data, scratch, out):
     fs = s3fs_client()
     prefix = store.path(datasets.TREE) + "/"
     remote = sorted(name for name, e in fs.find(prefix, detail=True).items() if e.get("type") != "directory")
-    local = [os.path.join(scratch, *name[len(prefix):].split("/")) for name in remote]
+    local = [os.path.join(scratch, *name[len(prefix) :].split("/")) for name in remote]
     for parent in {os.path.dirname(path) for path in local}:
         os.makedirs(parent, exist_ok=True)
     fs.get(remote, local)

@@ -81,7 +81,7 @@ def azure_w2(store, data, scratch, out):
         container = service.get_container_client(store.bucket)
         prefix = datasets.TREE + "/"
         names = [b.name async for b in container.list_blobs(name_starts_with=prefix)]
-        local = [os.path.join(scratch, *n[len(prefix):].split("/")) for n in names]
+        local = [os.path.join(scratch, *n[len(prefix) :].split("/")) for n in names]
         for parent in {os.path.dirname(p) for p in local}:
             os.makedirs(parent, exist_ok=True)
         await _bounded(_azure_get(container, n, p) for n, p in zip(names, local))
@@ -156,7 +156,7 @@ def gcs_w2(store, data, scratch, out):
     from google.cloud.storage import transfer_manager
 
     bucket, prefix = _bucket(store), datasets.TREE + "/"
-    names = [b.name[len(prefix):] for b in bucket.list_blobs(prefix=prefix)]
+    names = [b.name[len(prefix) :] for b in bucket.list_blobs(prefix=prefix)]
     results = transfer_manager.download_many_to_path(
         bucket, names, destination_directory=scratch, blob_name_prefix=prefix, max_workers=GCS_WORKERS,
         worker_type=transfer_manager.THREAD, create_directories=True,
@@ -241,7 +241,7 @@ def hdfs_w2(store, data, scratch, out):
     """W2: one recursive list_status, then every file read by 16 threads."""
     client, top = _hdfs(store), store.path(datasets.TREE)
     files = [s.path for s in client.list_status(top, recursive=True) if not s.isdir]
-    local = [os.path.join(scratch, *p[len(top) + 1:].split("/")) for p in files]
+    local = [os.path.join(scratch, *p[len(top) + 1 :].split("/")) for p in files]
     for parent in {os.path.dirname(p) for p in local}:
         os.makedirs(parent, exist_ok=True)
     _threads(lambda remote, dst: _hdfs_get(client, remote, dst), list(zip(files, local)))

@@ -103,7 +103,9 @@ def sftp_w4(store, data, scratch, out):
 
 
 async def _readdir(sftp, path):
-    return [(e.filename, e.attrs.type == 2, e.attrs.size) for e in await sftp.readdir(path) if e.filename not in (".", "..")]
+    return [
+        (e.filename, e.attrs.type == 2, e.attrs.size) for e in await sftp.readdir(path) if e.filename not in (".", "..")
+    ]
 
 
 def sftp_w5a(store, data, scratch, out):
@@ -141,7 +143,11 @@ def _ftp(store) -> ftplib.FTP:
 
 
 def _mlsd(ftp, path):
-    return [(n, f["type"] == "dir", int(f.get("size", 0))) for n, f in ftp.mlsd(path, ["type", "size"]) if f["type"] in ("dir", "file")]
+    return [
+        (n, f["type"] == "dir", int(f.get("size", 0)))
+        for n, f in ftp.mlsd(path, ["type", "size"])
+        if f["type"] in ("dir", "file")
+    ]
 
 
 def _mkdirs(ftp, path):

@@ -67,7 +67,9 @@ def rss_table(summary: list[dict]) -> list[str]:
         if r["workload"] in W7 and r["peak_rss_max_mib"] is not None:
             growth = r["peak_rss_growth_max_mib"]
             rows[(r["backend"], r["contender"])][r["workload"]] = (
-                f"+{growth:.0f}" if growth is not None else f"peak {r['peak_rss_max_mib']:.0f}", r.get("big_bytes"))
+                f"+{growth:.0f}" if growth is not None else f"peak {r['peak_rss_max_mib']:.0f}",
+                r.get("big_bytes"),
+            )
     if not rows:
         return []
     lines = ["", "Peak RSS growth of one transfer (W7, MiB over the worker's post-import baseline; largest file in "
@@ -143,13 +145,18 @@ def markdown(summary: list[dict], ratio_rows: list[dict], meta: dict) -> str:
         is_af = row["contender"] == "artifact_fs"
         ratio = ratio_by_key.get((row["backend"], row["workload"]), {})
         span = f"{fmt_seconds(row['wall_min_s'])}–{fmt_seconds(row['wall_max_s'])}"
-        rss = "—" if row["peak_rss_max_mib"] is None else f"{row['peak_rss_max_mib']:.0f}" + (
-            f" (+{row['peak_rss_growth_max_mib']:.0f})" if row["peak_rss_growth_max_mib"] is not None else ""
+        rss = (
+            "—"
+            if row["peak_rss_max_mib"] is None
+            else f"{row['peak_rss_max_mib']:.0f}"
+            + (f" (+{row['peak_rss_growth_max_mib']:.0f})" if row["peak_rss_growth_max_mib"] is not None else "")
         )
         failed = f" ({row['errors']} failed)" if row["errors"] else ""
         if row["unavailable"]:
             failed = " (n/a: see below)"
-        size = SCALES[scales.get(row["backend"], meta["scale"])].describe(row["workload"], row.get("big_bytes"), row.get("constructions"))
+        size = SCALES[scales.get(row["backend"], meta["scale"])].describe(
+            row["workload"], row.get("big_bytes"), row.get("constructions")
+        )
         lines.append(
             f"| {row['backend']} | {row['workload']} | {size} | {row['contender']}{failed} "
             f"| {fmt_seconds(row['wall_median_s'])} | {span} | {fmt_seconds(row['cpu_median_s'])} | {rss} "

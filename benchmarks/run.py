@@ -46,14 +46,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", type=_csv, default=list(BACKENDS), help=f"comma-separated: {','.join(BACKENDS)}")
     parser.add_argument("--reps", type=int, default=5, help="repetitions per contender (>= 5 for real figures)")
-    parser.add_argument("--w7-reps", type=int, default=1, help="repetitions of the W7 peak-RSS workloads (RSS is not noisy)")
+    parser.add_argument(
+        "--w7-reps", type=int, default=1, help="repetitions of the W7 peak-RSS workloads (RSS is not noisy)"
+    )
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
     parser.add_argument("--out", default="benchmarks/results", help="directory for results.json / results.md")
     parser.add_argument("--workloads", type=_csv, default=list(DEFAULT_WORKLOADS), help="subset, e.g. W1,W3")
     parser.add_argument("--contenders", type=_csv, default=list(CONTENDERS), help="subset of artifact_fs,mlflow,raw")
-    parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
-                        help="an artifact_fs setting for the artifact_fs workers (repeatable), e.g. ARTIFACT_FS_PARTS_IN_FLIGHT=4")
-    parser.add_argument("--profile", metavar="DIR", help="run artifact_fs workers under py-spy; collapsed stacks in DIR")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an artifact_fs setting for the artifact_fs workers (repeatable), e.g. ARTIFACT_FS_PARTS_IN_FLIGHT=4",
+    )
+    parser.add_argument(
+        "--profile", metavar="DIR", help="run artifact_fs workers under py-spy; collapsed stacks in DIR"
+    )
     parser.add_argument("--keep-temp", action="store_true", help="keep the temp dir (data, store, server logs)")
     args = parser.parse_args(argv)
     for name, chosen, allowed in (("backend", args.backends, BACKENDS), ("workload", args.workloads, WORKLOADS),
@@ -70,7 +79,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def worker_env(backend_env: dict[str, str], contender: str, scratch_root: str, settings: dict | None = None) -> dict[str, str]:
+def worker_env(
+    backend_env: dict[str, str], contender: str, scratch_root: str, settings: dict | None = None
+) -> dict[str, str]:
     """A scrubbed environment for one worker: the backend's variables, no proxy, for
     contender ``mlflow`` the escape hatch ``ARTIFACT_FS_BUILTIN_SCHEMES=*``, and for
     contender ``artifact_fs`` the ``--setting`` values."""
@@ -111,7 +122,7 @@ def run_worker(spec: dict, env: dict[str, str], profile: str | None = None) -> d
     if proc.returncode != 0 or not lines:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
         return {**base, "error": f"exit code {proc.returncode}: {tail}"}
-    return json.loads(lines[-1][len(MARKER):])
+    return json.loads(lines[-1][len(MARKER) :])
 
 
 def _version(dist: str) -> str:
@@ -158,9 +169,18 @@ def run_backend(args, name: str, tmp: pathlib.Path, data: dict) -> list[dict]:
     row, sizes, records = BY_NAME[name], SCALES[args.scale], []
     print(f"[{name}] starting the server and seeding the store ...", file=sys.stderr, flush=True)
     with row.start(tmp) as (store, backend_env):
-        needed = {s for s in data["big_files"] if int(s) in {sizes.big_bytes(w, row.big_cap) for w in args.workloads if w in BIG_FILE_OP}}
+        needed = {
+            s
+            for s in data["big_files"]
+            if int(s) in {sizes.big_bytes(w, row.big_cap) for w in args.workloads if w in BIG_FILE_OP}
+        }
         if set(args.workloads) - {"W6"}:  # W6 (construction) reads no input
-            seed_inputs(row.admin(store), store, {**data, "big_files": {s: data["big_files"][s] for s in needed}}, row.seed_threads)
+            seed_inputs(
+                row.admin(store),
+                store,
+                {**data, "big_files": {s: data["big_files"][s] for s in needed}},
+                row.seed_threads,
+            )
         for workload in args.workloads:
             reps = args.w7_reps if workload.startswith("W7") else args.reps
             for rep in range(reps):

@@ -102,7 +102,9 @@ def main(argv=None) -> int:
                 with ThreadPoolExecutor(args.threads) as pool:
                     while done < args.requests:
                         batch = min(args.sample_every, args.requests - done)
-                        outcomes = pool.map(lambda n: _operations(server.url, session(), None)(n), [next(numbers) for _ in range(batch)])
+                        outcomes = pool.map(
+                            lambda n: _operations(server.url, session(), None)(n), [next(numbers) for _ in range(batch)]
+                        )
                         failures += [outcome for outcome in outcomes if outcome[1] >= 400]
                         done += batch
                         samples.append((done, server.rss_bytes()))

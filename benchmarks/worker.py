@@ -61,7 +61,9 @@ def construct_op(spec: dict, store: Store, count: int):
     else:
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository as make
 
-    make(uri)  # warm-up, untimed: MLflow's registry imports its repositories with itself, artifact_fs's load on first use
+    make(
+        uri
+    )  # warm-up, untimed: MLflow's registry imports its repositories with itself, artifact_fs's load on first use
 
     def construct():
         for _ in range(count):
@@ -172,6 +174,7 @@ def measure(spec: dict) -> dict:
     for module in backend.preload:  # imported up front for every contender: import time is not measured
         importlib.import_module(module)
     import mlflow.store.artifact.artifact_repository_registry  # noqa: F401
+
     op, repo = _operation(spec, backend, store, data, sizes)
     gc.collect()
     before = resource.getrusage(resource.RUSAGE_SELF)

@@ -120,10 +120,27 @@ def environments(pyproject: dict) -> list[Environment]:
     ]
     pins = tuple(pin for pin in minimum_pins(pyproject) if not pin.startswith("mlflow"))
     gaps = tuple(f"--deselect={test}" for test in MINIMUM_KNOWN_GAPS)
-    envs.append(Environment("minimum-versions", PYTHON_VERSIONS[0], "server extra's", pins, ("tests", *gaps),
-                            needs_servers=True, extras="test"))
-    envs.append(Environment(f"unsupported-mlflow{UNSUPPORTED_MLFLOW}", PYTHON_VERSIONS[0], UNSUPPORTED_MLFLOW,
-                            (f"mlflow-skinny=={UNSUPPORTED_MLFLOW}",), (), refusal=True))
+    envs.append(
+        Environment(
+            "minimum-versions",
+            PYTHON_VERSIONS[0],
+            "server extra's",
+            pins,
+            ("tests", *gaps),
+            needs_servers=True,
+            extras="test",
+        )
+    )
+    envs.append(
+        Environment(
+            f"unsupported-mlflow{UNSUPPORTED_MLFLOW}",
+            PYTHON_VERSIONS[0],
+            UNSUPPORTED_MLFLOW,
+            (f"mlflow-skinny=={UNSUPPORTED_MLFLOW}",),
+            (),
+            refusal=True,
+        )
+    )
     return envs
 
 
@@ -145,8 +162,13 @@ def check_refusal(env: Environment, src: pathlib.Path, uv: str, log) -> dict:
     run([uv, "venv", "-q", "--python", find_python(env.python), str(venv)], log, src, uv_env)
     checks = {}
     log.write("\n# expected: the resolver refuses this MLflow\n")
-    resolver = subprocess.run([uv, "pip", "install", "--python", python, "-e", str(src), *env.pins],
-                              cwd=src, capture_output=True, text=True, env=uv_env)
+    resolver = subprocess.run(
+        [uv, "pip", "install", "--python", python, "-e", str(src), *env.pins],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        env=uv_env,
+    )
     log.write(resolver.stdout + resolver.stderr)
     checks["resolver refuses"] = resolver.returncode != 0 and "mlflow-skinny" in resolver.stderr
     run([uv, "pip", "install", "--python", python, *env.pins, "fsspec", "packaging"], log, src, uv_env)
@@ -156,8 +178,13 @@ def check_refusal(env: Environment, src: pathlib.Path, uv: str, log) -> dict:
     checks["repository refuses"] = probe.stdout.startswith("UnsupportedMlflowError") and ">=2.22,<4" in probe.stdout
     log.write(f"\n{checks}\n")
     passed = sum(checks.values())
-    return {"status": "passed" if passed == len(checks) else "failed", "passed": passed,
-            "failed": len(checks) - passed, "python_full": env.python, "mlflow_full": env.mlflow}
+    return {
+        "status": "passed" if passed == len(checks) else "failed",
+        "passed": passed,
+        "failed": len(checks) - passed,
+        "python_full": env.python,
+        "mlflow_full": env.mlflow,
+    }
 
 
 def find_python(version: str) -> str:
@@ -204,7 +231,9 @@ def run(cmd: list[str], log, cwd: pathlib.Path, env: dict | None = None) -> int:
 def install(env: Environment, src: pathlib.Path, uv: str, log) -> pathlib.Path | None:
     """Create (or reuse) the environment's virtualenv with ``.[test]`` and its pins; None on failure."""
     venv = MATRIX_DIR / "envs" / env.name
-    key = hashlib.sha256(f"{src}\n{(src / 'pyproject.toml').read_text()}\n{env.pins}{env.extras}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{src}\n{(src / 'pyproject.toml').read_text()}\n{env.pins}{env.extras}".encode()).hexdigest()[
+        :16
+    ]
     stamp = venv / f".installed-{key}"
     if stamp.exists():
         return venv
@@ -232,14 +261,26 @@ def test(env: Environment, venv: pathlib.Path, src: pathlib.Path, log, extra_arg
     shutil.rmtree(basetemp, ignore_errors=True)
     python = str(venv / "bin" / "python")
     child_env = {**os.environ, "VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-    code = run([python, "-m", "pytest", "-q", f"--basetemp={basetemp}", f"--junitxml={report}", *env.tests, *extra_args],
-               log, src, child_env)
+    code = run(
+        [python, "-m", "pytest", "-q", f"--basetemp={basetemp}", f"--junitxml={report}", *env.tests, *extra_args],
+        log,
+        src,
+        child_env,
+    )
     counts = junit_counts(report) if report.exists() else {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
-    versions = subprocess.run([python, "-c", "import sys, mlflow.version; print(sys.version.split()[0], mlflow.version.VERSION)"],
-                              capture_output=True, text=True).stdout.split()
+    versions = subprocess.run(
+        [python, "-c", "import sys, mlflow.version; print(sys.version.split()[0], mlflow.version.VERSION)"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     status = "passed" if code == 0 and counts["passed"] else "failed"
-    return {"status": status, "exit": code, **counts, "python_full": versions[0] if versions else "?",
-            "mlflow_full": versions[1] if len(versions) > 1 else "?"}
+    return {
+        "status": status,
+        "exit": code,
+        **counts,
+        "python_full": versions[0] if versions else "?",
+        "mlflow_full": versions[1] if len(versions) > 1 else "?",
+    }
 
 
 def junit_counts(report: pathlib.Path) -> dict:
@@ -268,7 +309,12 @@ def from_junit(env: Environment) -> dict:
 
 def markdown(envs: list[Environment], header: str) -> str:
     """The MLflow × Python table, then one line per environment."""
-    lines = [header, "", "| MLflow \\ Python | " + " | ".join(PYTHON_VERSIONS) + " |", "|---" * (len(PYTHON_VERSIONS) + 1) + "|"]
+    lines = [
+        header,
+        "",
+        "| MLflow \\ Python | " + " | ".join(PYTHON_VERSIONS) + " |",
+        "|---" * (len(PYTHON_VERSIONS) + 1) + "|",
+    ]
     by_cell = {(e.mlflow, e.python): e for e in envs if e.name.startswith("py")}
     for mlflow in MLFLOW_VERSIONS:
         cells = []
@@ -276,14 +322,20 @@ def markdown(envs: list[Environment], header: str) -> str:
             e = by_cell.get((mlflow, py))
             cells.append(_cell(e.result) if e and e.result else "not run")
         lines.append(f"| {mlflow} | " + " | ".join(cells) + " |")
-    lines += ["", "| environment | Python | MLflow | result | passed | failed | errors | skipped | minutes |", "|---" * 9 + "|"]
+    lines += [
+        "",
+        "| environment | Python | MLflow | result | passed | failed | errors | skipped | minutes |",
+        "|---" * 9 + "|",
+    ]
     for e in envs:
         r = e.result
         if not r:
             continue
-        lines.append(f"| {e.name} | {r.get('python_full', e.python)} | {r.get('mlflow_full', e.mlflow)} | {r['status']} | "
-                     f"{r.get('passed', 0)} | {r.get('failed', 0)} | {r.get('errors', 0)} | {r.get('skipped', 0)} | "
-                     + (f"{r['seconds'] / 60:.1f} |" if "seconds" in r else "? |"))
+        lines.append(
+            f"| {e.name} | {r.get('python_full', e.python)} | {r.get('mlflow_full', e.mlflow)} | {r['status']} | "
+            f"{r.get('passed', 0)} | {r.get('failed', 0)} | {r.get('errors', 0)} | {r.get('skipped', 0)} | "
+            + (f"{r['seconds'] / 60:.1f} |" if "seconds" in r else "? |")
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -311,11 +363,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help="comma-separated environment names (default: all)")
     parser.add_argument("--list", action="store_true", help="print the environment names and exit")
-    parser.add_argument("--report", action="store_true", help="run nothing: the table of the last result of each environment")
+    parser.add_argument(
+        "--report", action="store_true", help="run nothing: the table of the last result of each environment"
+    )
     parser.add_argument("--tests", help="space-separated test paths instead of each environment's own")
     parser.add_argument("--ref", help="test this git commit (exported under .matrix/src) instead of the working tree")
-    parser.add_argument("--write", action="append", help="also write the table to this Markdown file "
-                        "(between the matrix markers when it has them, as docs/compatibility.md does); repeatable")
+    parser.add_argument(
+        "--write",
+        action="append",
+        help="also write the table to this Markdown file "
+        "(between the matrix markers when it has them, as docs/compatibility.md does); repeatable",
+    )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
     uv = os.environ.get("UV") or shutil.which("uv")
@@ -344,7 +402,9 @@ def main(argv: list[str] | None = None) -> int:
             env.result = json.loads(saved.read_text()) if saved.exists() else combined.get(env.name) or from_junit(env)
         envs = [env for env in envs if env.result]
     src = source_tree(args.ref)
-    commit = subprocess.run(["git", "rev-parse", "--short", args.ref or "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", args.ref or "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
     (MATRIX_DIR / "logs").mkdir(parents=True, exist_ok=True)
     for env in [] if args.report else envs:
         started = time.monotonic()
@@ -357,27 +417,39 @@ def main(argv: list[str] | None = None) -> int:
                 env.result = test(env, venv, src, log, args.pytest_args) if venv else {"status": "install failed"}
         env.result["seconds"] = time.monotonic() - started
         env.result["when"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        env.result["commit"] = subprocess.run(["git", "rev-parse", "--short", args.ref or "HEAD"], cwd=REPO,
-                                              capture_output=True, text=True).stdout.strip()
+        env.result["commit"] = subprocess.run(
+            ["git", "rev-parse", "--short", args.ref or "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
         results_dir.mkdir(parents=True, exist_ok=True)
         (results_dir / f"{env.name}.json").write_text(json.dumps(env.result, indent=2))
         r = env.result
-        print(f"{env.name:<24} {r['status']:<16} passed={r.get('passed', 0)} failed={r.get('failed', 0)} "
-              f"errors={r.get('errors', 0)} ({r['seconds']:.0f} s, log {log_path.relative_to(REPO)})", flush=True)
+        print(
+            f"{env.name:<24} {r['status']:<16} passed={r.get('passed', 0)} failed={r.get('failed', 0)} "
+            f"errors={r.get('errors', 0)} ({r['seconds']:.0f} s, log {log_path.relative_to(REPO)})",
+            flush=True,
+        )
         if r["status"] != "passed":  # what went wrong, without opening the log
             print("".join(log_path.read_text(errors="replace").splitlines(keepends=True)[-30:]), flush=True)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if args.report:
         times = sorted(e.result["when"] for e in envs if e.result.get("when")) or ["?"]
         commits = ", ".join(sorted({e.result["commit"] for e in envs if e.result.get("commit")})) or "?"
-        header = f"Last run of each environment ({times[0]} to {times[-1]}; commits {commits}):" if envs else "No results yet."
+        header = (
+            f"Last run of each environment ({times[0]} to {times[-1]}; commits {commits}):"
+            if envs
+            else "No results yet."
+        )
     else:
         header = f"Matrix run of {commit}{' (working tree)' if not args.ref else ''}, {when}:"
     table = markdown(envs, header)
     print("\n" + table)
     passed = sum(e.result.get("passed", 0) for e in envs)
     failed = sum(e.result.get("failed", 0) + e.result.get("errors", 0) for e in envs)
-    failed += sum(1 for e in envs if e.result.get("status") != "passed" and not e.result.get("failed") and not e.result.get("errors"))
+    failed += sum(
+        1
+        for e in envs
+        if e.result.get("status") != "passed" and not e.result.get("failed") and not e.result.get("errors")
+    )
     print(f"matrix: {passed} passed, {failed} failed")
     (MATRIX_DIR / "results.json").write_text(json.dumps({e.name: e.result for e in envs}, indent=2))
     for path in args.write or []:

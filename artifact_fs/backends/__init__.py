@@ -33,7 +33,9 @@ from . import azure, ftp, gcs, hdfs, local, s3, sftp
 FAMILIES = (local, s3, azure, gcs, sftp, ftp, hdfs)
 
 #: Every row, sorted by scheme name (``""``, plain paths, first).
-SCHEMES: tuple[Scheme, ...] = tuple(sorted((row for family in FAMILIES for row in family.ROWS), key=lambda row: row.name))
+SCHEMES: tuple[Scheme, ...] = tuple(
+    sorted((row for family in FAMILIES for row in family.ROWS), key=lambda row: row.name)
+)
 
 BY_NAME = MappingProxyType({row.name: row for row in SCHEMES})
 
@@ -60,6 +62,12 @@ def scheme_row(name: str) -> Scheme | None:
 
 
 __all__ = [
-    "BUILTIN_SCHEMES_VAR", "BY_NAME", "CLIENT_READ_CREDENTIALS", "CREDENTIAL_VARIABLES", "FAMILIES", "PROFILE_KEYS",
-    "SCHEMES", "scheme_row",
+    "BUILTIN_SCHEMES_VAR",
+    "BY_NAME",
+    "CLIENT_READ_CREDENTIALS",
+    "CREDENTIAL_VARIABLES",
+    "FAMILIES",
+    "PROFILE_KEYS",
+    "SCHEMES",
+    "scheme_row",
 ]

@@ -26,12 +26,32 @@ import os
 import posixpath
 import urllib.parse
 import uuid
-from typing import Mapping
+from collections.abc import Mapping
 
 from ..bounded_calls import BoundedCalls
-from ..presign import PART_URL_SECONDS, CannotSign, Presigner, attachment_disposition, content_type, download_response, file_size
-from ..rows import SKIP, Client, PathTraits, Scheme, ServerCapabilities, Setting, StoreChecksum, TransferTuning, UriGrammar, as_timeout
+from ..presign import (
+    PART_URL_SECONDS,
+    CannotSign,
+    Presigner,
+    attachment_disposition,
+    content_type,
+    download_response,
+    file_size,
+)
+from ..rows import (
+    SKIP,
+    Client,
+    PathTraits,
+    Scheme,
+    ServerCapabilities,
+    Setting,
+    StoreChecksum,
+    TransferTuning,
+    UriGrammar,
+    as_timeout,
+)
 from ..settings import NO_LISTINGS_CACHE, TIMEOUT, parts_in_flight
+
 
 def _no_retry(value: str):
     """0 retries when a timeout is set (``-1``, no timeout, sets nothing)."""
@@ -45,29 +65,74 @@ def _no_retry(value: str):
 # is a row here: visible in ``sources``, in fsspec's cache key, and ignored by adlfs once a
 # row above it is set.
 _CS, _ACCESS, _ACCOUNT_KEY, _SAS = (
-    "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCESS_KEY", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_SAS_TOKEN"
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_STORAGE_ACCESS_KEY",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
 )
 AZURE_SETTINGS = (
     Setting(_CS, "connection_string", secret=True, doc="checked first; its account and endpoint win over the URI's"),
     Setting(_ACCESS, "account_key", secret=True, unless=(_CS,), doc="MLflow's name for the account key"),
     Setting(_ACCOUNT_KEY, "account_key", secret=True, unless=(_CS, _ACCESS), doc="adlfs's name for the account key"),
     Setting(_SAS, "sas_token", secret=True, unless=(_CS, _ACCESS, _ACCOUNT_KEY), doc="MLflow's ADLS variable"),
-    Setting("AZURE_STORAGE_CLIENT_ID", "client_id", unless=(_CS, _ACCESS, _ACCOUNT_KEY, _SAS), doc="adlfs's service principal, with the next two; none set: DefaultAzureCredential"),
+    Setting(
+        "AZURE_STORAGE_CLIENT_ID",
+        "client_id",
+        unless=(_CS, _ACCESS, _ACCOUNT_KEY, _SAS),
+        doc="adlfs's service principal, with the next two; none set: DefaultAzureCredential",
+    ),
     Setting("AZURE_STORAGE_CLIENT_SECRET", "client_secret", secret=True, unless=(_CS, _ACCESS, _ACCOUNT_KEY, _SAS)),
     Setting("AZURE_STORAGE_TENANT_ID", "tenant_id", unless=(_CS, _ACCESS, _ACCOUNT_KEY, _SAS)),
     Setting(TIMEOUT, "timeout", as_timeout, doc="server-side limit per upload/download request, as MLflow's"),
     Setting(TIMEOUT, "connection_timeout", as_timeout),
-    Setting(TIMEOUT, "read_timeout", as_timeout, doc="client-side, per upload/download attempt (azure-core's default: 60 s)"),
-    Setting(TIMEOUT, "upload:retry_read", _no_retry, doc="an upload that timed out is not retried, so a stalled server fails it after about that many seconds..."),
-    Setting(TIMEOUT, "upload:retry_connect", _no_retry, doc="...(adlfs passes no per-call option to downloads: those still get azure-core's retries)"),
-    Setting(TIMEOUT, "attr:call_timeout", as_timeout, doc="listings (info, ls, find) give up after it: adlfs gives them no timeout, azure-core waits 60 s per attempt, 4 attempts"),
+    Setting(
+        TIMEOUT, "read_timeout", as_timeout, doc="client-side, per upload/download attempt (azure-core's default: 60 s)"
+    ),
+    Setting(
+        TIMEOUT,
+        "upload:retry_read",
+        _no_retry,
+        doc="an upload that timed out is not retried, so a stalled server fails it after about that many seconds...",
+    ),
+    Setting(
+        TIMEOUT,
+        "upload:retry_connect",
+        _no_retry,
+        doc="...(adlfs passes no per-call option to downloads: those still get azure-core's retries)",
+    ),
+    Setting(
+        TIMEOUT,
+        "attr:call_timeout",
+        as_timeout,
+        doc=(
+            "listings (info, ls, find) give up after it: adlfs gives them no timeout, azure-core waits 60 s per "
+            "attempt, 4 attempts"
+        ),
+    ),
 )
 
 #: Who is calling: a profile that gives any of these replaces all of the environment's.
-CREDENTIAL_VARIABLES = frozenset({_CS, _ACCESS, _ACCOUNT_KEY, _SAS, "AZURE_STORAGE_CLIENT_ID", "AZURE_STORAGE_CLIENT_SECRET", "AZURE_STORAGE_TENANT_ID"})
+CREDENTIAL_VARIABLES = frozenset(
+    {
+        _CS,
+        _ACCESS,
+        _ACCOUNT_KEY,
+        _SAS,
+        "AZURE_STORAGE_CLIENT_ID",
+        "AZURE_STORAGE_CLIENT_SECRET",
+        "AZURE_STORAGE_TENANT_ID",
+    }
+)
 #: Credentials adlfs falls back to by itself when no option is given (``value or os.getenv(...)``),
 #: so leaving an option out cannot mask them.
-CLIENT_READ_CREDENTIALS = (_CS, _ACCOUNT_KEY, _SAS, "AZURE_STORAGE_CLIENT_ID", "AZURE_STORAGE_CLIENT_SECRET", "AZURE_STORAGE_TENANT_ID")
+CLIENT_READ_CREDENTIALS = (
+    _CS,
+    _ACCOUNT_KEY,
+    _SAS,
+    "AZURE_STORAGE_CLIENT_ID",
+    "AZURE_STORAGE_CLIENT_SECRET",
+    "AZURE_STORAGE_TENANT_ID",
+)
 
 #: Profile keys → the variables they stand for.
 PROFILE_KEYS = {
@@ -85,7 +150,6 @@ PROFILE_KEYS = {
 #: the SDK's first GET is 32 MiB held whole, then 4 MiB ranges. Measured: benchmarks/README.md,
 #: "Why the defaults".
 AZURE_SDK_SIZES = {"max_single_put_size": 16 * 2**20, "max_single_get_size": 8 * 2**20, "max_chunk_get_size": 8 * 2**20}
-
 
 
 def azure_client_setup(fs) -> None:
@@ -139,7 +203,7 @@ def azure_exact_names(fs) -> None:
     def strip_protocol(path):
         if isinstance(path, list):
             return [strip_protocol(p) for p in path]
-        rest = next((path[len(scheme):] for scheme in schemes if path.startswith(scheme)), None)
+        rest = next((path[len(scheme) :] for scheme in schemes if path.startswith(scheme)), None)
         authority, slash, name = (path.lstrip("/") if rest is None else rest).partition("/")
         if "?" in authority or "#" in authority:  # no container name holds them: adlfs's own reading
             return adlfs_strip_protocol(path)
@@ -163,7 +227,9 @@ def azure_exact_names(fs) -> None:
             return fs.root_marker
         return fs.root_marker + path.rsplit("/", 1)[0].lstrip(fs.root_marker)
 
-    async def details(contents, delimiter="/", return_glob=False, target_path="", version_id=None, versions=False, **kwargs):
+    async def details(
+        contents, delimiter="/", return_glob=False, target_path="", version_id=None, versions=False, **kwargs
+    ):
         entries = await adlfs_details(contents, delimiter=delimiter, return_glob=return_glob, target_path="",
                                       version_id=version_id, versions=versions, **kwargs)  # fmt: skip
         if not target_path:
@@ -226,17 +292,25 @@ def azure_directory_listing_in_one_request(fs) -> None:
 
     adlfs_ls_blobs = fs._ls_blobs
 
-    async def ls_blobs(target_path, container, path, delimiter="/", return_glob=False, version_id=None, versions=False, **kwargs):
+    async def ls_blobs(
+        target_path, container, path, delimiter="/", return_glob=False, version_id=None, versions=False, **kwargs
+    ):
         prefix = path.strip("/")
         if not prefix or return_glob or version_id or versions or delimiter != "/" or fs.version_aware:
-            return await adlfs_ls_blobs(target_path, container, path, delimiter, return_glob, version_id, versions, **kwargs)
+            return await adlfs_ls_blobs(
+                target_path, container, path, delimiter, return_glob, version_id, versions, **kwargs
+            )
         async with fs.service_client.get_container_client(container=container) as client:
             try:
-                children = [item async for item in client.walk_blobs(include=["metadata"], name_starts_with=prefix + "/")]
+                children = [
+                    item async for item in client.walk_blobs(include=["metadata"], name_starts_with=prefix + "/")
+                ]
             except ResourceNotFoundError:
                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), target_path) from None
         if not children:
-            return await adlfs_ls_blobs(target_path, container, path, delimiter, return_glob, version_id, versions, **kwargs)
+            return await adlfs_ls_blobs(
+                target_path, container, path, delimiter, return_glob, version_id, versions, **kwargs
+            )
         return await fs._details(children, target_path=target_path)
 
     ls_blobs.one_request = True
@@ -276,7 +350,9 @@ class AzureBlobPresigner(Presigner):
         url = self._signed_url(repo, path, PART_URL_SECONDS, write=True)
         prefix = uuid.uuid4().hex
         credentials = [
-            MultipartUploadCredential(url=f"{url}&comp=block&blockid={_quoted_block_id(prefix, number)}", part_number=number, headers={})
+            MultipartUploadCredential(
+                url=f"{url}&comp=block&blockid={_quoted_block_id(prefix, number)}", part_number=number, headers={}
+            )
             for number in range(1, num_parts + 1)
         ]
         return CreateMultipartUploadResponse(upload_id=None, credentials=credentials)
@@ -289,14 +365,18 @@ class AzureBlobPresigner(Presigner):
         for part in sorted(parts, key=lambda p: p.part_number):
             query = urllib.parse.parse_qs(urllib.parse.urlsplit(part.url or "").query)
             if "blockid" not in query:
-                raise ValueError(f"part {part.part_number} carries no block URL: the client must send back each part's url")
+                raise ValueError(
+                    f"part {part.part_number} carries no block URL: the client must send back each part's url"
+                )
             block_ids.append(base64.b64decode(query["blockid"][0]).decode())  # the SDK encodes it again
         container, blob = _split(repo.fs, path)
         settings = ContentSettings(content_type=content_type(path))
 
         async def commit():
             async with repo.fs.service_client.get_blob_client(container, blob) as client:
-                await client.commit_block_list([BlobBlock(block_id=block) for block in block_ids], content_settings=settings)
+                await client.commit_block_list(
+                    [BlobBlock(block_id=block) for block in block_ids], content_settings=settings
+                )
 
         _run(repo.fs, commit)
         repo.fs.invalidate_cache(path)
@@ -308,7 +388,9 @@ class AzureBlobPresigner(Presigner):
         """A read SAS URL (served as an attachment) and the blob's size."""
         size = file_size(repo.fs, path)
         disposition = attachment_disposition(posixpath.basename(path))
-        return download_response(self._signed_url(repo, path, expiration, read=True, content_disposition=disposition), size)
+        return download_response(
+            self._signed_url(repo, path, expiration, read=True, content_disposition=disposition), size
+        )
 
     def upload_url(self, repo, path: str, expiration: int) -> tuple[str, dict[str, str]]:
         """A write SAS URL for ``Put Blob`` and the headers it needs (blob type, Content-Type)."""
@@ -366,7 +448,13 @@ _CLIENT = Client(
     # variable adlfs builds a DefaultAzureCredential, which reads its own environment
     # (AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, ...) once; a new repository must see a new one.
     # 4 blocks of one blob in flight (adlfs's batched put/get would send 1 at a time).
-    defaults={"anon": False, "skip_instance_cache": True, **NO_LISTINGS_CACHE, "upload:max_concurrency": 4, "download:max_concurrency": 4},
+    defaults={
+        "anon": False,
+        "skip_instance_cache": True,
+        **NO_LISTINGS_CACHE,
+        "upload:max_concurrency": 4,
+        "download:max_concurrency": 4,
+    },
     prepare=azure_client_setup,
     bounded_calls=("info", "exists", "isdir", "isfile", "ls", "find"),  # not rm: a bulk delete may take long
 )
@@ -397,7 +485,10 @@ ROWS = (
         "wasbs",
         UriGrammar(
             "azure",
-            form="`wasbs://<container>@<account>.blob.core.windows.net[/<path>]` (also `.chinacloudapi.cn`, `.usgovcloudapi.net`)",
+            form=(
+                "`wasbs://<container>@<account>.blob.core.windows.net[/<path>]` (also `.chinacloudapi.cn`, "
+                "`.usgovcloudapi.net`)"
+            ),
             host_pattern=r"(?P<container>[^@]+)@(?P<account>[^.]+)\.(?P<suffix>blob\.core\.(windows\.net|chinacloudapi\.cn|usgovcloudapi\.net))",
         ),
         _CLIENT,

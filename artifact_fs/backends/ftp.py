@@ -187,7 +187,12 @@ ROWS = (
             settings=(Setting(TIMEOUT, "timeout", as_timeout),),
             # one ftplib connection per thread: the client must not be shared; each file's
             # parents made once per upload (``parents_exist``), not checked before every file
-            defaults={**NO_LISTINGS_CACHE, "upload:connections": FTP_CONNECTIONS, "download:connections": FTP_CONNECTIONS, "upload:parents_exist": True},
+            defaults={
+                **NO_LISTINGS_CACHE,
+                "upload:connections": FTP_CONNECTIONS,
+                "download:connections": FTP_CONNECTIONS,
+                "upload:parents_exist": True,
+            },
             prepare=ftp_client_setup,
             connection_probe=ftp_connection_lost,
             thread_safe=False,

@@ -25,7 +25,19 @@ import os
 import posixpath
 
 from ..presign import Presigner, attachment_disposition, content_type, download_response, file_size
-from ..rows import Client, PathTraits, Scheme, ServerCapabilities, Setting, StoreChecksum, TransferTuning, UriGrammar, as_timeout, constant, multiple_of
+from ..rows import (
+    Client,
+    PathTraits,
+    Scheme,
+    ServerCapabilities,
+    Setting,
+    StoreChecksum,
+    TransferTuning,
+    UriGrammar,
+    as_timeout,
+    constant,
+    multiple_of,
+)
 from ..settings import NO_LISTINGS_CACHE, TIMEOUT, parts_in_flight
 
 GCS_CHUNK = multiple_of(256 * 1024)
@@ -35,13 +47,26 @@ GCS_SETTINGS = (
     Setting("GOOGLE_CLOUD_PROJECT", "project"),
     Setting("STORAGE_EMULATOR_HOST", "endpoint_url"),
     Setting(
-        "STORAGE_EMULATOR_HOST", "token", constant("anon"), unless=("GOOGLE_APPLICATION_CREDENTIALS",),
+        "STORAGE_EMULATOR_HOST",
+        "token",
+        constant("anon"),
+        unless=("GOOGLE_APPLICATION_CREDENTIALS",),
         doc="an emulator means anonymous requests, as google-cloud-storage does",
     ),
     Setting("MLFLOW_GCS_DEFAULT_TIMEOUT", "requests_timeout", as_timeout, doc="deprecated; -1 = no timeout"),
-    Setting(TIMEOUT, "requests_timeout", as_timeout, doc="-1 = no timeout; gcsfs applies it to each HTTP request as a whole, and does not retry one that timed out"),
+    Setting(
+        TIMEOUT,
+        "requests_timeout",
+        as_timeout,
+        doc="-1 = no timeout; gcsfs applies it to each HTTP request as a whole, and does not retry one that timed out",
+    ),
     Setting("MLFLOW_GCS_UPLOAD_CHUNK_SIZE", "upload:chunksize", GCS_CHUNK, doc="bytes, multiple of 256 KiB"),
-    Setting("MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE", "download:chunk_size", GCS_CHUNK, doc="bytes, multiple of 256 KiB; the size of each ranged read when more than one part is in flight"),
+    Setting(
+        "MLFLOW_GCS_DOWNLOAD_CHUNK_SIZE",
+        "download:chunk_size",
+        GCS_CHUNK,
+        doc="bytes, multiple of 256 KiB; the size of each ranged read when more than one part is in flight",
+    ),
     *parts_in_flight("download:concurrency"),  # gcsfs uploads one chunk at a time: no knob
 )
 

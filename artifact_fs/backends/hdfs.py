@@ -30,11 +30,29 @@ from ..settings import TIMEOUT
 # process environment. MLFLOW_PYARROW_EXTRA_CONF comes first: a whole "config" dict set
 # after the timeout row would replace its key.
 HDFS_SETTINGS = (
-    Setting("MLFLOW_PYARROW_EXTRA_CONF", "config", as_key_value_pairs, doc="`k=v,k2=v2`: Hadoop configuration keys (`fs.defaultFS=hdfs://nn:8020`)"),
-    Setting("MLFLOW_KERBEROS_TICKET_CACHE", "env:KRB5CCNAME", doc="where hdfs-native's Kerberos (GSSAPI) finds the ticket cache"),
-    Setting("MLFLOW_KERBEROS_USER", "env:HADOOP_USER_NAME", doc="the user HDFS sees (simple authentication; with Kerberos, the ticket's)"),
+    Setting(
+        "MLFLOW_PYARROW_EXTRA_CONF",
+        "config",
+        as_key_value_pairs,
+        doc="`k=v,k2=v2`: Hadoop configuration keys (`fs.defaultFS=hdfs://nn:8020`)",
+    ),
+    Setting(
+        "MLFLOW_KERBEROS_TICKET_CACHE",
+        "env:KRB5CCNAME",
+        doc="where hdfs-native's Kerberos (GSSAPI) finds the ticket cache",
+    ),
+    Setting(
+        "MLFLOW_KERBEROS_USER",
+        "env:HADOOP_USER_NAME",
+        doc="the user HDFS sees (simple authentication; with Kerberos, the ticket's)",
+    ),
     Setting(TIMEOUT, "config.dfs.client.socket-timeout", as_millis_text, doc="DataNode connections, reads and writes"),
-    Setting(TIMEOUT, "attr:call_timeout", as_timeout, doc="NameNode calls (list, mkdir, rename, delete) give up after it: hdfs-native has no RPC timeout"),
+    Setting(
+        TIMEOUT,
+        "attr:call_timeout",
+        as_timeout,
+        doc="NameNode calls (list, mkdir, rename, delete) give up after it: hdfs-native has no RPC timeout",
+    ),
 )
 PYARROW_HDFS_SETTINGS = (
     Setting("MLFLOW_KERBEROS_TICKET_CACHE", "kerb_ticket"),
@@ -74,7 +92,9 @@ _PYARROW_CLIENT = Client(
 
 def _row(name: str, protocol: str, impl: str, form: str) -> Scheme:
     """The hdfs-native row for ``name``, with pyarrow's as its alternative."""
-    pyarrow = Scheme(name, UriGrammar("namenode", form=form), _PYARROW_CLIENT, _PATHS, mlflow_builtin=_BUILTIN, variant="pyarrow")
+    pyarrow = Scheme(
+        name, UriGrammar("namenode", form=form), _PYARROW_CLIENT, _PATHS, mlflow_builtin=_BUILTIN, variant="pyarrow"
+    )
     return Scheme(
         name,
         UriGrammar("namenode_url", form=form),

@@ -14,17 +14,27 @@ from __future__ import annotations
 from ..rows import Client, PathTraits, Scheme, TransferTuning, UriGrammar
 
 _BUILTIN = "mlflow.store.artifact.local_artifact_repo:LocalArtifactRepository"
-_LOCAL_CLIENT = Client(protocol="file", impl="fsspec.implementations.local.LocalFileSystem", defaults={"auto_mkdir": True})
+_LOCAL_CLIENT = Client(
+    protocol="file", impl="fsspec.implementations.local.LocalFileSystem", defaults={"auto_mkdir": True}
+)
 _LOCAL_PATHS = PathTraits(local=True, real_directories=True, atomic_rename=True)
 _ONE_THREAD = TransferTuning(sync_threads=1)
 
 ROWS = (
     Scheme(
-        "", UriGrammar("local", form="`/abs/path`, `rel/path`, `C:\\path` (Windows)"), _LOCAL_CLIENT, _LOCAL_PATHS, _ONE_THREAD,
+        "",
+        UriGrammar("local", form="`/abs/path`, `rel/path`, `C:\\path` (Windows)"),
+        _LOCAL_CLIENT,
+        _LOCAL_PATHS,
+        _ONE_THREAD,
         mlflow_builtin=_BUILTIN,
     ),
     Scheme(
-        "file", UriGrammar("local", form="`file:///abs/path`, `file:rel/path`"), _LOCAL_CLIENT, _LOCAL_PATHS, _ONE_THREAD,
+        "file",
+        UriGrammar("local", form="`file:///abs/path`, `file:rel/path`"),
+        _LOCAL_CLIENT,
+        _LOCAL_PATHS,
+        _ONE_THREAD,
         mlflow_builtin=_BUILTIN,
     ),
     Scheme(

@@ -23,9 +23,18 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from ..presign import PART_URL_SECONDS, CannotSign, Presigner, attachment_disposition, content_type, download_response, file_size
+from ..presign import (
+    PART_URL_SECONDS,
+    CannotSign,
+    Presigner,
+    attachment_disposition,
+    content_type,
+    download_response,
+    file_size,
+)
 from ..rows import (
     Client,
     PathTraits,
@@ -50,16 +59,49 @@ from . import s3_client
 #: takes (``boto3.s3.transfer.S3Transfer.ALLOWED_UPLOAD_ARGS``, s3transfer 0.19), which MLflow's
 #: S3 repository passes the variable to, refusing any other key. Kept here as data, so resolving
 #: imports no boto3; tests/test_resolve_settings.py checks it against the installed s3transfer.
-S3_UPLOAD_ARGS = frozenset({
-    "ACL", "CacheControl", "ChecksumAlgorithm", "ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME",
-    "ChecksumMD5", "ChecksumSHA1", "ChecksumSHA256", "ChecksumSHA512", "ChecksumType", "ChecksumXXHASH128",
-    "ChecksumXXHASH3", "ChecksumXXHASH64", "ContentDisposition", "ContentEncoding", "ContentLanguage",
-    "ContentType", "ExpectedBucketOwner", "Expires", "GrantFullControl", "GrantRead", "GrantReadACP",
-    "GrantWriteACP", "Metadata", "MpuObjectSize", "ObjectLockLegalHoldStatus", "ObjectLockMode",
-    "ObjectLockRetainUntilDate", "RequestPayer", "SSECustomerAlgorithm", "SSECustomerKey", "SSECustomerKeyMD5",
-    "SSEKMSEncryptionContext", "SSEKMSKeyId", "ServerSideEncryption", "StorageClass", "Tagging",
-    "WebsiteRedirectLocation",
-})
+S3_UPLOAD_ARGS = frozenset(
+    {
+        "ACL",
+        "CacheControl",
+        "ChecksumAlgorithm",
+        "ChecksumCRC32",
+        "ChecksumCRC32C",
+        "ChecksumCRC64NVME",
+        "ChecksumMD5",
+        "ChecksumSHA1",
+        "ChecksumSHA256",
+        "ChecksumSHA512",
+        "ChecksumType",
+        "ChecksumXXHASH128",
+        "ChecksumXXHASH3",
+        "ChecksumXXHASH64",
+        "ContentDisposition",
+        "ContentEncoding",
+        "ContentLanguage",
+        "ContentType",
+        "ExpectedBucketOwner",
+        "Expires",
+        "GrantFullControl",
+        "GrantRead",
+        "GrantReadACP",
+        "GrantWriteACP",
+        "Metadata",
+        "MpuObjectSize",
+        "ObjectLockLegalHoldStatus",
+        "ObjectLockMode",
+        "ObjectLockRetainUntilDate",
+        "RequestPayer",
+        "SSECustomerAlgorithm",
+        "SSECustomerKey",
+        "SSECustomerKeyMD5",
+        "SSEKMSEncryptionContext",
+        "SSEKMSKeyId",
+        "ServerSideEncryption",
+        "StorageClass",
+        "Tagging",
+        "WebsiteRedirectLocation",
+    }
+)
 
 
 def as_upload_extra_args(value: str) -> dict:
@@ -68,12 +110,16 @@ def as_upload_extra_args(value: str) -> dict:
     unknown = sorted(set(parsed) - S3_UPLOAD_ARGS)
     if unknown:
         names = ", ".join(repr(name) for name in unknown)
-        raise ValueError(f"{names}: not an S3 upload argument; the keys allowed are {', '.join(sorted(S3_UPLOAD_ARGS))}")
+        raise ValueError(
+            f"{names}: not an S3 upload argument; the keys allowed are {', '.join(sorted(S3_UPLOAD_ARGS))}"
+        )
     return parsed
 
 
 S3_CREDENTIALS = (
-    Setting("AWS_ACCESS_KEY_ID", "key", secret=True, doc="passed explicitly so a changed key never reuses a cached client"),
+    Setting(
+        "AWS_ACCESS_KEY_ID", "key", secret=True, doc="passed explicitly so a changed key never reuses a cached client"
+    ),
     Setting("AWS_SECRET_ACCESS_KEY", "secret", secret=True),
     Setting("AWS_SESSION_TOKEN", "token", secret=True),
     Setting("AWS_PROFILE", "profile"),
@@ -82,20 +128,54 @@ S3_REGION = (Setting("AWS_DEFAULT_REGION", "client_kwargs.region_name"),)
 S3_ENDPOINT = (Setting("MLFLOW_S3_ENDPOINT_URL", "endpoint_url", doc="r2/b2 URIs name their own endpoint"),)
 S3_TRANSPORT = (
     Setting("AWS_CA_BUNDLE", "client_kwargs.verify", doc="CA bundle path for TLS verification"),
-    Setting("MLFLOW_S3_IGNORE_TLS", "client_kwargs.verify", false_when_true, doc="true → no TLS verification (wins over AWS_CA_BUNDLE)"),
+    Setting(
+        "MLFLOW_S3_IGNORE_TLS",
+        "client_kwargs.verify",
+        false_when_true,
+        doc="true → no TLS verification (wins over AWS_CA_BUNDLE)",
+    ),
     Setting("MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION", "config_kwargs.signature_version", except_word("unsigned")),
-    Setting("MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION", "anon", only_word("unsigned", True), doc="unsigned → anonymous requests (public buckets)"),
+    Setting(
+        "MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION",
+        "anon",
+        only_word("unsigned", True),
+        doc="unsigned → anonymous requests (public buckets)",
+    ),
 )
 S3_ADDRESSING = (
-    Setting("MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE", "config_kwargs.s3.addressing_style", one_of("auto", "virtual", "path"), doc="r2 is always virtual, b2 always path"),
+    Setting(
+        "MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE",
+        "config_kwargs.s3.addressing_style",
+        one_of("auto", "virtual", "path"),
+        doc="r2 is always virtual, b2 always path",
+    ),
 )
 S3_UPLOADS = (
-    Setting("MLFLOW_S3_UPLOAD_EXTRA_ARGS", "s3_additional_kwargs", as_upload_extra_args, doc="JSON object; overrides the guessed Content-Type"),
-    Setting("MLFLOW_S3_EXPECTED_BUCKET_OWNER", "s3_additional_kwargs.ExpectedBucketOwner", doc="sent on every request that accepts it"),
+    Setting(
+        "MLFLOW_S3_UPLOAD_EXTRA_ARGS",
+        "s3_additional_kwargs",
+        as_upload_extra_args,
+        doc="JSON object; overrides the guessed Content-Type",
+    ),
+    Setting(
+        "MLFLOW_S3_EXPECTED_BUCKET_OWNER",
+        "s3_additional_kwargs.ExpectedBucketOwner",
+        doc="sent on every request that accepts it",
+    ),
     Setting(TIMEOUT, "config_kwargs.connect_timeout", as_timeout),
     Setting(TIMEOUT, "config_kwargs.read_timeout", as_timeout),
-    Setting(TIMEOUT, "config_kwargs.retries.max_attempts", constant(1), doc="with a timeout, a request that times out is not retried by botocore..."),
-    Setting(TIMEOUT, "attr:retries", constant(1), doc="...nor by s3fs, so a stalled server fails the call after about that many seconds"),
+    Setting(
+        TIMEOUT,
+        "config_kwargs.retries.max_attempts",
+        constant(1),
+        doc="with a timeout, a request that times out is not retried by botocore...",
+    ),
+    Setting(
+        TIMEOUT,
+        "attr:retries",
+        constant(1),
+        doc="...nor by s3fs, so a stalled server fails the call after about that many seconds",
+    ),
 )
 
 #: Who is calling: a profile that gives any of these replaces all of the environment's.
@@ -122,7 +202,12 @@ PROFILE_KEYS = {
 # keep 4 parts in flight in a sliding window (s3fs's own waves idle at every wave's tail);
 # downloads take one streamed GET (s3fs reads each concurrent range whole into memory on its
 # one event-loop thread). The measurements behind both: benchmarks/README.md, "Why the defaults".
-S3_PARTS = {"upload:chunksize": 8 * 2**20, "download:chunksize": 8 * 2**20, "upload:max_concurrency": 4, "download:max_concurrency": 1}
+S3_PARTS = {
+    "upload:chunksize": 8 * 2**20,
+    "download:chunksize": 8 * 2**20,
+    "upload:max_concurrency": 4,
+    "download:max_concurrency": 1,
+}
 S3_PARTS_IN_FLIGHT = parts_in_flight("upload:max_concurrency", "download:max_concurrency")
 
 #: One retry layer (artifact_fs's budget, ARTIFACT_FS_RETRIES): botocore makes one attempt per
@@ -154,9 +239,8 @@ class S3Presigner(Presigner):
     def create_multipart(self, repo, path: str, num_parts: int):
         """Start a multipart upload (Content-Type, extra args and SSE settings applied here)
         and sign one ``upload_part`` URL per part."""
-        from mlflow.entities.multipart_upload import CreateMultipartUploadResponse, MultipartUploadCredential
-
         from botocore.exceptions import NoCredentialsError
+        from mlflow.entities.multipart_upload import CreateMultipartUploadResponse, MultipartUploadCredential
 
         fs = self._signing(repo.fs)
         bucket, key, _ = fs.split_path(path)
@@ -167,7 +251,9 @@ class S3Presigner(Presigner):
         upload_id = started["UploadId"]
         credentials = [
             MultipartUploadCredential(
-                url=fs.url(path, expires=PART_URL_SECONDS, client_method="upload_part", PartNumber=number, UploadId=upload_id),
+                url=fs.url(
+                    path, expires=PART_URL_SECONDS, client_method="upload_part", PartNumber=number, UploadId=upload_id
+                ),
                 part_number=number,
                 headers={},
             )
@@ -179,8 +265,12 @@ class S3Presigner(Presigner):
         """Assemble the uploaded parts into the object (it appears only now)."""
         fs = repo.fs
         bucket, key, _ = fs.split_path(path)
-        listed = [{"PartNumber": part.part_number, "ETag": part.etag} for part in sorted(parts, key=lambda p: p.part_number)]
-        fs.call_s3("complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listed})
+        listed = [
+            {"PartNumber": part.part_number, "ETag": part.etag} for part in sorted(parts, key=lambda p: p.part_number)
+        ]
+        fs.call_s3(
+            "complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listed}
+        )
         fs.invalidate_cache(path)
 
     def abort_multipart(self, repo, path: str, upload_id: str) -> None:
@@ -193,7 +283,9 @@ class S3Presigner(Presigner):
         """A presigned GET (served as an attachment) and the object's size."""
         size = file_size(repo.fs, path)
         disposition = attachment_disposition(posixpath.basename(path))
-        url = self._signing(repo.fs).url(path, expires=expiration, client_method="get_object", ResponseContentDisposition=disposition)
+        url = self._signing(repo.fs).url(
+            path, expires=expiration, client_method="get_object", ResponseContentDisposition=disposition
+        )
         return download_response(url, size)
 
     def upload_url(self, repo, path: str, expiration: int) -> tuple[str, dict[str, str]]:
@@ -267,7 +359,9 @@ _DEFAULTS = {**NO_LISTINGS_CACHE, **S3_PARTS, **S3_ONE_ATTEMPT}
 
 def _row(name: str, uri: UriGrammar, settings: tuple[Setting, ...], defaults: dict, builtin: str) -> Scheme:
     client = dataclasses.replace(_CLIENT, settings=settings + S3_PARTS_IN_FLIGHT, defaults=defaults)
-    return Scheme(name, uri, client, PathTraits(), _TRANSFER, _SERVER, mlflow_builtin=f"mlflow.store.artifact.{builtin}")
+    return Scheme(
+        name, uri, client, PathTraits(), _TRANSFER, _SERVER, mlflow_builtin=f"mlflow.store.artifact.{builtin}"
+    )
 
 
 ROWS = (

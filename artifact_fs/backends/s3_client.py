@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextvars
 import os
 
+
 def s3_without_expect_continue(fs) -> None:
     """Build the s3fs client now (no network I/O) and drop botocore's ``Expect:
     100-continue`` header: aiohttp waits for the 100 response with no timeout, so a PUT to a
@@ -85,7 +86,6 @@ def s3_etag_is_md5(fs, path: str) -> bool:
     return head.get("ServerSideEncryption") not in ("aws:kms", "aws:kms:dsse") and not head.get("SSECustomerAlgorithm")
 
 
-
 #: user metadata of artifact_fs's own multipart uploads: the part size (bytes) every part
 #: but the last has, so the object's ETag (``md5(part md5s)-N``) can be recomputed from a file
 S3_PART_SIZE_METADATA = "artifact-fs-part-size"
@@ -156,10 +156,16 @@ def s3_end_to_end_digests(fs) -> None:
         published.put(key, S3Published(etag, _intact(sent)))
 
     for operation in ("PutObject", "UploadPart"):
-        events.register(f"before-parameter-build.s3.{operation}", _s3_content_md5, unique_id=f"artifact_fs-content-md5-{operation}")
-    events.register("before-parameter-build.s3.CreateMultipartUpload", _s3_record_part_size, unique_id="artifact_fs-part-size")
+        events.register(
+            f"before-parameter-build.s3.{operation}", _s3_content_md5, unique_id=f"artifact_fs-content-md5-{operation}"
+        )
+    events.register(
+        "before-parameter-build.s3.CreateMultipartUpload", _s3_record_part_size, unique_id="artifact_fs-part-size"
+    )
     for operation in ("PutObject", "UploadPart", "CompleteMultipartUpload"):
-        events.register(f"before-parameter-build.s3.{operation}", remember_request, unique_id=f"artifact_fs-request-{operation}")
+        events.register(
+            f"before-parameter-build.s3.{operation}", remember_request, unique_id=f"artifact_fs-request-{operation}"
+        )
     events.register("after-call.s3.UploadPart", remember_part, unique_id="artifact_fs-part")
     for operation in ("PutObject", "CompleteMultipartUpload"):
         events.register(f"after-call.s3.{operation}", remember_object, unique_id=f"artifact_fs-published-{operation}")

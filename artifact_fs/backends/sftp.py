@@ -56,9 +56,22 @@ def sftp_put_skipping_made_parents(fs) -> None:
 
 
 SFTP_SETTINGS = (
-    Setting("ARTIFACT_FS_SFTP_KNOWN_HOSTS", "known_hosts", known_hosts_file, doc="known_hosts path; `none` turns host-key checks off"),
+    Setting(
+        "ARTIFACT_FS_SFTP_KNOWN_HOSTS",
+        "known_hosts",
+        known_hosts_file,
+        doc="known_hosts path; `none` turns host-key checks off",
+    ),
     Setting(TIMEOUT, "connect_timeout", as_timeout, doc="default 30 s; -1 = no timeout"),
-    Setting(TIMEOUT, "keepalive_interval", half_timeout, doc="half the timeout, with `keepalive_count_max=1`: a server silent for the timeout drops the connection (default 30 s)"),
+    Setting(
+        TIMEOUT,
+        "keepalive_interval",
+        half_timeout,
+        doc=(
+            "half the timeout, with `keepalive_count_max=1`: a server silent for the timeout drops the connection "
+            "(default 30 s)"
+        ),
+    ),
 )
 
 #: Profile keys → the variables they stand for.
@@ -77,8 +90,12 @@ ROWS = (
             # hung server (asyncssh has none by default); they win over ~/.ssh/config's
             # ConnectTimeout / ServerAlive*. download:block_size=-1: asyncssh's own read size.
             defaults={
-                "known_hosts": (), "connect_timeout": 30, "keepalive_interval": 15, "keepalive_count_max": 1,
-                "upload:parents_exist": True, "download:block_size": -1,
+                "known_hosts": (),
+                "connect_timeout": 30,
+                "keepalive_interval": 15,
+                "keepalive_count_max": 1,
+                "upload:parents_exist": True,
+                "download:block_size": -1,
             },
             prepare=sftp_put_skipping_made_parents,
             connection_probe="client.is_closed",
