@@ -187,7 +187,8 @@ BENCH_BACKENDS: tuple[BenchBackend, ...] = (
         start_s3,
         admin_s3,
         "benchmarks.raw:S3",
-        "s3fs batched put/get (all files concurrent, 64 connections); boto3 TransferManager (16 threads, 8 MiB parts); boto3 list_objects_v2",
+        "s3fs batched put/get (all files concurrent, 64 connections); "
+        "boto3 TransferManager (16 threads, 8 MiB parts); boto3 list_objects_v2",
         "mlflow.store.artifact.s3_artifact_repo",
         preload=("boto3", "s3fs"),
         notes="SeaweedFS `weed server -s3`",
@@ -197,11 +198,13 @@ BENCH_BACKENDS: tuple[BenchBackend, ...] = (
         start_sftp,
         admin_local,
         "benchmarks.raw_ssh_ftp:SFTP",
-        "asyncssh: one connection, 64 files in flight; its parallel-block put/get for big files; one readdir per directory",
+        "asyncssh: one connection, 64 files in flight; its parallel-block put/get for big files; "
+        "one readdir per directory",
         "mlflow.store.artifact.sftp_artifact_repo",
         preload=("asyncssh", "sshfs", "paramiko"),
         constructions=10,
-        notes="OpenSSH sshd (internal-sftp); MLflow's repository opens its pysftp pool in __init__: W6 is 10 constructions",
+        notes="OpenSSH sshd (internal-sftp); "
+        "MLflow's repository opens its pysftp pool in __init__: W6 is 10 constructions",
     ),
     BenchBackend(
         "azure",
@@ -219,7 +222,8 @@ BENCH_BACKENDS: tuple[BenchBackend, ...] = (
         start_gcs,
         admin_gcs,
         "benchmarks.raw_cloud:GCS",
-        "google-cloud-storage transfer_manager (32 threads); resumable upload; ranged download 8 × 32 MiB; delimiter listings",
+        "google-cloud-storage transfer_manager (32 threads); resumable upload; "
+        "ranged download 8 × 32 MiB; delimiter listings",
         "mlflow.store.artifact.gcs_artifact_repo",
         preload=("google.cloud.storage", "gcsfs"),
         big_cap=SLOW_EMULATOR_CAP,
@@ -245,7 +249,8 @@ BENCH_BACKENDS: tuple[BenchBackend, ...] = (
         preload=("hdfs_native", "hdfs_native.fsspec"),
         big_cap=SLOW_EMULATOR_CAP,
         seed_threads=4,
-        mlflow_unavailable="MLflow's HdfsArtifactRepository needs pyarrow's libhdfs.so and a Hadoop client install, which no package registry ships",
+        mlflow_unavailable="MLflow's HdfsArtifactRepository needs pyarrow's libhdfs.so and a Hadoop client install, "
+        "which no package registry ships",
         notes="Hadoop 2.7.3 NameNode + DataNode (test config: 1 MiB blocks; slow: largest file 256 MiB)",
     ),
 )

@@ -29,14 +29,16 @@ def from_log(path: pathlib.Path, template: dict) -> dict:
         match = LINE.match(line.strip())
         if match:
             backend, workload, rep, contender, wall, cpu, rss = match.groups()
-            measurements.append({"backend": backend, "workload": workload, "rep": int(rep) - 1, "contender": contender,
-                                 "wall_s": float(wall), "cpu_s": float(cpu), "peak_rss_mib": float(rss),
+            measurements.append({"backend": backend, "workload": workload, "rep": int(rep) - 1,
+                                 "contender": contender, "wall_s": float(wall), "cpu_s": float(cpu),
+                                 "peak_rss_mib": float(rss),
                                  "peak_rss_growth_mib": None, "from_log": True})  # fmt: skip
     from .backends import BY_NAME
 
     backends = list(dict.fromkeys(m["backend"] for m in measurements))
-    meta = {**template, "backends": backends, "started": f"(progress log {path.name})", "duration_s": None, "commit": "",
-            "servers": {b: BY_NAME[b].notes for b in backends}, "raw_clients": {b: BY_NAME[b].raw_doc for b in backends}}  # fmt: skip
+    meta = {**template, "backends": backends, "started": f"(progress log {path.name})", "duration_s": None,
+            "commit": "", "servers": {b: BY_NAME[b].notes for b in backends},
+            "raw_clients": {b: BY_NAME[b].raw_doc for b in backends}}  # fmt: skip
     return {"meta": meta, "measurements": measurements}
 
 

@@ -31,7 +31,9 @@ def summarize(measurements: list[dict]) -> list[dict]:
             "wall_max_s": max(walls) if walls else None,
             "cpu_median_s": statistics.median(r["cpu_s"] for r in good) if good else None,
             "peak_rss_max_mib": max(r["peak_rss_mib"] for r in good) if good else None,
-            "peak_rss_growth_max_mib": max(growths) if (growths := [r["peak_rss_growth_mib"] for r in good if r.get("peak_rss_growth_mib") is not None]) else None,
+            "peak_rss_growth_max_mib": max(growths)
+            if (growths := [r["peak_rss_growth_mib"] for r in good if r.get("peak_rss_growth_mib") is not None])
+            else None,
         })  # fmt: skip
     order = {name: i for i, name in enumerate(WORKLOADS)}
     rows.sort(key=lambda r: (r["backend"], order.get(r["workload"], 99), CONTENDERS.index(r["contender"])))
@@ -90,7 +92,10 @@ def rss_table(summary: list[dict]) -> list[str]:
 def targets_table(ratio_rows: list[dict]) -> list[str]:
     """The issue's targets per backend × workload: af ≤ MLflow (ratio ≤ 1.00) and af ≤ 1.1 × raw
     (W6: within 2 × a bare repository construction), from the medians."""
-    lines = ["", "Targets (from the medians): `met` = artifact_fs ≤ MLflow, and ≤ 1.1 × raw (W6: ≤ 2 × bare construction):", "",
+    lines = ["",
+             "Targets (from the medians): `met` = artifact_fs ≤ MLflow, and ≤ 1.1 × raw "
+             "(W6: ≤ 2 × bare construction):",
+             "",
              "| backend | workload | vs MLflow | vs raw |", "|---|---|---|---|"]  # fmt: skip
     for r in ratio_rows:
         if r["workload"] in W7:
@@ -138,7 +143,8 @@ def markdown(summary: list[dict], ratio_rows: list[dict], meta: dict) -> str:
         "(+ how much the measured operation raised it); ratios are artifact_fs ÷ other, of medians "
         "(< 1 = artifact_fs faster). Read medians and ratios, not single figures: the machine is shared and noisy.",
         "",
-        "| backend | workload | size | contender | wall median | wall min–max | CPU median | peak RSS max | af/mlflow | af/raw |",
+        "| backend | workload | size | contender | wall median | wall min–max | CPU median | peak RSS max "
+        "| af/mlflow | af/raw |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in summary:
@@ -172,7 +178,8 @@ def markdown(summary: list[dict], ratio_rows: list[dict], meta: dict) -> str:
     ]
     for r in ratio_rows:
         lines.append(
-            f"| {r['backend']} | {r['workload']} | {fmt_ratio(r['wall_af_over_mlflow'])} | {fmt_ratio(r['wall_af_over_raw'])} "
+            f"| {r['backend']} | {r['workload']} "
+            f"| {fmt_ratio(r['wall_af_over_mlflow'])} | {fmt_ratio(r['wall_af_over_raw'])} "
             f"| {fmt_ratio(r['cpu_af_over_mlflow'])} | {fmt_ratio(r['cpu_af_over_raw'])} |"
         )
     lines += rss_table(summary) + targets_table(ratio_rows)

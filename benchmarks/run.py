@@ -1,4 +1,5 @@
-"""Run the benchmark: ``python -m benchmarks.run [--backends local,s3,...] [--reps 5] [--scale small|full|emulator] [--out DIR]``.
+"""Run the benchmark: ``python -m benchmarks.run [--backends local,s3,...] [--reps 5] \
+[--scale small|full|emulator] [--out DIR]``.
 
 For each backend (a row of :mod:`benchmarks.backends`) it starts the real server (the
 test suite's own, always stopped afterwards), prepares one store, uploads the download
@@ -110,7 +111,8 @@ def run_worker(spec: dict, env: dict[str, str], profile: str | None = None) -> d
         os.makedirs(profile, exist_ok=True)
         target = os.path.join(os.path.abspath(profile), f"{spec['backend']}-{spec['workload']}-rep{spec['rep']}.txt")
         command = [shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy"), "record",
-                   "--format", "raw", "--rate", "200", "--threads", "--idle", "--subprocesses", "-o", target, "--", *command]  # fmt: skip
+                   "--format", "raw", "--rate", "200", "--threads", "--idle", "--subprocesses",
+                   "-o", target, "--", *command]  # fmt: skip
     try:
         proc = subprocess.run(
             command, cwd=REPO_ROOT, env=env,
@@ -148,12 +150,14 @@ DISTS = ("mlflow-skinny", "fsspec", "s3fs", "boto3", "sshfs", "asyncssh", "pysft
 def metadata_block(args: argparse.Namespace) -> dict:
     """What was run, where, and with which versions."""
     return {
-        "scale": args.scale, "reps": args.reps, "settings": args.settings, "w7_reps": args.w7_reps, "sizes": SCALES[args.scale].as_dict(),
+        "scale": args.scale, "reps": args.reps, "settings": args.settings, "w7_reps": args.w7_reps,
+        "sizes": SCALES[args.scale].as_dict(),
         "backends": args.backends, "workloads": args.workloads, "contenders": args.contenders,
         "servers": {name: BY_NAME[name].notes for name in args.backends},
         "raw_clients": {name: BY_NAME[name].raw_doc for name in args.backends},
         "commit": _git_commit(), "versions": ", ".join(f"{d} {_version(d)}" for d in DISTS),
-        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+                   f"Python {platform.python_version()}",
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }  # fmt: skip
 

@@ -111,7 +111,8 @@ def main(argv=None) -> int:
                 elapsed = time.monotonic() - started
     mib = [round(rss / 2**20, 1) for _, rss in samples]
     summary = {
-        "requests": args.requests, "threads": args.threads, "failures": len(failures), "failed": failures[:10], "seconds": round(elapsed, 1),
+        "requests": args.requests, "threads": args.threads, "failures": len(failures), "failed": failures[:10],
+        "seconds": round(elapsed, 1),
         "rss_mib_after_warmup": mib[0], "rss_mib_peak": max(mib), "rss_mib_end": mib[-1],
         "rss_mib_growth_second_half": round(mib[-1] - mib[len(mib) // 2], 1),
         "series": {str(n): value for (n, _), value in zip(samples, mib)},

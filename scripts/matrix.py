@@ -354,7 +354,10 @@ def write_table(path: pathlib.Path, table: str) -> None:
 
 def _cell(result: dict) -> str:
     if result["status"] != "passed":
-        return f"**{result['status']}** ({result.get('passed', 0)} passed, {result.get('failed', 0) + result.get('errors', 0)} failed)"
+        return (
+            f"**{result['status']}** ({result.get('passed', 0)} passed, "
+            f"{result.get('failed', 0) + result.get('errors', 0)} failed)"
+        )
     return f"passed ({result['passed']} tests)"
 
 
