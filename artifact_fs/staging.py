@@ -30,9 +30,9 @@ from .paths import TEMP_PREFIX
 
 #: bytes of the final name kept at the end of a temporary name (for people reading a listing)
 NAME_BYTES = 48
-#: a transfer of one file smaller than this does not sweep its directory: listing a directory
-#: of 2,000 files over SFTP costs ~70 ms, six times a 4 KiB upload; a batch of files, or one
-#: file this big, pays one listing per directory for a negligible share of its time
+#: a transfer of one file smaller than this does not sweep its directory: listing a big
+#: directory costs several small uploads (benchmarks/README.md, "Other measurements"); a batch
+#: of files, or one file this big, pays one listing per directory for a negligible share of its time
 SWEEP_AFTER_BYTES = 2**20
 
 

@@ -148,7 +148,7 @@ PROFILE_KEYS = {
 #: :func:`azure_client_setup`). One PUT only up to 16 MiB: the SDK's 64 MiB is read whole and
 #: copied; larger blobs list no Content-MD5 and are verified by size. Downloads in 8 MiB GETs:
 #: the SDK's first GET is 32 MiB held whole, then 4 MiB ranges. Measured: benchmarks/README.md,
-#: "Why the defaults".
+#: "The concurrency budget".
 AZURE_SDK_SIZES = {"max_single_put_size": 16 * 2**20, "max_single_get_size": 8 * 2**20, "max_chunk_get_size": 8 * 2**20}
 
 
@@ -279,7 +279,7 @@ def azure_sdk_sizes(fs, sizes: Mapping[str, int]) -> None:
 def azure_directory_listing_in_one_request(fs) -> None:
     """adlfs lists ``dir`` by asking for the names under the prefix ``dir`` (which returns the
     prefix ``dir/``) and then for the names under ``dir/``: two round trips per listing,
-    twice MLflow's one (8 ms more per listing on Azurite). This asks for ``dir/`` at once
+    twice MLflow's one (measured in benchmarks/README.md, "Other measurements"). This asks for ``dir/`` at once
     and hands the items to adlfs's own ``_details``, so entries are shaped exactly as adlfs
     shapes them. Anything else (a file, a missing path, an empty directory, a container
     root, versions, globs) finds nothing under ``dir/`` or is not a plain listing, and goes

@@ -201,7 +201,7 @@ PROFILE_KEYS = {
 # all: 8 MiB parts (boto3's TransferManager default) keep memory flat as files grow. Uploads
 # keep 4 parts in flight in a sliding window (s3fs's own waves idle at every wave's tail);
 # downloads take one streamed GET (s3fs reads each concurrent range whole into memory on its
-# one event-loop thread). The measurements behind both: benchmarks/README.md, "Why the defaults".
+# one event-loop thread). The measurements behind both: benchmarks/README.md, "The concurrency budget".
 S3_PARTS = {
     "upload:chunksize": 8 * 2**20,
     "download:chunksize": 8 * 2**20,

@@ -34,7 +34,7 @@ def half_timeout(value: str):
 
 def sftp_put_skipping_made_parents(fs) -> None:
     """sshfs's ``put_file`` makes the parent directory before every file, and asyncssh's
-    ``makedirs`` stats every component of the path: ~8 round trips per file, 80 % of a
+    ``makedirs`` stats every component of the path: several round trips per file, most of a
     200-file upload. artifact_fs's uploads make each parent once, before the batch
     (``transfer.upload``), and pass ``parents_exist=True`` (the row's upload option); any
     other caller of the (possibly cached) instance gets sshfs's own behaviour."""
