@@ -14,7 +14,7 @@ import pytest
 
 from artifact_fs.backends import BUILTIN_SCHEMES_VAR, SCHEMES
 
-from . import servers
+from .servers import s3
 
 #: Every variable the table reads, plus the SDKs' own, so no developer setting leaks in.
 _ROWS = [*SCHEMES, *(alt for row in SCHEMES for alt in row.alternatives.values())]
@@ -54,14 +54,14 @@ def clean_environment(monkeypatch, tmp_path):
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory):
     """A real SeaweedFS S3 gateway (credentials enforced)."""
-    with servers.seaweedfs_server(tmp_path_factory.mktemp("seaweedfs")) as server:
+    with s3.seaweedfs_server(tmp_path_factory.mktemp("seaweedfs")) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def moto(tmp_path_factory):
     """A real moto server process (S3 API, no credential checks)."""
-    with servers.moto_server(tmp_path_factory.mktemp("moto")) as server:
+    with s3.moto_server(tmp_path_factory.mktemp("moto")) as server:
         yield server
 
 

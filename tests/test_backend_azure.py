@@ -31,7 +31,7 @@ from artifact_fs.backends import scheme_row
 from artifact_fs.opener import open_filesystem
 
 from .contract import RepositoryContract
-from .server_azure import ACCOUNT, KEY, azurite_server
+from .servers.azure import ACCOUNT, KEY, azurite_server
 
 TIMEOUT_BOUND = 60  #: seconds a call on a hung server may take before the test calls it a hang
 WRONG_KEY = base64.b64encode(b"not-the-dev-account-key-" * 3).decode()

@@ -28,7 +28,7 @@ from artifact_fs import FsspecArtifactRepository
 from artifact_fs.paths import TEMP_PREFIX
 
 from .contract import RepositoryContract
-from .server_ftp import ftp_server
+from .servers.ftp import ftp_server
 
 TIMEOUT_BOUND = 60  #: seconds a call on a hung server may take before the test calls it a hang
 DEEP = "/".join(["d"] * 400)  #: a 400-level path of 799 characters (FTP servers take 1,024-byte paths)

@@ -22,7 +22,7 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from artifact_fs import FsspecArtifactRepository, resolve
 
 from .contract import RepositoryContract
-from .server_gcs import gcs_server
+from .servers.gcs import gcs_server
 
 MiB = 1024 * 1024
 TIMEOUT_BOUND = 60  #: seconds a call on a hung server may take before the test calls it a hang

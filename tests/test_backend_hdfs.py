@@ -1,4 +1,4 @@
-"""HDFS on a real Hadoop 2.7.3 NameNode + DataNode (tests/server_hdfs.py) through hdfs-native:
+"""HDFS on a real Hadoop 2.7.3 NameNode + DataNode (tests/servers/hdfs.py) through hdfs-native:
 the contract, URI forms, MLflow settings, the client switch, atomic overwrite, the timeout
 against a stopped NameNode / DataNode, and unchanged MLflow code logging to ``hdfs://``."""
 
@@ -20,7 +20,7 @@ from artifact_fs import FsspecArtifactRepository
 from artifact_fs.opener import BoundedCalls
 
 from .contract import RepositoryContract
-from .server_hdfs import core_site, hdfs_server
+from .servers.hdfs import core_site, hdfs_server
 
 #: Client-side variables hdfs-native (or the code under test) reads from the environment.
 HADOOP_CLIENT_VARS = ("HADOOP_CONF_DIR", "HADOOP_HOME", "HADOOP_USER_NAME", "HADOOP_PROXY_USER", "KRB5CCNAME")

@@ -25,7 +25,7 @@ from artifact_fs.paths import TEMP_PREFIX
 
 from .contract import RepositoryContract, _summary, _tree
 from .contract import _write as write
-from .server_sftp import password_server, sftp_server, sshd_server
+from .servers.sftp import password_server, sftp_server, sshd_server
 
 TIMEOUT = "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT"
 KNOWN_HOSTS = "ARTIFACT_FS_SFTP_KNOWN_HOSTS"

@@ -19,9 +19,9 @@ from artifact_fs.errors import CorruptedInTransit, IntegrityError, error_code_fo
 from artifact_fs.paths import TEMP_PREFIX
 
 from .conftest import new_bucket
-from .server_azure import azurite_server
-from .server_gcs import gcs_server
-from .servers import free_ports
+from .servers.azure import azurite_server
+from .servers.common import free_ports
+from .servers.gcs import gcs_server
 
 ORIGINAL, REPLACED = b"the bytes that were logged", b"THE BYTES THAT WERE LOGGED"
 

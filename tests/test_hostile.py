@@ -24,10 +24,10 @@ from mlflow.exceptions import MlflowException
 from artifact_fs import FsspecArtifactRepository
 
 from .conftest import new_bucket
-from .server_azure import ACCOUNT, azurite_server
-from .server_ftp import ftp_server
-from .server_gcs import gcs_server
-from .server_sftp import sshd_server
+from .servers.azure import ACCOUNT, azurite_server
+from .servers.ftp import ftp_server
+from .servers.gcs import gcs_server
+from .servers.sftp import sshd_server
 
 CORPUS = tomllib.loads((pathlib.Path(__file__).parent / "data" / "hostile.toml").read_text(encoding="utf-8"))
 PATHS = CORPUS["artifact_paths"]

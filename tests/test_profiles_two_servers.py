@@ -110,7 +110,7 @@ def _keys(server, bucket: str) -> list[str]:
 def test_mlflow_server_resolves_its_destination_through_a_profile(tmp_path, moto, proxies):
     """``mlflow server`` with no S3 variables at all: the profile alone says where and who."""
     from .conftest import SCRUBBED
-    from .server_mlflow import mlflow_server, run_client
+    from .servers.mlflow import mlflow_server, run_client
 
     _team_proxy, archive_proxy = proxies
     bucket = new_bucket(moto)

@@ -21,7 +21,7 @@ from mlflow import MlflowClient
 import artifact_fs as af
 
 from .conftest import new_bucket
-from .server_gcs import gcs_server
+from .servers.gcs import gcs_server
 
 FRAME = pd.DataFrame({"id": [1, 2, 3], "name": ["a", "b", "c"]})
 

@@ -9,7 +9,7 @@ from mlflow import MlflowClient
 
 import artifact_fs as af
 
-from .server_mlflow import mlflow_server
+from .servers.mlflow import mlflow_server
 
 FRAME = pd.DataFrame({"x": [1, 2, 3]})
 

@@ -21,9 +21,9 @@ from mlflow.exceptions import MlflowException
 from artifact_fs import FsspecArtifactRepository
 
 from .conftest import new_bucket
-from .server_azure import azurite_server
-from .server_ftp import ftp_server
-from .server_sftp import password_server
+from .servers.azure import azurite_server
+from .servers.ftp import ftp_server
+from .servers.sftp import password_server
 
 KEY, SECRET, TOKEN = "AKIASECRETSCANKEY0001", "SecretScan/Secret+Value0001", "SessionTokenSecretScan0001"
 CS_KEY = "U2VjcmV0U2NhbkFjY291bnRLZXkwMDAxU2VjcmV0U2NhbkFjY291bnRLZXkwMDAx"  # not Azurite's key: a refused one

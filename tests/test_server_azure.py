@@ -9,8 +9,8 @@ import hashlib
 import os
 
 from .conftest import SCRUBBED
-from .server_azure import ACCOUNT, azurite_server
-from .server_mlflow import mlflow_server, run_client
+from .servers.azure import ACCOUNT, azurite_server
+from .servers.mlflow import mlflow_server, run_client
 
 MiB = 2**20
 

@@ -25,10 +25,10 @@ from artifact_fs import FsspecArtifactRepository
 from artifact_fs.capabilities import composed_class
 
 from .conftest import SCRUBBED, new_bucket
-from .server_azure import ACCOUNT, azurite_server
-from .server_ftp import ftp_server
-from .server_gcs import gcs_server
-from .server_mlflow import mlflow_server
+from .servers.azure import ACCOUNT, azurite_server
+from .servers.ftp import ftp_server
+from .servers.gcs import gcs_server
+from .servers.mlflow import mlflow_server
 
 MIXINS = ("StreamUploadMixin", "MultipartUploadMixin", "MultipartDownloadMixin", "PresignedUploadMixin")
 ALL = set(MIXINS)

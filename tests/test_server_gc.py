@@ -16,10 +16,10 @@ import pytest
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
-from .server_azure import ACCOUNT, azurite_server
-from .server_ftp import ftp_server
-from .server_gcs import gcs_server
-from .server_sftp import sftp_server
+from .servers.azure import ACCOUNT, azurite_server
+from .servers.ftp import ftp_server
+from .servers.gcs import gcs_server
+from .servers.sftp import sftp_server
 
 
 @pytest.fixture(scope="module")

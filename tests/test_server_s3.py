@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from .conftest import SCRUBBED, new_bucket
-from .server_mlflow import mlflow_server, run_client
+from .servers.mlflow import mlflow_server, run_client
 
 pytestmark = pytest.mark.s3
 

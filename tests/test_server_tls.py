@@ -15,8 +15,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from .conftest import SCRUBBED, new_bucket
-from .server_mlflow import mlflow_server, run_client
-from .server_tls import seaweedfs_tls_server
+from .servers.mlflow import mlflow_server, run_client
+from .servers.s3_tls import seaweedfs_tls_server
 
 pytestmark = pytest.mark.s3
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import s3fs
 
-from .servers import S3Server, moto_server, seaweedfs_server
+from .servers.s3 import S3Server, moto_server, seaweedfs_server
 
 pytestmark = pytest.mark.s3
 
