@@ -48,20 +48,6 @@ def uri(scheme: str, container: str, path: str = "") -> str:
     return f"{scheme}://{container}@{ACCOUNT}.{host}.core.windows.net{'/' + path if path else ''}"
 
 
-@pytest.fixture(scope="session")
-def azurite(tmp_path_factory):
-    """The session's Azurite over HTTP (or the one ``ARTIFACT_FS_TEST_AZURITE_ENDPOINT`` names)."""
-    with azurite_server(tmp_path_factory.mktemp("azurite")) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def azurite_https(tmp_path_factory):
-    """The session's Azurite over HTTPS, with the CA that signed its certificate."""
-    with azurite_server(tmp_path_factory.mktemp("azurite-https"), https=True) as server:
-        yield server
-
-
 @pytest.fixture
 def container(azurite, monkeypatch):
     """A fresh container, reached through ``AZURE_STORAGE_CONNECTION_STRING``."""
@@ -370,6 +356,7 @@ def test_the_filesystem_of_an_azure_uri_takes_names_exactly_and_globs_only_what_
 def test_a_hung_server_fails_within_the_timeout(tmp_path_factory, monkeypatch, tmp_path, seconds):
     """SIGSTOP: the kernel still accepts connections, nothing answers. Without the setting
     azure-core waits 60 s per attempt, four attempts, plus backoff (about 5 minutes)."""
+    # Its own Azurite, not conftest's: this one is SIGSTOPped.
     with azurite_server(tmp_path_factory.mktemp("azurite-paused"), reuse=False) as server:
         monkeypatch.setenv(CS, server.connection_string())
         monkeypatch.setenv("MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", str(seconds))

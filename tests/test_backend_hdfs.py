@@ -28,19 +28,13 @@ CLIENT_VAR = "ARTIFACT_FS_HDFS_CLIENT"
 TIMEOUT = "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT"
 
 
-@pytest.fixture(scope="session")
-def hdfs(tmp_path_factory):
-    """A real NameNode + DataNode for the whole session (or the one ARTIFACT_FS_TEST_HDFS_URL names)."""
-    with hdfs_server(tmp_path_factory.mktemp("hdfs")) as server:
-        yield server
-
-
 @pytest.fixture
 def own_hdfs(hdfs, tmp_path_factory):
     """A server whose processes these tests may pause: the session one, unless it is reused."""
     if hdfs.procs:
         yield hdfs
         return
+    # A reused NameNode is not ours to SIGSTOP: start one of our own.
     with hdfs_server(tmp_path_factory.mktemp("hdfs-own"), reuse=False) as server:
         yield server
 

@@ -117,6 +117,7 @@ def test_mlflow_server_resolves_its_destination_through_a_profile(tmp_path, moto
     profiles = _archive_profile(tmp_path, f"s3://{bucket}", archive_proxy.endpoint_url, region="us-east-1")
     env = {"ARTIFACT_FS_PROFILES": str(profiles), "ARCHIVE_KEY": ARCHIVE_KEY, "ARCHIVE_SECRET": ARCHIVE_SECRET,
            "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    # A tracking server of this test's own: its destination resolves through the profile alone.
     with mlflow_server(tmp_path / "server", f"s3://{bucket}/proxied", env, scrub=SCRUBBED) as server:
         result = run_client(server, """
             import mlflow

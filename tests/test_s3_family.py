@@ -95,6 +95,7 @@ def _moto_pid(server) -> int:
 
 
 def test_timeout_bounds_a_call_to_a_stalled_server(tmp_path, monkeypatch):
+    # Its own moto, not conftest's: this one is SIGSTOPped.
     with moto_server(tmp_path / "stalled") as server:
         for name, value in server.env().items():
             monkeypatch.setenv(name, value)
