@@ -2,7 +2,7 @@
 the store it measures, the environment the workers get, MLflow's built-in repository,
 the raw client's operations and the admin client that seeds and checks the store.
 
-The servers are the test suite's own (``tests/servers.py``, ``tests/server_*.py``),
+The servers are the test suite's own (``tests/servers/``, one module per server),
 started on free ports on 127.0.0.1 and always stopped. Adding a backend is adding a row.
 """
 
@@ -50,7 +50,7 @@ class BenchBackend:
 def _servers(module: str):
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
-    return importlib.import_module(f"tests.{module}")
+    return importlib.import_module(f"tests.servers.{module}")
 
 
 def _unique() -> str:
@@ -69,7 +69,7 @@ def start_local(tmp: pathlib.Path) -> Iterator[tuple[Store, dict]]:
 
 @contextlib.contextmanager
 def start_s3(tmp: pathlib.Path):
-    with _servers("servers").seaweedfs_server(tmp / "seaweedfs") as server:
+    with _servers("s3").seaweedfs_server(tmp / "seaweedfs") as server:
         bucket = _unique()
         server.create_bucket(bucket)
         yield Store("s3", f"s3://{bucket}", bucket, server.env()), server.env()
@@ -79,7 +79,7 @@ def start_s3(tmp: pathlib.Path):
 def start_sftp(tmp: pathlib.Path):
     """Our own sshd; a throwaway HOME whose ~/.ssh (RSA key: pysftp reads no other kind,
     config, known_hosts in both the OpenSSH and pysftp forms) every contender uses."""
-    with _servers("server_sftp").sshd_server(tmp / "sshd") as server:
+    with _servers("sftp").sshd_server(tmp / "sshd") as server:
         ssh = tmp / "ssh-home" / ".ssh"
         ssh.mkdir(parents=True)
         key = ssh / "id_rsa"
@@ -96,17 +96,17 @@ def start_sftp(tmp: pathlib.Path):
 
 @contextlib.contextmanager
 def start_azure(tmp: pathlib.Path):
-    server_azure = _servers("server_azure")
-    with server_azure.azurite_server(tmp / "azurite", reuse=False) as server:
+    azure = _servers("azure")
+    with azure.azurite_server(tmp / "azurite", reuse=False) as server:
         container = server.create_container(_unique())
-        base = f"wasbs://{container}@{server_azure.ACCOUNT}.blob.core.windows.net"
+        base = f"wasbs://{container}@{azure.ACCOUNT}.blob.core.windows.net"
         env = {"AZURE_STORAGE_CONNECTION_STRING": server.connection_string()}
         yield Store("azure", base, container, env), env
 
 
 @contextlib.contextmanager
 def start_gcs(tmp: pathlib.Path):
-    with _servers("server_gcs").gcs_server(tmp / "gcs", reuse=False) as server:
+    with _servers("gcs").gcs_server(tmp / "gcs", reuse=False) as server:
         bucket = _unique()
         server.create_bucket(bucket)
         yield Store("gcs", f"gs://{bucket}", bucket, server.env()), server.env()
@@ -114,7 +114,7 @@ def start_gcs(tmp: pathlib.Path):
 
 @contextlib.contextmanager
 def start_ftp(tmp: pathlib.Path):
-    with _servers("server_ftp").ftp_server(tmp / "ftp", reuse=False) as server:
+    with _servers("ftp").ftp_server(tmp / "ftp", reuse=False) as server:
         (server.root / "store").mkdir()
         client = {"host": server.host, "port": server.port, "username": server.username, "password": server.password}
         yield Store("ftp", server.uri("/store"), "/store", client), {}
@@ -122,7 +122,7 @@ def start_ftp(tmp: pathlib.Path):
 
 @contextlib.contextmanager
 def start_hdfs(tmp: pathlib.Path):
-    with _servers("server_hdfs").hdfs_server(tmp / "hdfs", reuse=False) as server:
+    with _servers("hdfs").hdfs_server(tmp / "hdfs", reuse=False) as server:
         client = {"host": "127.0.0.1", "port": server.rpc_port}
         yield Store("hdfs", server.uri("/bench"), "/bench", client), {}
 

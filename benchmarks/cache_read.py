@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.cache_read [--mib 64] [--repeat 3]
 
-Starts a SeaweedFS S3 gateway (tests/servers.py) and a sqlite tracking store in a temp
+Starts a SeaweedFS S3 gateway (tests/servers/s3.py) and a sqlite tracking store in a temp
 directory, stores one random object in a run's artifact root, then times full reads of it
 through ``runs://`` without the cache, on a cache miss and on cache hits (each read is
 verified byte for byte). Results are printed, never asserted.
@@ -29,9 +29,9 @@ def main() -> None:
     from mlflow import MlflowClient
 
     from artifact_fs.protocols import RunsFileSystem
-    from tests import servers
+    from tests.servers.s3 import seaweedfs_server
 
-    with tempfile.TemporaryDirectory() as work, servers.seaweedfs_server(pathlib.Path(work) / "seaweedfs") as s3:
+    with tempfile.TemporaryDirectory() as work, seaweedfs_server(pathlib.Path(work) / "seaweedfs") as s3:
         os.environ.update(s3.env())
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work}/mlflow.db"
         bucket = f"bench-{uuid.uuid4().hex[:8]}"

@@ -1,7 +1,7 @@
 """Server lifetime: resident memory of a real ``mlflow server`` proxying to SeaweedFS over a long run.
 
 Starts SeaweedFS and ``mlflow server --artifacts-destination s3://...`` (one uvicorn worker,
-through ``tests/servers.py`` and ``tests/server_mlflow.py``), then sends N requests from
+through ``tests/servers/s3.py`` and ``tests/servers/mlflow.py``), then sends N requests from
 ``--threads`` client threads, a mix of what proxied clients do: streamed PUT uploads
 (4 KiB), listings, proxied downloads, presigned-download URLs, multipart create + abort
 and ``/server-info``. It samples the server's RSS (all processes of its session) every 500 requests and prints
@@ -29,8 +29,8 @@ import requests
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.server_mlflow import mlflow_server  # noqa: E402
-from tests.servers import seaweedfs_server  # noqa: E402
+from tests.servers.mlflow import mlflow_server  # noqa: E402
+from tests.servers.s3 import seaweedfs_server  # noqa: E402
 
 SCRUB_PREFIXES = ("AWS_", "MLFLOW_", "FSSPEC_", "ARTIFACT_FS_", "AZURE_", "GOOGLE_")
 

@@ -1,8 +1,9 @@
-"""Shared fixtures: a scrubbed environment for every test, and the real S3 servers.
+"""Shared fixtures: a scrubbed environment for every test, the real servers, a tracking store.
 
-Servers are started once per session (or reused when ``ARTIFACT_FS_TEST_*_ENDPOINT``
-names one already running) and stopped at the end. A server that cannot start fails
-the tests that need it; nothing is skipped.
+Each server (S3: SeaweedFS and moto; Azurite over HTTP and HTTPS; fake-gcs-server; OpenSSH;
+pyftpdlib; HDFS) is started here once per session, from its module in ``tests/servers/``,
+or reused when an ``ARTIFACT_FS_TEST_*`` variable names one already running, and stopped
+at the end. A server that cannot start fails the tests that need it; nothing is skipped.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ import pytest
 
 from artifact_fs.backends import BUILTIN_SCHEMES_VAR, SCHEMES
 
-from . import servers
+from .servers.azure import azurite_server
+from .servers.ftp import ftp_server, reused_ftp_server
+from .servers.gcs import gcs_server
+from .servers.hdfs import hdfs_server
+from .servers.s3 import moto_server, seaweedfs_server
+from .servers.sftp import reused_sftp_server, sshd_server
 
 #: Every variable the table reads, plus the SDKs' own, so no developer setting leaks in.
 _ROWS = [*SCHEMES, *(alt for row in SCHEMES for alt in row.alternatives.values())]
@@ -51,18 +57,80 @@ def clean_environment(monkeypatch, tmp_path):
     yield
 
 
+# --- the real servers: each started once per session (or reused) and always stopped -------
+# tests/servers/<module>.py runs each; a test that needs one of its own (paused, killed,
+# with other options) starts it itself with that module's context manager.
+
+
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory):
     """A real SeaweedFS S3 gateway (credentials enforced)."""
-    with servers.seaweedfs_server(tmp_path_factory.mktemp("seaweedfs")) as server:
+    with seaweedfs_server(tmp_path_factory.mktemp("seaweedfs")) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def moto(tmp_path_factory):
     """A real moto server process (S3 API, no credential checks)."""
-    with servers.moto_server(tmp_path_factory.mktemp("moto")) as server:
+    with moto_server(tmp_path_factory.mktemp("moto")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """Azurite's blob service over HTTP (or the one ``ARTIFACT_FS_TEST_AZURITE_ENDPOINT`` names)."""
+    with azurite_server(tmp_path_factory.mktemp("azurite")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def azurite_https(tmp_path_factory):
+    """Azurite over HTTPS, with the CA that signed its certificate (adlfs's account-key and SAS routes)."""
+    with azurite_server(tmp_path_factory.mktemp("azurite-https"), https=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def fake_gcs(tmp_path_factory):
+    """fake-gcs-server, a GCS emulator (or the one ``ARTIFACT_FS_TEST_GCS_ENDPOINT`` names)."""
+    with gcs_server(tmp_path_factory.mktemp("gcs")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    """Our own OpenSSH sshd, never a reused one: its served files are this machine's."""
+    with sshd_server(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sftp(request):
+    """An SFTP server: the one ``ARTIFACT_FS_TEST_SFTP_ENDPOINT`` names, else ``sshd``."""
+    return reused_sftp_server() or request.getfixturevalue("sshd")
+
+
+@pytest.fixture(scope="session")
+def pyftpdlib(tmp_path_factory):
+    """Our own pyftpdlib server, never a reused one: its served directory (``root``) is here."""
+    with ftp_server(tmp_path_factory.mktemp("ftp"), reuse=False) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def ftp(request):
+    """An FTP server: the one ``ARTIFACT_FS_TEST_FTP_URL`` names, else ``pyftpdlib``."""
+    return reused_ftp_server() or request.getfixturevalue("pyftpdlib")
+
+
+@pytest.fixture(scope="session")
+def hdfs(tmp_path_factory):
+    """A real NameNode + DataNode (or the NameNode ``ARTIFACT_FS_TEST_HDFS_URL`` names)."""
+    with hdfs_server(tmp_path_factory.mktemp("hdfs")) as server:
+        yield server
+
+
+# --- helpers and the tracking store ------------------------------------------------------
 
 
 def new_bucket(server) -> str:

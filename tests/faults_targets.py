@@ -1,7 +1,7 @@
 """Dedicated servers for fault injection: each can be SIGKILLed, SIGSTOPped and restarted.
 
 The fault tests never touch the shared session servers: every :class:`Target` starts its
-own server through the existing helpers (``tests/servers.py``, ``tests/server_*.py``) with
+own server through the existing helpers (``tests/servers/``, one module per server) with
 reuse switched off, and knows how to read what the store holds straight from the server
 (boto3, the served directory, the Azure SDK), independently of artifact_fs.
 
@@ -22,10 +22,10 @@ import uuid
 
 from artifact_fs.paths import TEMP_PREFIX
 
-from . import servers
-from .server_azure import azurite_server
-from .server_ftp import ftp_server
-from .server_sftp import sshd_server
+from .servers import s3
+from .servers.azure import azurite_server
+from .servers.ftp import ftp_server
+from .servers.sftp import sshd_server
 
 TIMEOUT_VAR = "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT"
 
@@ -128,12 +128,12 @@ class SeaweedTarget(Target):
     name = "s3-seaweedfs"
 
     def _start(self, stack):
-        saved = os.environ.pop(servers.SEAWEEDFS_ENDPOINT_ENV, None)  # never the shared server
+        saved = os.environ.pop(s3.SEAWEEDFS_ENDPOINT_ENV, None)  # never the shared server
         try:
-            self.server = stack.enter_context(servers.seaweedfs_server(self.workdir))
+            self.server = stack.enter_context(s3.seaweedfs_server(self.workdir))
         finally:
             if saved is not None:
-                os.environ[servers.SEAWEEDFS_ENDPOINT_ENV] = saved
+                os.environ[s3.SEAWEEDFS_ENDPOINT_ENV] = saved
         if self.starts == 0:
             self.bucket = f"faults-{uuid.uuid4().hex[:12]}"
             self.server.create_bucket(self.bucket)

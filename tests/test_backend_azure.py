@@ -31,7 +31,7 @@ from artifact_fs.backends import scheme_row
 from artifact_fs.opener import open_filesystem
 
 from .contract import RepositoryContract
-from .server_azure import ACCOUNT, KEY, azurite_server
+from .servers.azure import ACCOUNT, KEY, azurite_server
 
 TIMEOUT_BOUND = 60  #: seconds a call on a hung server may take before the test calls it a hang
 WRONG_KEY = base64.b64encode(b"not-the-dev-account-key-" * 3).decode()
@@ -46,20 +46,6 @@ def uri(scheme: str, container: str, path: str = "") -> str:
     """A real-world-shaped URI for the dev account: wasbs on ``blob.``, abfss on ``dfs.``."""
     host = {"wasbs": "blob", "abfss": "dfs"}[scheme]
     return f"{scheme}://{container}@{ACCOUNT}.{host}.core.windows.net{'/' + path if path else ''}"
-
-
-@pytest.fixture(scope="session")
-def azurite(tmp_path_factory):
-    """The session's Azurite over HTTP (or the one ``ARTIFACT_FS_TEST_AZURITE_ENDPOINT`` names)."""
-    with azurite_server(tmp_path_factory.mktemp("azurite")) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def azurite_https(tmp_path_factory):
-    """The session's Azurite over HTTPS, with the CA that signed its certificate."""
-    with azurite_server(tmp_path_factory.mktemp("azurite-https"), https=True) as server:
-        yield server
 
 
 @pytest.fixture
@@ -370,6 +356,7 @@ def test_the_filesystem_of_an_azure_uri_takes_names_exactly_and_globs_only_what_
 def test_a_hung_server_fails_within_the_timeout(tmp_path_factory, monkeypatch, tmp_path, seconds):
     """SIGSTOP: the kernel still accepts connections, nothing answers. Without the setting
     azure-core waits 60 s per attempt, four attempts, plus backoff (about 5 minutes)."""
+    # Its own Azurite, not conftest's: this one is SIGSTOPped.
     with azurite_server(tmp_path_factory.mktemp("azurite-paused"), reuse=False) as server:
         monkeypatch.setenv(CS, server.connection_string())
         monkeypatch.setenv("MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", str(seconds))

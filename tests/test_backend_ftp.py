@@ -28,23 +28,20 @@ from artifact_fs import FsspecArtifactRepository
 from artifact_fs.paths import TEMP_PREFIX
 
 from .contract import RepositoryContract
-from .server_ftp import ftp_server
+from .servers.ftp import ftp_server
 
 TIMEOUT_BOUND = 60  #: seconds a call on a hung server may take before the test calls it a hang
 DEEP = "/".join(["d"] * 400)  #: a 400-level path of 799 characters (FTP servers take 1,024-byte paths)
 DEEP_BOUND = 20  #: seconds logging one file into DEEP may take before the test calls it a hang
 
 
-@pytest.fixture(scope="session")
-def ftp(tmp_path_factory):
-    """The session's pyftpdlib server (or the one ``ARTIFACT_FS_TEST_FTP_URL`` names)."""
-    with ftp_server(tmp_path_factory.mktemp("ftp")) as server:
-        yield server
+# conftest's ``ftp`` serves the ordinary tests; each server started here is special, as its comment says.
 
 
 @pytest.fixture
 def own_ftp(tmp_path_factory):
     """A pyftpdlib server of this test's own (it may be paused; its log is read)."""
+    # Not conftest's: it is paused and its whole log read; its password surely has '@' and '%'.
     with ftp_server(tmp_path_factory.mktemp("ftp-own"), reuse=False) as server:
         yield server
 
@@ -52,6 +49,7 @@ def own_ftp(tmp_path_factory):
 @pytest.fixture
 def anonymous_ftp(tmp_path_factory):
     """A pyftpdlib server that lets anonymous users write."""
+    # Not conftest's: a server with anonymous write access instead of a user and password.
     with ftp_server(tmp_path_factory.mktemp("ftp-anon"), username=None, password=None, reuse=False) as server:
         yield server
 
@@ -69,6 +67,7 @@ class TestFTP(RepositoryContract):
 @pytest.fixture(scope="module")
 def home_ftp(tmp_path_factory):
     """A pyftpdlib server whose home ``/`` is the artifact root (emptied before each test)."""
+    # Not conftest's: these tests empty the whole served directory, which others share there.
     with ftp_server(tmp_path_factory.mktemp("ftp-home"), reuse=False) as server:
         yield server
 
@@ -170,6 +169,7 @@ def test_a_hung_server_fails_within_the_timeout(own_ftp, tmp_path, monkeypatch):
 def test_a_connection_the_server_dropped_is_replaced(tmp_path_factory, tmp_path):
     # MLflow caches a repository per run, so hours may pass between two calls; FTP servers
     # drop idle clients (pyftpdlib and vsftpd after 300 s; here after 1 s).
+    # Its own server: one that drops a client after 1 s of silence.
     with ftp_server(tmp_path_factory.mktemp("ftp-idle"), idle_timeout=1, reuse=False) as server:
         (tmp_path / "a.txt").write_text("a")
         repo = get_artifact_repository(server.uri("/run"))
@@ -252,6 +252,7 @@ def test_a_400_level_path_is_logged_within_the_bound_listed_and_downloaded(own_f
 def test_a_directory_the_server_refuses_to_make_fails_clearly(tmp_path_factory, tmp_path):
     # A 550 is not always "exists": one with no directory there afterwards is the server's
     # refusal, and says so (PERMISSION_DENIED, the directory, the server's reply).
+    # Its own server: a read-only login.
     with ftp_server(tmp_path_factory.mktemp("ftp-read-only"), writable=False, reuse=False) as server:
         (server.root / "runs").mkdir()
         (tmp_path / "a.txt").write_text("a")

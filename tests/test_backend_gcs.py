@@ -22,22 +22,16 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from artifact_fs import FsspecArtifactRepository, resolve
 
 from .contract import RepositoryContract
-from .server_gcs import gcs_server
+from .servers.gcs import gcs_server
 
 MiB = 1024 * 1024
 TIMEOUT_BOUND = 60  #: seconds a call on a hung server may take before the test calls it a hang
 
 
-@pytest.fixture(scope="session")
-def gcs_emulator(tmp_path_factory):
-    """The session's fake-gcs-server (or the one ``ARTIFACT_FS_TEST_GCS_ENDPOINT`` names)."""
-    with gcs_server(tmp_path_factory.mktemp("gcs")) as server:
-        yield server
-
-
 @pytest.fixture
 def private_gcs(tmp_path_factory):
     """A fake-gcs-server of this test's own (it may be paused or filled with big objects)."""
+    # Not conftest's ``fake_gcs``: it is SIGSTOPped, or holds 100 MiB objects in memory until it stops.
     with gcs_server(tmp_path_factory.mktemp("gcs-private"), reuse=False) as server:
         yield server
 
@@ -52,8 +46,8 @@ def _use(server, monkeypatch) -> str:
 
 
 @pytest.fixture
-def bucket(gcs_emulator, monkeypatch):
-    return _use(gcs_emulator, monkeypatch)
+def bucket(fake_gcs, monkeypatch):
+    return _use(fake_gcs, monkeypatch)
 
 
 class TestGCS(RepositoryContract):
@@ -77,12 +71,12 @@ class TestGCSBucketRoot(RepositoryContract):
     def artifact_uri(self, bucket):
         return f"gs://{bucket}"
 
-    def test_delete_everything_keeps_the_bucket(self, repo, source, bucket, gcs_emulator):
+    def test_delete_everything_keeps_the_bucket(self, repo, source, bucket, fake_gcs):
         repo.log_artifacts(source)
         repo.delete_artifacts()
-        assert gcs_emulator.objects(bucket) == {}
+        assert fake_gcs.objects(bucket) == {}
         repo.log_artifact(source / "a.txt")  # the bucket is still there
-        assert list(gcs_emulator.objects(bucket)) == ["a.txt"]
+        assert list(fake_gcs.objects(bucket)) == ["a.txt"]
 
 
 # --- observing gcsfs's HTTP requests ------------------------------------------------------
@@ -189,7 +183,7 @@ def test_download_chunk_size_sets_the_ranged_reads(private_gcs, requests_seen, m
         assert ranges[0] == f"bytes=0-{chunk - 1}", ranges[:3]
 
 
-def test_content_type_is_guessed_and_archives_come_back_byte_for_byte(bucket, gcs_emulator, tmp_path):
+def test_content_type_is_guessed_and_archives_come_back_byte_for_byte(bucket, fake_gcs, tmp_path):
     import gzip
 
     src = tmp_path / "src"
@@ -200,7 +194,7 @@ def test_content_type_is_guessed_and_archives_come_back_byte_for_byte(bucket, gc
     (src / "bundle.tar.gz").write_bytes(archive)
     repo = get_artifact_repository(f"gs://{bucket}/run")
     repo.log_artifacts(src)
-    objects = gcs_emulator.objects(bucket)
+    objects = fake_gcs.objects(bucket)
     assert objects["run/m.json"]["contentType"] == "application/json"
     assert objects["run/page.html"]["contentType"] == "text/html"
     assert objects["run/bundle.tar.gz"]["contentType"] == "application/x-tar"
@@ -218,8 +212,8 @@ def test_an_emulator_means_anonymous_unless_credentials_are_given():
     assert "token" not in resolve("gs://b/p", env={}).storage_options  # gcsfs's own credential chain
 
 
-def test_missing_bucket_is_named_by_listings_and_downloads_fail_clearly(gcs_emulator, monkeypatch, tmp_path):
-    _use(gcs_emulator, monkeypatch)
+def test_missing_bucket_is_named_by_listings_and_downloads_fail_clearly(fake_gcs, monkeypatch, tmp_path):
+    _use(fake_gcs, monkeypatch)
     repo = get_artifact_repository("gs://no-such-bucket-artifact-fs/root")
     with pytest.raises(MlflowException) as listed:
         repo.list_artifacts()  # a mistyped bucket is no empty run
@@ -254,8 +248,8 @@ def test_a_hung_server_fails_within_the_timeout(private_gcs, monkeypatch, tmp_pa
     assert "a.txt" in [i.path for i in repo.list_artifacts()]
 
 
-def test_timeout_minus_one_means_none(gcs_emulator, monkeypatch):
-    _use(gcs_emulator, monkeypatch)
+def test_timeout_minus_one_means_none(fake_gcs, monkeypatch):
+    _use(fake_gcs, monkeypatch)
     monkeypatch.setenv("MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", "-1")
     repo = get_artifact_repository("gs://b/run")
     assert repo.fs.requests_timeout is None
@@ -273,7 +267,7 @@ TREE = {
 }
 
 
-def test_unchanged_mlflow_code_logs_through_artifact_fs(bucket, gcs_emulator, tmp_path, monkeypatch):
+def test_unchanged_mlflow_code_logs_through_artifact_fs(bucket, fake_gcs, tmp_path, monkeypatch):
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -303,12 +297,12 @@ def test_unchanged_mlflow_code_logs_through_artifact_fs(bucket, gcs_emulator, tm
         expected = {name.removeprefix("model/"): hashlib.sha256(data).hexdigest() for name, data in TREE.items()}
         assert downloaded == expected
         prefix = f"mlruns/{run.info.run_id}/artifacts/"
-        assert set(gcs_emulator.objects(bucket)) == {prefix + name for name in TREE} | {prefix + "texts/inline.txt"}
+        assert set(fake_gcs.objects(bucket)) == {prefix + name for name in TREE} | {prefix + "texts/inline.txt"}
         repo = get_artifact_repository(run.info.artifact_uri)
         assert isinstance(repo, FsspecArtifactRepository)
         repo.delete_artifacts("model")
         assert [i.path for i in client.list_artifacts(run.info.run_id)] == ["texts"]
         repo.delete_artifacts()
-        assert gcs_emulator.objects(bucket) == {}
+        assert fake_gcs.objects(bucket) == {}
     finally:
         mlflow.set_tracking_uri(None)

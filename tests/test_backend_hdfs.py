@@ -1,4 +1,4 @@
-"""HDFS on a real Hadoop 2.7.3 NameNode + DataNode (tests/server_hdfs.py) through hdfs-native:
+"""HDFS on a real Hadoop 2.7.3 NameNode + DataNode (tests/servers/hdfs.py) through hdfs-native:
 the contract, URI forms, MLflow settings, the client switch, atomic overwrite, the timeout
 against a stopped NameNode / DataNode, and unchanged MLflow code logging to ``hdfs://``."""
 
@@ -20,19 +20,12 @@ from artifact_fs import FsspecArtifactRepository
 from artifact_fs.bounded_calls import BoundedCalls
 
 from .contract import RepositoryContract
-from .server_hdfs import core_site, hdfs_server
+from .servers.hdfs import core_site, hdfs_server
 
 #: Client-side variables hdfs-native (or the code under test) reads from the environment.
 HADOOP_CLIENT_VARS = ("HADOOP_CONF_DIR", "HADOOP_HOME", "HADOOP_USER_NAME", "HADOOP_PROXY_USER", "KRB5CCNAME")
 CLIENT_VAR = "ARTIFACT_FS_HDFS_CLIENT"
 TIMEOUT = "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT"
-
-
-@pytest.fixture(scope="session")
-def hdfs(tmp_path_factory):
-    """A real NameNode + DataNode for the whole session (or the one ARTIFACT_FS_TEST_HDFS_URL names)."""
-    with hdfs_server(tmp_path_factory.mktemp("hdfs")) as server:
-        yield server
 
 
 @pytest.fixture
@@ -41,6 +34,7 @@ def own_hdfs(hdfs, tmp_path_factory):
     if hdfs.procs:
         yield hdfs
         return
+    # A reused NameNode is not ours to SIGSTOP: start one of our own.
     with hdfs_server(tmp_path_factory.mktemp("hdfs-own"), reuse=False) as server:
         yield server
 

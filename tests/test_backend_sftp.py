@@ -25,23 +25,17 @@ from artifact_fs.paths import TEMP_PREFIX
 
 from .contract import RepositoryContract, _summary, _tree
 from .contract import _write as write
-from .server_sftp import password_server, sftp_server, sshd_server
+from .servers.sftp import password_server, sshd_server
 
 TIMEOUT = "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT"
 KNOWN_HOSTS = "ARTIFACT_FS_SFTP_KNOWN_HOSTS"
 HUNG_SERVER_BOUND = 60.0  #: seconds; "fails instead of hanging", deliberately generous
 
 
-@pytest.fixture(scope="session")
-def sftp(tmp_path_factory):
-    """The shared server: the one named by ARTIFACT_FS_TEST_SFTP_ENDPOINT, else our own sshd."""
-    with sftp_server(tmp_path_factory.mktemp("sshd")) as server:
-        yield server
-
-
 @pytest.fixture(scope="module")
 def own_sshd(tmp_path_factory):
     """Our private sshd, logging every SFTP request: tests may pause it or cut its sessions."""
+    # Not conftest's ``sshd``: this one logs SFTP requests, and is paused and has its sessions killed.
     with sshd_server(tmp_path_factory.mktemp("own-sshd"), sftp_log=True) as server:
         yield server
 

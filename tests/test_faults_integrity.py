@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pathlib
 import time
+import uuid
 
 import pytest
 from mlflow.exceptions import MlflowException
@@ -19,15 +20,13 @@ from artifact_fs.errors import CorruptedInTransit, IntegrityError, error_code_fo
 from artifact_fs.paths import TEMP_PREFIX
 
 from .conftest import new_bucket
-from .server_azure import azurite_server
-from .server_gcs import gcs_server
-from .servers import free_ports
+from .servers.common import free_ports
 
 ORIGINAL, REPLACED = b"the bytes that were logged", b"THE BYTES THAT WERE LOGGED"
 
 
 @pytest.fixture(params=["s3", "gcs", "azure"])
-def store(request, tmp_path_factory, monkeypatch):
+def store(request, monkeypatch):
     """``(repo, replace(key_below_root, data))`` on SeaweedFS, fake-gcs-server or Azurite."""
     if request.param == "s3":
         server = request.getfixturevalue("seaweedfs")
@@ -38,20 +37,21 @@ def store(request, tmp_path_factory, monkeypatch):
             Bucket=bucket, Key=f"run/{key}", Body=data
         )
     elif request.param == "gcs":
-        with gcs_server(tmp_path_factory.mktemp("gcs-integrity")) as server:
-            for name, value in server.env().items():
-                monkeypatch.setenv(name, value)
-            server.create_bucket("integrity")
-            repo = FsspecArtifactRepository("gs://integrity/run")
-            yield repo, lambda key, data: repo.fs.pipe_file(f"integrity/run/{key}", data)
+        server = request.getfixturevalue("fake_gcs")
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        bucket = f"integrity-{uuid.uuid4().hex[:12]}"  # the server is shared: a bucket of this test's own
+        server.create_bucket(bucket)
+        repo = FsspecArtifactRepository(f"gs://{bucket}/run")
+        yield repo, lambda key, data: repo.fs.pipe_file(f"{bucket}/run/{key}", data)
     else:
-        with azurite_server(tmp_path_factory.mktemp("azurite-integrity")) as server:
-            monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", server.connection_string())
-            container = server.create_container()
-            blobs = server.service_client().get_container_client(container)
-            yield FsspecArtifactRepository(f"wasbs://{container}@devstoreaccount1.blob.core.windows.net/run"), (
-                lambda key, data: blobs.upload_blob(f"run/{key}", data, overwrite=True)
-            )
+        server = request.getfixturevalue("azurite")
+        monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", server.connection_string())
+        container = server.create_container()
+        blobs = server.service_client().get_container_client(container)
+        yield FsspecArtifactRepository(f"wasbs://{container}@devstoreaccount1.blob.core.windows.net/run"), (
+            lambda key, data: blobs.upload_blob(f"run/{key}", data, overwrite=True)
+        )
 
 
 def test_an_object_replaced_after_the_listing_fails_the_download(store, tmp_path):

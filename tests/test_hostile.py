@@ -24,10 +24,7 @@ from mlflow.exceptions import MlflowException
 from artifact_fs import FsspecArtifactRepository
 
 from .conftest import new_bucket
-from .server_azure import ACCOUNT, azurite_server
-from .server_ftp import ftp_server
-from .server_gcs import gcs_server
-from .server_sftp import sshd_server
+from .servers.azure import ACCOUNT
 
 CORPUS = tomllib.loads((pathlib.Path(__file__).parent / "data" / "hostile.toml").read_text(encoding="utf-8"))
 PATHS = CORPUS["artifact_paths"]
@@ -157,30 +154,6 @@ def _walk(root: pathlib.Path) -> Callable[[], list[str]]:
     return lambda: sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
-@pytest.fixture(scope="module")
-def gcs(tmp_path_factory):
-    with gcs_server(tmp_path_factory.mktemp("gcs-hostile")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def azurite(tmp_path_factory):
-    with azurite_server(tmp_path_factory.mktemp("azurite-hostile")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
-    with sshd_server(tmp_path_factory.mktemp("sshd-hostile")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def ftp(tmp_path_factory):
-    with ftp_server(tmp_path_factory.mktemp("ftp-hostile"), reuse=False) as server:
-        yield server
-
-
 def _local_store(request, monkeypatch, tmp_path) -> Store:
     root = tmp_path / "store"
     root.mkdir()
@@ -200,7 +173,7 @@ def _s3_store(request, monkeypatch, tmp_path) -> Store:
 
 
 def _gcs_store(request, monkeypatch, tmp_path) -> Store:
-    server = request.getfixturevalue("gcs")
+    server = request.getfixturevalue("fake_gcs")
     for name, value in server.env().items():
         monkeypatch.setenv(name, value)
     bucket = f"t-{uuid.uuid4().hex[:16]}"
@@ -222,7 +195,7 @@ def _azure_store(request, monkeypatch, tmp_path) -> Store:
 
 
 def _sftp_store(request, monkeypatch, tmp_path) -> Store:
-    server = request.getfixturevalue("sshd")
+    server = request.getfixturevalue("sshd")  # ours, not a reused one: the check walks its files here
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no user ~/.ssh/config in the way
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(server.known_hosts_line())
@@ -233,7 +206,7 @@ def _sftp_store(request, monkeypatch, tmp_path) -> Store:
 
 
 def _ftp_store(request, monkeypatch, tmp_path) -> Store:
-    server = request.getfixturevalue("ftp")
+    server = request.getfixturevalue("pyftpdlib")  # ours, not a reused one: the check walks its root here
     sub = uuid.uuid4().hex
     (server.root / sub).mkdir()
     return Store("ftp", server.uri(f"/{sub}"), _walk(server.root / sub))

@@ -110,13 +110,14 @@ def _keys(server, bucket: str) -> list[str]:
 def test_mlflow_server_resolves_its_destination_through_a_profile(tmp_path, moto, proxies):
     """``mlflow server`` with no S3 variables at all: the profile alone says where and who."""
     from .conftest import SCRUBBED
-    from .server_mlflow import mlflow_server, run_client
+    from .servers.mlflow import mlflow_server, run_client
 
     _team_proxy, archive_proxy = proxies
     bucket = new_bucket(moto)
     profiles = _archive_profile(tmp_path, f"s3://{bucket}", archive_proxy.endpoint_url, region="us-east-1")
     env = {"ARTIFACT_FS_PROFILES": str(profiles), "ARCHIVE_KEY": ARCHIVE_KEY, "ARCHIVE_SECRET": ARCHIVE_SECRET,
            "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    # A tracking server of this test's own: its destination resolves through the profile alone.
     with mlflow_server(tmp_path / "server", f"s3://{bucket}/proxied", env, scrub=SCRUBBED) as server:
         result = run_client(server, """
             import mlflow

@@ -21,16 +21,8 @@ from mlflow import MlflowClient
 import artifact_fs as af
 
 from .conftest import new_bucket
-from .server_gcs import gcs_server
 
 FRAME = pd.DataFrame({"id": [1, 2, 3], "name": ["a", "b", "c"]})
-
-
-@pytest.fixture(scope="session")
-def gcs(tmp_path_factory):
-    """A fake-gcs-server (the one named by ARTIFACT_FS_TEST_GCS_ENDPOINT, else ours)."""
-    with gcs_server(tmp_path_factory.mktemp("gcs")) as server:
-        yield server
 
 
 class Store:
@@ -54,7 +46,7 @@ def _seaweedfs(tmp_path, request) -> Store:
 
 
 def _gcs(tmp_path, request) -> Store:
-    server = request.getfixturevalue("gcs")
+    server = request.getfixturevalue("fake_gcs")
     bucket = f"t-{uuid.uuid4().hex[:16]}"
     server.create_bucket(bucket)
 

@@ -9,7 +9,7 @@ from mlflow import MlflowClient
 
 import artifact_fs as af
 
-from .server_mlflow import mlflow_server
+from .servers.mlflow import mlflow_server
 
 FRAME = pd.DataFrame({"x": [1, 2, 3]})
 
@@ -17,6 +17,7 @@ FRAME = pd.DataFrame({"x": [1, 2, 3]})
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     destination = tmp_path_factory.mktemp("destination")
+    # This module's own tracking server: it proxies to a local directory the tests read.
     with mlflow_server(tmp_path_factory.mktemp("mlflow"), str(destination)) as running:
         yield running, destination
 

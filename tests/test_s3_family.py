@@ -12,9 +12,9 @@ from mlflow.exceptions import MlflowException
 
 from artifact_fs import FsspecArtifactRepository
 
-from . import servers
 from .conftest import new_bucket
 from .contract import RepositoryContract
+from .servers.s3 import moto_server
 
 pytestmark = pytest.mark.s3
 
@@ -95,7 +95,8 @@ def _moto_pid(server) -> int:
 
 
 def test_timeout_bounds_a_call_to_a_stalled_server(tmp_path, monkeypatch):
-    with servers.moto_server(tmp_path / "stalled") as server:
+    # Its own moto, not conftest's: this one is SIGSTOPped.
+    with moto_server(tmp_path / "stalled") as server:
         for name, value in server.env().items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", "2")

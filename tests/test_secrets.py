@@ -21,9 +21,8 @@ from mlflow.exceptions import MlflowException
 from artifact_fs import FsspecArtifactRepository
 
 from .conftest import new_bucket
-from .server_azure import azurite_server
-from .server_ftp import ftp_server
-from .server_sftp import password_server
+from .servers.ftp import ftp_server
+from .servers.sftp import password_server
 
 KEY, SECRET, TOKEN = "AKIASECRETSCANKEY0001", "SecretScan/Secret+Value0001", "SessionTokenSecretScan0001"
 CS_KEY = "U2VjcmV0U2NhbkFjY291bnRLZXkwMDAxU2VjcmV0U2NhbkFjY291bnRLZXkwMDAx"  # not Azurite's key: a refused one
@@ -94,20 +93,20 @@ def test_s3_keys_and_session_token(moto, seaweedfs, monkeypatch, tmp_path, debug
 
 
 @pytest.mark.parametrize("fail", [False, True], ids=["succeeding", "failing"])
-def test_azure_connection_string(tmp_path_factory, monkeypatch, tmp_path, debug_logs, fail):
-    with azurite_server(tmp_path_factory.mktemp("azurite-secrets"), reuse=False) as azurite:
-        container = azurite.create_container()
-        key = CS_KEY if fail else azurite.connection_string().split("AccountKey=")[1].split(";")[0]
-        monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string(key))
-        monkeypatch.setenv("MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", "10")
-        repo = FsspecArtifactRepository(f"wasbs://{container}@devstoreaccount1.blob.core.windows.net/run")
-        errors = exercise(repo, tmp_path, fail)
-        scan(emitted(repo, errors, debug_logs), [key, azurite.connection_string(key)])
+def test_azure_connection_string(azurite, monkeypatch, tmp_path, debug_logs, fail):
+    container = azurite.create_container()
+    key = CS_KEY if fail else azurite.connection_string().split("AccountKey=")[1].split(";")[0]
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string(key))
+    monkeypatch.setenv("MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", "10")
+    repo = FsspecArtifactRepository(f"wasbs://{container}@devstoreaccount1.blob.core.windows.net/run")
+    errors = exercise(repo, tmp_path, fail)
+    scan(emitted(repo, errors, debug_logs), [key, azurite.connection_string(key)])
 
 
 @pytest.mark.parametrize("fail", [False, True], ids=["succeeding", "failing"])
 def test_sftp_password_in_the_uri(tmp_path, monkeypatch, debug_logs, fail):
     password = "Pw/Secret@Scan%0001"
+    # asyncssh's password server: OpenSSH would need a system account with a known password.
     with password_server("scanner", password) as server:
         known = tmp_path / "known_hosts"
         known.write_text(server.known_hosts_line())
@@ -122,6 +121,7 @@ def test_sftp_password_in_the_uri(tmp_path, monkeypatch, debug_logs, fail):
 
 @pytest.mark.parametrize("fail", [False, True], ids=["succeeding", "failing"])
 def test_ftp_password_in_the_uri(tmp_path_factory, tmp_path, debug_logs, fail):
+    # Its own server: one whose password is a known secret to scan for.
     with ftp_server(tmp_path_factory.mktemp("ftp-secrets"), password="Ftp@Secret%Scan1", reuse=False) as server:
         given = "Ftp@Wrong%Scan2" if fail else server.password
         repo = FsspecArtifactRepository(server.uri("/run", password=given))

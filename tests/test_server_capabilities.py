@@ -25,10 +25,8 @@ from artifact_fs import FsspecArtifactRepository
 from artifact_fs.capabilities import composed_class
 
 from .conftest import SCRUBBED, new_bucket
-from .server_azure import ACCOUNT, azurite_server
-from .server_ftp import ftp_server
-from .server_gcs import gcs_server
-from .server_mlflow import mlflow_server
+from .servers.azure import ACCOUNT
+from .servers.mlflow import mlflow_server
 
 MIXINS = ("StreamUploadMixin", "MultipartUploadMixin", "MultipartDownloadMixin", "PresignedUploadMixin")
 ALL = set(MIXINS)
@@ -97,12 +95,6 @@ def _service_account_file(directory: pathlib.Path, token_uri: str) -> pathlib.Pa
 
 
 # --- the presigning mixins on real servers ---------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def azurite(tmp_path_factory):
-    with azurite_server(tmp_path_factory.mktemp("azurite-caps")) as server:
-        yield server
 
 
 @pytest.fixture(params=["s3", "azure"])
@@ -263,27 +255,26 @@ def token_uri():
     server.shutdown()
 
 
-def test_gcs_signed_get_and_put_with_a_service_account(token_uri, tmp_path, monkeypatch):
-    with gcs_server(tmp_path / "gcs") as emulator:
-        for name, value in emulator.env().items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(_service_account_file(tmp_path, token_uri)))
-        bucket = f"t-{uuid.uuid4().hex[:16]}"
-        emulator.create_bucket(bucket)
-        repo = get_artifact_repository(f"gs://{bucket}/root")
-        assert _honoured(repo) == {"StreamUploadMixin", "MultipartDownloadMixin", "PresignedUploadMixin"}
-        upload = repo.create_presigned_upload_url("d/table.json")
-        assert upload.presigned_url.startswith(f"{emulator.endpoint_url}/{bucket}/root/d/table.json?")
-        assert "X-Goog-Signature=" in upload.presigned_url and upload.headers == {"Content-Type": "application/json"}
-        assert requests.put(upload.presigned_url, data=b'{"a": 1}', headers=upload.headers, timeout=30).ok
-        download = repo.get_download_presigned_url("d/table.json")
-        assert download.file_size == 8 and "X-Goog-Algorithm=GOOG4-RSA-SHA256" in download.url
-        ranged = requests.get(download.url, headers={"Range": "bytes=2-4"}, timeout=30)
-        assert ranged.status_code == 206 and ranged.content == b'a":'
-        with pytest.raises(MlflowException) as missing:
-            repo.get_download_presigned_url("d/absent.json")
-        assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
-        assert "absent.json' does not exist" in missing.value.message, missing.value.message
+def test_gcs_signed_get_and_put_with_a_service_account(fake_gcs, token_uri, tmp_path, monkeypatch):
+    for name, value in fake_gcs.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(_service_account_file(tmp_path, token_uri)))
+    bucket = f"t-{uuid.uuid4().hex[:16]}"
+    fake_gcs.create_bucket(bucket)
+    repo = get_artifact_repository(f"gs://{bucket}/root")
+    assert _honoured(repo) == {"StreamUploadMixin", "MultipartDownloadMixin", "PresignedUploadMixin"}
+    upload = repo.create_presigned_upload_url("d/table.json")
+    assert upload.presigned_url.startswith(f"{fake_gcs.endpoint_url}/{bucket}/root/d/table.json?")
+    assert "X-Goog-Signature=" in upload.presigned_url and upload.headers == {"Content-Type": "application/json"}
+    assert requests.put(upload.presigned_url, data=b'{"a": 1}', headers=upload.headers, timeout=30).ok
+    download = repo.get_download_presigned_url("d/table.json")
+    assert download.file_size == 8 and "X-Goog-Algorithm=GOOG4-RSA-SHA256" in download.url
+    ranged = requests.get(download.url, headers={"Range": "bytes=2-4"}, timeout=30)
+    assert ranged.status_code == 206 and ranged.content == b'a":'
+    with pytest.raises(MlflowException) as missing:
+        repo.get_download_presigned_url("d/absent.json")
+    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert "absent.json' does not exist" in missing.value.message, missing.value.message
 
 
 @pytest.mark.s3
@@ -292,6 +283,7 @@ def test_tracking_server_says_a_presigned_download_of_a_missing_file_does_not_ex
     (not just the store's path)."""
     env = {**seaweedfs.env(), "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
     destination = f"s3://{new_bucket(seaweedfs)}/mlartifacts"
+    # A tracking server of this test's own: it proxies to this test's bucket.
     with mlflow_server(tmp_path_factory.mktemp("mlflow-presign"), destination, env, scrub=SCRUBBED) as server:
         client = requests.Session()
         client.trust_env = False  # no proxy between the test and 127.0.0.1
@@ -301,24 +293,24 @@ def test_tracking_server_says_a_presigned_download_of_a_missing_file_does_not_ex
     assert "No such artifact: " in body["message"] and "absent.bin' does not exist" in body["message"], body
 
 
-def test_one_repository_serves_sixteen_threads_even_over_ftp(tmp_path):
+def test_one_repository_serves_sixteen_threads_even_over_ftp(pyftpdlib, tmp_path):
     """A tracking server shares its repository between request threads: FTP's client (one
     control connection) is not thread-safe, so each thread gets its own."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with ftp_server(tmp_path / "ftp", reuse=False) as server:
-        repo = get_artifact_repository(server.uri("/shared"))
+    # ``pyftpdlib`` (always ours), not ``ftp``: as before, 16 logins at once never go to a reused server.
+    repo = get_artifact_repository(pyftpdlib.uri(f"/{uuid.uuid4().hex}/shared"))
 
-        def client(number: int) -> bool:
-            data = hashlib.shake_256(str(number).encode()).digest(40_000 + number)
-            repo.log_artifact_from_stream(io.BytesIO(data), f"f{number}.bin", f"c{number}")
-            got = repo.download_artifacts(f"c{number}/f{number}.bin", str(tmp_path / "dl" / str(number)))
-            return pathlib.Path(got).read_bytes() == data and [f.path for f in repo.list_artifacts(f"c{number}")] == [f"c{number}/f{number}.bin"]
+    def client(number: int) -> bool:
+        data = hashlib.shake_256(str(number).encode()).digest(40_000 + number)
+        repo.log_artifact_from_stream(io.BytesIO(data), f"f{number}.bin", f"c{number}")
+        got = repo.download_artifacts(f"c{number}/f{number}.bin", str(tmp_path / "dl" / str(number)))
+        return pathlib.Path(got).read_bytes() == data and [f.path for f in repo.list_artifacts(f"c{number}")] == [f"c{number}/f{number}.bin"]
 
-        for number in range(48):
-            (tmp_path / "dl" / str(number)).mkdir(parents=True)
-        with ThreadPoolExecutor(16) as pool:
-            assert all(pool.map(client, range(48)))
+    for number in range(48):
+        (tmp_path / "dl" / str(number)).mkdir(parents=True)
+    with ThreadPoolExecutor(16) as pool:
+        assert all(pool.map(client, range(48)))
 
 
 def test_no_credentials_to_sign_with_means_mlflows_not_supported_error(seaweedfs, monkeypatch):

@@ -16,32 +16,16 @@ import pytest
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
-from .server_azure import ACCOUNT, azurite_server
-from .server_ftp import ftp_server
-from .server_gcs import gcs_server
-from .server_sftp import sftp_server
+from .servers.azure import ACCOUNT
+
+#: conftest's session fixture for each backend
+FIXTURES = {"gcs": "fake_gcs", "azure": "azurite", "sftp": "sftp", "ftp": "ftp"}
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory):
-    """Started lazily, once per module: ``servers(name)`` returns (server, started-by-us)."""
-    import contextlib
-
-    started, stack = {}, contextlib.ExitStack()
-    makers = {
-        "gcs": lambda: gcs_server(tmp_path_factory.mktemp("gc-gcs")),
-        "azure": lambda: azurite_server(tmp_path_factory.mktemp("gc-azure")),
-        "ftp": lambda: ftp_server(tmp_path_factory.mktemp("gc-ftp")),
-        "sftp": lambda: sftp_server(tmp_path_factory.mktemp("gc-sftp")),
-    }
-
-    def get(name):
-        if name not in started:
-            started[name] = stack.enter_context(makers[name]())
-        return started[name]
-
-    with stack:
-        yield get
+@pytest.fixture
+def servers(request):
+    """``servers(name)``: the session's server for backend ``name`` (started on first use)."""
+    return lambda name: request.getfixturevalue(FIXTURES[name])
 
 
 def _location(name, server, monkeypatch, tmp_path) -> str:

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from .conftest import SCRUBBED, new_bucket
-from .server_mlflow import mlflow_server, run_client
+from .servers.mlflow import mlflow_server, run_client
 
 pytestmark = pytest.mark.s3
 
@@ -31,6 +31,7 @@ def bucket(seaweedfs):
 @pytest.fixture(scope="module")
 def server(seaweedfs, bucket, tmp_path_factory):
     env = {**seaweedfs.env(), "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    # This module's own tracking server: it proxies to this module's bucket.
     with mlflow_server(tmp_path_factory.mktemp("mlflow-s3"), f"s3://{bucket}/mlartifacts", env, scrub=SCRUBBED) as srv:
         yield srv
 

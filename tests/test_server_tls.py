@@ -15,8 +15,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from .conftest import SCRUBBED, new_bucket
-from .server_mlflow import mlflow_server, run_client
-from .server_tls import seaweedfs_tls_server
+from .servers.mlflow import mlflow_server, run_client
+from .servers.s3_tls import seaweedfs_tls_server
 
 pytestmark = pytest.mark.s3
 
@@ -25,6 +25,7 @@ MiB = 2**20
 
 @pytest.fixture(scope="module")
 def tls_s3(tmp_path_factory):
+    # A second SeaweedFS, not conftest's ``seaweedfs``: its S3 gateway speaks TLS (this module's only user).
     with seaweedfs_tls_server(tmp_path_factory.mktemp("seaweedfs-tls")) as server:
         yield server
 
@@ -92,6 +93,7 @@ def test_mlflow_server_on_a_tls_store(tls_s3, tmp_path):
     }  # fmt: skip
     data = hashlib.shake_256(b"tls-e2e").digest(12 * MiB)
     (tmp_path / "w.bin").write_bytes(data)
+    # A tracking server of this test's own: it proxies to the TLS store and trusts its CA.
     with mlflow_server(tmp_path / "server", f"s3://{bucket}/mlartifacts", env, scrub=SCRUBBED) as server:
         code = f"""
             import hashlib, tempfile, mlflow

@@ -1,4 +1,5 @@
-"""Smoke tests: each real S3 server from ``servers`` starts and stores objects.
+"""Smoke tests: each real S3 server of ``tests/servers/s3.py`` (conftest's ``seaweedfs`` and
+``moto``) starts and stores objects.
 
 They fail (never skip) when a server cannot start.
 """
@@ -8,22 +9,9 @@ from __future__ import annotations
 import pytest
 import s3fs
 
-from .servers import S3Server, moto_server, seaweedfs_server
+from .servers.s3 import S3Server
 
 pytestmark = pytest.mark.s3
-
-
-# Own servers (not conftest's session ones), so this file proves the module alone.
-@pytest.fixture(scope="module")
-def own_seaweedfs(tmp_path_factory):
-    with seaweedfs_server(tmp_path_factory.mktemp("seaweedfs")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def own_moto(tmp_path_factory):
-    with moto_server(tmp_path_factory.mktemp("moto")) as server:
-        yield server
 
 
 def _round_trip(server: S3Server, bucket: str) -> None:
@@ -40,8 +28,8 @@ def _round_trip(server: S3Server, bucket: str) -> None:
     assert sorted(fs.ls(f"{bucket}/dir")) == [f"{bucket}/dir/big.bin", f"{bucket}/dir/small.txt"]
 
 
-def test_seaweedfs_round_trip(own_seaweedfs: S3Server) -> None:
-    server = own_seaweedfs
+def test_seaweedfs_round_trip(seaweedfs: S3Server) -> None:
+    server = seaweedfs
     assert server.env()["MLFLOW_S3_ENDPOINT_URL"] == server.endpoint_url
     _round_trip(server, "smoke-one")
     _round_trip(server, "smoke-two")  # each bucket needs volumes of its own
@@ -50,6 +38,6 @@ def test_seaweedfs_round_trip(own_seaweedfs: S3Server) -> None:
         s3fs.S3FileSystem(**wrong, skip_instance_cache=True).cat("smoke-one/dir/small.txt")
 
 
-def test_moto_round_trip(own_moto: S3Server) -> None:
-    assert own_moto.env()["AWS_ACCESS_KEY_ID"] == "testing"
-    _round_trip(own_moto, "smoke-one")
+def test_moto_round_trip(moto: S3Server) -> None:
+    assert moto.env()["AWS_ACCESS_KEY_ID"] == "testing"
+    _round_trip(moto, "smoke-one")

@@ -19,7 +19,7 @@ from artifact_fs.paths import TEMP_PREFIX
 from artifact_fs.staging import debris_prefix, temp_name
 
 from .conftest import new_bucket
-from .servers import free_ports
+from .servers.common import free_ports
 
 LONG_NAMES = ["n" * 251 + ".bin", "é" * 125 + ".bin"]  # 255 and 254 bytes (UTF-8): the longest names allowed
 

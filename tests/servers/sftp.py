@@ -1,14 +1,18 @@
-"""A real OpenSSH ``sshd`` on 127.0.0.1 for the SFTP tests.
+"""A real OpenSSH ``sshd`` on 127.0.0.1 for the SFTP tests (conftest: ``sshd``, ``sftp``).
 
-:func:`sshd_server` runs Debian's ``/usr/sbin/sshd`` in the foreground (``-D -e``) on a
-free port with a throwaway host key, a throwaway client key and its own
-``sshd_config`` (``Subsystem sftp internal-sftp``), polls for the ``SSH-`` banner,
-and kills the server and every session process it forked on exit.
+:func:`sshd_server` runs Debian's ``/usr/sbin/sshd`` (``scripts/install-sftp.sh`` installs
+``openssh-server``) in the foreground (``-D -e``) on a free port with a throwaway host key,
+a throwaway client key and its own ``sshd_config`` (``Subsystem sftp internal-sftp``),
+polls for the ``SSH-`` banner, and kills the server and every session process it forked
+on exit.
 
-:func:`sftp_server` reuses a running server named by ``ARTIFACT_FS_TEST_SFTP_ENDPOINT``
-(``user@127.0.0.1:port``, with its client key in ``ARTIFACT_FS_TEST_SFTP_KEY``),
-otherwise starts one. Tests that pause or kill a server always start their own.
-``scripts/install-sftp.sh`` installs ``openssh-server``.
+:func:`sftp_server` (and :func:`reused_sftp_server`) reuses a running server named by
+``ARTIFACT_FS_TEST_SFTP_ENDPOINT`` (``user@127.0.0.1:port``, with its client key in
+``ARTIFACT_FS_TEST_SFTP_KEY``), otherwise starts one. conftest's ``sftp`` is that server
+(falling back on its ``sshd``); ``sshd`` is always ours, for tests that read the served
+files on this machine. Tests that pause or kill a server always start their own.
+:func:`password_server` is an asyncssh server that takes a password (OpenSSH would need a
+system account with a known one).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .servers import _kill_group, _log_tail, free_ports, wait_ready
+from .common import _kill_group, _log_tail, free_ports, wait_ready
 
 ENDPOINT_ENV = "ARTIFACT_FS_TEST_SFTP_ENDPOINT"
 KEY_ENV = "ARTIFACT_FS_TEST_SFTP_KEY"
@@ -193,14 +197,23 @@ def sshd_server(workdir: pathlib.Path, *, timeout: float = 30.0, sftp_log: bool 
 @contextlib.contextmanager
 def sftp_server(workdir: pathlib.Path) -> Iterator[SftpServer]:
     """The server named by ``ARTIFACT_FS_TEST_SFTP_ENDPOINT`` if set, else our own sshd."""
+    reused = reused_sftp_server()
+    if reused is not None:
+        yield reused
+        return
+    with sshd_server(workdir) as server:
+        yield server
+
+
+def reused_sftp_server() -> SftpServer | None:
+    """The running server ``ARTIFACT_FS_TEST_SFTP_ENDPOINT`` names (its client key in
+    ``ARTIFACT_FS_TEST_SFTP_KEY``), or None when the variable is not set."""
     endpoint = os.environ.get(ENDPOINT_ENV, "")
     if not endpoint:
-        with sshd_server(workdir) as server:
-            yield server
-        return
+        return None
     user, _, hostport = endpoint.rpartition("@")
     host, _, port = hostport.rpartition(":")
-    yield SftpServer(host, int(port), user or getpass.getuser(), os.environ[KEY_ENV], _host_key(host, int(port)))
+    return SftpServer(host, int(port), user or getpass.getuser(), os.environ[KEY_ENV], _host_key(host, int(port)))
 
 
 def _host_key(host: str, port: int) -> str:

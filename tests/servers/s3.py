@@ -1,9 +1,14 @@
-"""Real S3 servers (SeaweedFS and moto) on 127.0.0.1 for pytest session fixtures.
+"""The real S3 servers, SeaweedFS and moto, on 127.0.0.1 (conftest: ``seaweedfs``, ``moto``).
 
-Each context manager yields an :class:`S3Server`.  An endpoint named by
-``ARTIFACT_FS_TEST_SEAWEEDFS_ENDPOINT`` / ``ARTIFACT_FS_TEST_MOTO_ENDPOINT`` is
-reused as is; otherwise the server is started on free ports, polled until
-ready, and always killed afterwards.
+:func:`seaweedfs_server` runs a single-process ``weed server`` (master, volume, filer and the
+S3 gateway; credentials enforced, SSE-S3 on) with its data under the working directory;
+:func:`moto_server` runs ``moto_server`` (no credential checks). Both binaries are found
+next to the running interpreter, then on ``PATH`` (the ``test`` extra installs them). Each
+is started on free ports, polled until its health URL answers 200, and always killed
+afterwards; each yields an :class:`S3Server`.
+
+A running server is reused instead when ``ARTIFACT_FS_TEST_SEAWEEDFS_ENDPOINT`` /
+``ARTIFACT_FS_TEST_MOTO_ENDPOINT`` names its endpoint.
 """
 
 from __future__ import annotations
@@ -13,21 +18,15 @@ import json
 import os
 import pathlib
 import secrets
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from .common import _run_server, find_binary, free_ports
 
 SEAWEEDFS_ENDPOINT_ENV = "ARTIFACT_FS_TEST_SEAWEEDFS_ENDPOINT"
 MOTO_ENDPOINT_ENV = "ARTIFACT_FS_TEST_MOTO_ENDPOINT"
 SEAWEEDFS_KEY, SEAWEEDFS_SECRET = "testkey", "testsecret"
 MOTO_KEY, MOTO_SECRET = "testing", "testing"
-LOG_TAIL_LINES = 40
 
 
 @dataclass(frozen=True)
@@ -80,116 +79,6 @@ class S3Server:
         if self.region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
         self.boto3_client().create_bucket(**kwargs)
-
-
-def free_ports(count: int) -> list[int]:
-    """Return ``count`` distinct TCP ports that were free on 127.0.0.1.
-
-    All sockets are held open together before being released, so the ports
-    are distinct; another process could still grab one before it is used.
-    """
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
-    return ports
-
-
-def find_binary(name: str) -> str:
-    """Path of executable ``name``: the running venv's bin dir first, then PATH."""
-    candidate = pathlib.Path(sys.executable).parent / name
-    if candidate.is_file() and os.access(candidate, os.X_OK):
-        return str(candidate)
-    found = shutil.which(name)
-    if found is None:
-        raise RuntimeError(f"{name!r} not found next to {sys.executable} nor on PATH")
-    return found
-
-
-def _log_tail(log_path: pathlib.Path) -> str:
-    lines = log_path.read_text(errors="replace").splitlines()
-    return "\n".join(lines[-LOG_TAIL_LINES:])
-
-
-@contextlib.contextmanager
-def sigstopped(proc, *, group: bool = False) -> Iterator[None]:
-    """SIGSTOP a server we started (a hung server: the kernel still accepts connections,
-    nothing answers) and SIGCONT it on exit; ``group`` signals its whole process group."""
-    if proc is None:
-        raise RuntimeError("not our server: it cannot be paused")
-    send = os.killpg if group else os.kill
-    send(proc.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        send(proc.pid, signal.SIGCONT)
-
-
-def wait_ready(proc, ready, *, name: str, waiting_for: str, timeout: float, cmd, log_path, interval: float = 0.1) -> None:
-    """Poll ``ready()`` until it is true. Raise ``RuntimeError`` naming the server, the
-    command and the tail of its log if the process exits first or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        problem = None
-        if proc.poll() is not None:
-            problem = f"exited with code {proc.returncode}"
-        elif time.monotonic() > deadline:
-            problem = f"{waiting_for} after {timeout:.0f} s"
-        if problem:
-            shown = cmd if isinstance(cmd, str) else " ".join(map(str, cmd))
-            raise RuntimeError(f"{name} {problem}; command: {shown}\nlast lines of {log_path}:\n{_log_tail(log_path)}")
-        time.sleep(interval)
-
-
-def _http_ok(url: str) -> bool:
-    # No proxies: a proxy from the environment must not intercept 127.0.0.1.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:  # URLError, refused, reset, timeout
-        return False
-
-
-def _kill_group(proc: subprocess.Popen, grace: float) -> None:
-    """Stop ``proc``'s process group: SIGTERM and wait ``grace`` s (if > 0), then SIGKILL."""
-    if proc.poll() is None and grace > 0:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace)
-    # SIGKILL the group even if the leader is gone: children may survive it.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-@contextlib.contextmanager
-def _run_server(
-    name: str, cmd: list[str], *, workdir: pathlib.Path, ready_url: str,
-    timeout: float, stop_grace: float, env: dict[str, str] | None = None,
-) -> Iterator[None]:  # fmt: skip
-    """Run ``cmd`` in its own session, logging to ``workdir/<name>.log``.
-
-    Polls ``ready_url`` until it answers 200 (raising RuntimeError with the log
-    tail on timeout or early exit), then yields; kills the process group on exit.
-    """
-    log_path = workdir / f"{name}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=workdir, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        try:
-            wait_ready(
-                proc, lambda: _http_ok(ready_url), name=name, waiting_for=f"not ready at {ready_url}",
-                timeout=timeout, cmd=cmd, log_path=log_path,
-            )  # fmt: skip
-            yield
-        finally:
-            _kill_group(proc, stop_grace)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""A real FTP server (pyftpdlib) on 127.0.0.1 for the FTP tests.
+"""A real FTP server, pyftpdlib, on 127.0.0.1 (conftest: ``ftp``, ``pyftpdlib``).
 
 :func:`ftp_server` runs ``python -m pyftpdlib`` (from ``.cache/pyftpdlib``, which
 ``scripts/install-ftp.sh`` fills, else the running interpreter's own) on a free control
@@ -10,7 +10,9 @@ and kills the process group on exit.
 
 A server named by ``ARTIFACT_FS_TEST_FTP_URL`` (``ftp://user:password@127.0.0.1:PORT``,
 password percent-encoded, writable home) is reused instead, unless ``reuse=False``:
-tests that pause a server or read its log always start their own.
+tests that pause a server or read its log always start their own. conftest's ``ftp`` is
+that server (falling back on its ``pyftpdlib``); ``pyftpdlib`` is always ours, for tests
+that read the served directory (``FTPServer.root``) on this machine.
 """
 
 from __future__ import annotations
@@ -27,10 +29,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
-from .servers import _kill_group, free_ports, sigstopped, wait_ready
+from .common import REPO_ROOT, _kill_group, free_ports, sigstopped, wait_ready
 
 URL_ENV = "ARTIFACT_FS_TEST_FTP_URL"
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 INSTALLED = REPO_ROOT / ".cache" / "pyftpdlib"
 PASSIVE_PORTS = 40  #: size of the passive range (one data connection per transfer or listing)
 
@@ -89,6 +90,17 @@ def _banner(port: int) -> bool:
         return False
 
 
+def reused_ftp_server() -> FTPServer | None:
+    """The running server ``ARTIFACT_FS_TEST_FTP_URL`` names, or None when it is not set."""
+    url = os.environ.get(URL_ENV, "")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    user = unquote(parts.username) if parts.username else None
+    secret = unquote(parts.password) if parts.password is not None else None
+    return FTPServer(parts.hostname or "127.0.0.1", parts.port or 21, user, secret)
+
+
 @contextlib.contextmanager
 def ftp_server(
     workdir: pathlib.Path, *, username: str | None = "mlflow", password: str | None = "p@ss%w0rd",
@@ -100,12 +112,9 @@ def ftp_server(
     ``421`` and closes the connection (pyftpdlib's default: 300 s). A read-only server
     (``writable=False``) is always a fresh one.
     """
-    url = os.environ.get(URL_ENV, "")
-    if reuse and writable and url:
-        parts = urlsplit(url)
-        user = unquote(parts.username) if parts.username else None
-        secret = unquote(parts.password) if parts.password is not None else None
-        yield FTPServer(parts.hostname or "127.0.0.1", parts.port or 21, user, secret)
+    reused = reused_ftp_server() if reuse and writable else None
+    if reused is not None:
+        yield reused
         return
     workdir = pathlib.Path(workdir)
     root = workdir / "ftp-root"

@@ -1,4 +1,4 @@
-"""A real Hadoop 2.7.3 NameNode + DataNode on 127.0.0.1 for the HDFS tests.
+"""A real Hadoop 2.7.3 NameNode + DataNode on 127.0.0.1 (conftest: ``hdfs``).
 
 :func:`hdfs_server` runs both daemons from the classpath ``scripts/install-hdfs.sh``
 builds (``$ARTIFACT_FS_HADOOP27_HOME``, default ``.cache/hadoop27``: the jars of PyPI's
@@ -30,11 +30,10 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .servers import _kill_group, _log_tail, free_ports
+from .common import REPO_ROOT, _kill_group, _log_tail, free_ports
 
 URL_ENV = "ARTIFACT_FS_TEST_HDFS_URL"
 HOME_ENV = "ARTIFACT_FS_HADOOP27_HOME"
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 HDFS_JAR = "hadoop-hdfs-2.7.3.jar"
 PATCHED_CLASS = "org/apache/hadoop/hdfs/server/datanode/web/DatanodeHttpServer.class"
 HARDCODED = b"http://localhost:0"

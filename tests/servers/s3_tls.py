@@ -1,11 +1,15 @@
 """SeaweedFS serving S3 over TLS with a certificate from a throwaway CA made by the test.
 
-:func:`seaweedfs_tls_server` runs ``weed server -s3`` with ``-s3.port.https``,
-``-s3.cert.file`` and ``-s3.key.file``: the S3 gateway itself terminates TLS (no proxy).
-The certificate (for 127.0.0.1 and localhost) and its CA come from
-:func:`tests.server_azure.make_certificate`. It yields a :class:`TlsS3Server`: an
-:class:`~tests.servers.S3Server` whose ``endpoint_url`` is the ``https://`` one, plus the
-CA file a client must trust.
+:func:`seaweedfs_tls_server` runs ``weed server -s3`` (``weed`` next to the running
+interpreter, else on ``PATH``) with ``-s3.port.https``, ``-s3.cert.file`` and
+``-s3.key.file``: the S3 gateway itself terminates TLS (no proxy). The certificate (for
+127.0.0.1 and localhost) and its CA come from :func:`tests.servers.common.make_certificate`.
+It polls ``/healthz`` over HTTPS until it answers 200, kills the process group on exit,
+and yields a :class:`TlsS3Server`: an :class:`~tests.servers.s3.S3Server` whose
+``endpoint_url`` is the ``https://`` one, plus the CA file a client must trust.
+
+No environment variable names a running one to reuse, and conftest registers no fixture:
+``tests/test_server_tls.py``, its only user, starts it.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .server_azure import make_certificate
-from .servers import SEAWEEDFS_KEY, SEAWEEDFS_SECRET, S3Server, _kill_group, find_binary, free_ports, wait_ready
+from .common import _kill_group, find_binary, free_ports, make_certificate, wait_ready
+from .s3 import SEAWEEDFS_KEY, SEAWEEDFS_SECRET, S3Server
 
 
 @dataclass(frozen=True)

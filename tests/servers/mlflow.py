@@ -1,10 +1,15 @@
 """A real ``mlflow server`` (full ``mlflow`` package) on 127.0.0.1, proxying artifacts to a destination.
 
 :func:`mlflow_server` starts ``mlflow server --serve-artifacts --artifacts-destination <uri>``
-with a sqlite backend store and one uvicorn worker in its own session, waits for
-``/health``, yields an :class:`MlflowServer` and kills the session afterwards.
-:func:`run_client` drives it with MLflow's own client from another process.
-The server's environment is the test's (already scrubbed by conftest) plus ``env``.
+(the ``mlflow`` script next to the running interpreter, else on ``PATH``) with a sqlite
+backend store and one uvicorn worker in its own session, waits for ``/health``, yields an
+:class:`MlflowServer` and kills the session afterwards. :func:`run_client` drives it with
+MLflow's own client from another process. The server's environment is the test's
+(already scrubbed by conftest) plus ``env``.
+
+No environment variable names a running one to reuse, and conftest registers no fixture:
+every tracking server proxies to a destination (and with an environment) its test module
+chooses, so each module starts its own.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .servers import _http_ok, _kill_group, find_binary, free_ports, wait_ready
+from .common import _http_ok, _kill_group, find_binary, free_ports, wait_ready
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,16 @@
-"""Azurite (the Azure Blob emulator) on 127.0.0.1 for the Azure tests.
+"""Azurite, the Azure Blob emulator, on 127.0.0.1 (conftest: ``azurite``, ``azurite_https``).
 
-:func:`azurite_server` runs ``azurite-blob`` 3.35.0 (``scripts/install-azure.sh`` puts it
-in ``.cache/node/node_modules/.bin/``) in memory, on a free port, from a temporary
-working directory; it polls the blob endpoint until it answers anything over HTTP (an
-unauthenticated request gets 403), and kills the process group on exit.
+:func:`azurite_server` runs ``azurite-blob`` 3.35.0 (``$AZURITE_BLOB``, else the one
+``scripts/install-azure.sh`` puts in ``.cache/node/node_modules/.bin/``, else ``PATH``) in
+memory, on a free port, from a temporary working directory; it polls the blob endpoint
+until it answers anything over HTTP (an unauthenticated request gets 403), and kills the
+process group on exit.
 
-``https=True`` serves TLS with a certificate from a throwaway CA made here: adlfs builds
-``https://<account_host>`` for every account-key or SAS-token connection, so that route
-only reaches Azurite over HTTPS. Azurite serves blob only (no ADLS Gen2 ``dfs``
-endpoint); ``abfss://`` URIs reach it through adlfs's blob endpoint.
+``https=True`` serves TLS with a certificate from a throwaway CA
+(:func:`.common.make_certificate`): adlfs builds ``https://<account_host>`` for every
+account-key or SAS-token connection, so that route only reaches Azurite over HTTPS.
+Azurite serves blob only (no ADLS Gen2 ``dfs`` endpoint); ``abfss://`` URIs reach it
+through adlfs's blob endpoint.
 
 A server named by ``ARTIFACT_FS_TEST_AZURITE_ENDPOINT`` (HTTP blob endpoint,
 ``http://127.0.0.1:PORT/devstoreaccount1``) or, for HTTPS,
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import ipaddress
 import os
 import pathlib
 import shutil
@@ -34,13 +35,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .servers import _kill_group, free_ports, sigstopped, wait_ready
+from .common import REPO_ROOT, _kill_group, free_ports, make_certificate, sigstopped, wait_ready
 
 ENDPOINT_ENV = "ARTIFACT_FS_TEST_AZURITE_ENDPOINT"
 HTTPS_ENDPOINT_ENV = "ARTIFACT_FS_TEST_AZURITE_HTTPS_ENDPOINT"
 HTTPS_CA_ENV = "ARTIFACT_FS_TEST_AZURITE_HTTPS_CA"
 BINARY_ENV = "AZURITE_BLOB"
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 INSTALLED_BINARY = REPO_ROOT / ".cache" / "node" / "node_modules" / ".bin" / "azurite-blob"
 
 #: Azurite's well-known development account and key (published by Microsoft, not a secret).
@@ -124,58 +124,6 @@ def find_azurite() -> str:
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     raise RuntimeError(f"azurite-blob not found at {INSTALLED_BINARY} nor on PATH: run scripts/install-azure.sh")
-
-
-def make_certificate(directory: pathlib.Path) -> tuple[str, str, str]:
-    """A throwaway CA and a server certificate for 127.0.0.1/localhost: ``(ca, cert, key)`` paths."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-
-    def builder(subject: str, issuer: str, public_key):
-        return (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=2))
-        )
-
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    usage = dict(content_commitment=False, key_encipherment=False, data_encipherment=False, key_agreement=False)
-    ca = (
-        builder("artifact_fs test CA", "artifact_fs test CA", ca_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False, **usage),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    leaf = (
-        builder("127.0.0.1", "artifact_fs test CA", key.public_key())
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = tuple(str(directory / name) for name in ("ca.pem", "cert.pem", "key.pem"))
-    pathlib.Path(paths[0]).write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    pathlib.Path(paths[1]).write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    pathlib.Path(paths[2]).write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return paths  # type: ignore[return-value]
 
 
 def _answers(url: str, ca_file: str | None) -> bool:
