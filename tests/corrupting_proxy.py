@@ -70,7 +70,7 @@ class CorruptingProxy:
         """Stop accepting connections (open ones end with their peers)."""
         self._server.close()
 
-    def __enter__(self) -> "CorruptingProxy":
+    def __enter__(self) -> CorruptingProxy:
         return self
 
     def __exit__(self, *_exc) -> None:
@@ -215,7 +215,7 @@ def _parse_head(head: bytes) -> tuple[str, dict[str, str]]:
 
 
 def _flip(data: bytes, at: int) -> bytes:
-    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1:]
+    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
 
 
 def _copy_length(reader: _Reader, sink, length: int, flip: bool) -> None:

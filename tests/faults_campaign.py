@@ -59,5 +59,7 @@ def test_fault_campaign(tmp_path_factory):
     assert sum(o.bytes_lost for o in hit) == 0
     assert sum(o.partial for o in hit) == 0
     assert all(o.rerun_ok for o in hit)
-    unreported = [o for o in hit if not (o.reported or o.survived) and (o.backend, o.operation, o.fault) not in KNOWN_GAPS]
+    unreported = [
+        o for o in hit if not (o.reported or o.survived) and (o.backend, o.operation, o.fault) not in KNOWN_GAPS
+    ]
     assert not unreported, unreported

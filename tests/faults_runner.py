@@ -110,7 +110,9 @@ def _call(target: Target, operation: str, prefix: str, work: Workload, dst: path
 
 
 def _names_artifact(message: str, operation: str, work: Workload) -> bool:
-    named = {"log_artifacts": str(work.root / "tree"), "log_artifact": "model.bin", "download_artifacts": "'tree'"}[operation]
+    named = {"log_artifacts": str(work.root / "tree"), "log_artifact": "model.bin", "download_artifacts": "'tree'"}[
+        operation
+    ]
     action, _, cause = message.partition(": ")
     return named in action and bool(cause.strip())
 
@@ -172,7 +174,9 @@ def inject(target: Target, operation: str, fault: str, work: Workload, delay: fl
         outcome.seconds = round(result["at"] - fault_at, 2)
         outcome.message = str(error)[:500]
         outcome.reported = (
-            isinstance(error, MlflowException) and outcome.seconds <= bound and _names_artifact(str(error), operation, work)
+            isinstance(error, MlflowException)
+            and outcome.seconds <= bound
+            and _names_artifact(str(error), operation, work)
         )
     if fault == "kill":
         target.restart()

@@ -23,7 +23,7 @@ def readme_examples(heading: str = "## Reading artifacts as data") -> list[str]:
     text = README.read_text()
     start = text.index(heading + "\n")
     end = text.find("\n## ", start + len(heading))
-    section = text[start:end if end != -1 else None]
+    section = text[start : end if end != -1 else None]
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 

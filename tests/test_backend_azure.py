@@ -37,7 +37,10 @@ TIMEOUT_BOUND = 60  #: seconds a call on a hung server may take before the test 
 WRONG_KEY = base64.b64encode(b"not-the-dev-account-key-" * 3).decode()
 TAMPERED = base64.b64encode(b"a-signature-made-with-no-key-at-all").decode().replace("=", "%3D")
 CS, ACCESS, ACCOUNT_KEY, SAS = (
-    "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCESS_KEY", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_SAS_TOKEN"
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_STORAGE_ACCESS_KEY",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
 )
 SP = {"AZURE_STORAGE_CLIENT_ID": "cid", "AZURE_STORAGE_CLIENT_SECRET": "csecret", "AZURE_STORAGE_TENANT_ID": "tid"}
 
@@ -107,13 +110,22 @@ class TestAbfssContainerRoot(TestWasbsContainerRoot):
         ({ACCESS: "k1", ACCOUNT_KEY: "k2", SAS: "sas", **SP}, {"account_key": ACCESS}),
         ({ACCOUNT_KEY: "k2", SAS: "sas", **SP}, {"account_key": ACCOUNT_KEY}),
         ({SAS: "sas", **SP}, {"sas_token": SAS}),
-        (SP, {"client_id": "AZURE_STORAGE_CLIENT_ID", "client_secret": "AZURE_STORAGE_CLIENT_SECRET", "tenant_id": "AZURE_STORAGE_TENANT_ID"}),
+        (
+            SP,
+            {
+                "client_id": "AZURE_STORAGE_CLIENT_ID",
+                "client_secret": "AZURE_STORAGE_CLIENT_SECRET",
+                "tenant_id": "AZURE_STORAGE_TENANT_ID",
+            },
+        ),
         ({}, {}),  # nothing: anon=False, so adlfs builds a DefaultAzureCredential
     ],
 )
 def test_credential_precedence_is_the_same_for_both_schemes(scheme, env, expected):
     resolved = resolve(uri(scheme, "c", "p"), env=env)
-    credentials = {k: v.removeprefix("environment ") for k, v in resolved.sources.items() if v.startswith("environment")}
+    credentials = {
+        k: v.removeprefix("environment ") for k, v in resolved.sources.items() if v.startswith("environment")
+    }
     assert credentials == expected
     assert resolved.storage_options["anon"] is False
     for name in (CS, ACCESS, ACCOUNT_KEY, SAS, "AZURE_STORAGE_CLIENT_SECRET"):
@@ -222,7 +234,9 @@ def test_blobs_over_16_mib_are_staged_in_blocks_and_smaller_ones_keep_their_md5(
     repo.log_artifact(small)
     repo.log_artifact(big)
     blobs = azurite.service_client().get_container_client(container)
-    committed = {name: blobs.get_blob_client(f"root/{name}").get_block_list("committed")[0] for name in ("small.bin", "big.bin")}
+    committed = {
+        name: blobs.get_blob_client(f"root/{name}").get_block_list("committed")[0] for name in ("small.bin", "big.bin")
+    }
     assert committed["small.bin"] == [] and len(committed["big.bin"]) == 5
     md5 = blobs.get_blob_client("root/small.bin").get_blob_properties().content_settings.content_md5
     assert bytes(md5) == hashlib.md5(small.read_bytes()).digest()
@@ -232,7 +246,9 @@ def test_blobs_over_16_mib_are_staged_in_blocks_and_smaller_ones_keep_their_md5(
 
 
 @pytest.mark.parametrize("timeout", [None, "30"])  # with a timeout the adlfs instance is wrapped (BoundedCalls)
-def test_a_directory_listing_is_one_request_and_files_and_missing_paths_list_nothing(timeout, container, azurite, tmp_path, caplog, monkeypatch):
+def test_a_directory_listing_is_one_request_and_files_and_missing_paths_list_nothing(
+    timeout, container, azurite, tmp_path, caplog, monkeypatch
+):
     if timeout:
         monkeypatch.setenv("MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", timeout)
     for rel in ("d/a.txt", "d/sub/b.txt", "d/c.bin", "top.txt"):
@@ -273,12 +289,16 @@ EXACT_TREE = {**{f"{i}.txt": f"file {i}".encode() for i in range(9)}, "sub/g ?#[
 def _twins(name: str) -> list[str]:
     """Names a mangled ``name`` would hit: the one its ``?`` matches as a glob, the one without trailing spaces."""
     stripped = "/".join(segment.rstrip() for segment in name.split("/"))
-    twins = {name.replace("?", "Q")} | ({stripped} if all(s not in ("", ".", "..") for s in stripped.split("/")) else set())
+    twins = {name.replace("?", "Q")} | (
+        {stripped} if all(s not in ("", ".", "..") for s in stripped.split("/")) else set()
+    )
     return sorted(twins - {name})
 
 
 @pytest.mark.parametrize(("scheme", "timeout"), [("wasbs", None), ("abfss", None), ("wasbs", "30")])
-def test_names_with_query_fragment_percent_and_trailing_spaces_round_trip_exactly(scheme, timeout, container, azurite, tmp_path, monkeypatch):
+def test_names_with_query_fragment_percent_and_trailing_spaces_round_trip_exactly(
+    scheme, timeout, container, azurite, tmp_path, monkeypatch
+):
     # With a transfer timeout the opener wraps the adlfs instance (BoundedCalls): the hooks must reach it.
     if timeout:
         monkeypatch.setenv("MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", timeout)
@@ -306,7 +326,8 @@ def test_names_with_query_fragment_percent_and_trailing_spaces_round_trip_exactl
         listed = [(i.path, i.is_dir, i.file_size) for i in repo.list_artifacts(name)]
         assert listed == [(f"{name}/f.txt", False, 7), (f"{name}/tree", True, None)], name
         assert [(i.path, i.file_size) for i in repo.list_artifacts(f"{name}/tree/sub")] == [
-            (f"{name}/tree/sub/  ", 6), (f"{name}/tree/sub/g ?#[1].txt", 1)
+            (f"{name}/tree/sub/  ", 6),
+            (f"{name}/tree/sub/g ?#[1].txt", 1),
         ]
         assert repo.list_artifacts(f"{name}/f.txt") == []
 
@@ -320,7 +341,9 @@ def test_names_with_query_fragment_percent_and_trailing_spaces_round_trip_exactl
 
         repo.delete_artifacts(f"{name}/tree/sub/g ?#[1].txt")  # that blob, not what the glob matches
         repo.delete_artifacts(f"{name}/f.txt")
-        assert stored(f"{root}/{name}/") == [f"{root}/{name}/{rel}" for rel in tree_blobs if rel != "tree/sub/g ?#[1].txt"]
+        assert stored(f"{root}/{name}/") == [
+            f"{root}/{name}/{rel}" for rel in tree_blobs if rel != "tree/sub/g ?#[1].txt"
+        ]
         repo.delete_artifacts(name)
         assert stored(f"{root}/") == [f"{root}/{twin}/f.txt" for twin in twins], name
         assert repo.list_artifacts(name) == []
@@ -343,7 +366,15 @@ def test_the_filesystem_of_an_azure_uri_takes_names_exactly_and_globs_only_what_
     assert fs.info(f"abfs://{root}/?") == {"name": f"{root}/?", "size": None, "type": "directory"}
     assert sorted(fs.find(f"{root}/?", withdirs=True)) == [f"{root}/?/f"]
     fs.rm([f"{root}/?/f", f"{root}/[1]"])  # those blobs, not r/x/f nor r/1
-    assert sorted(b.name for b in blobs.list_blobs()) == ["r/1", "r/a /f", "r/a/f", "r/a?b=c#d/f", "r/t1.csv", "r/t2.csv", "r/x/f"]
+    assert sorted(b.name for b in blobs.list_blobs()) == [
+        "r/1",
+        "r/a /f",
+        "r/a/f",
+        "r/a?b=c#d/f",
+        "r/t1.csv",
+        "r/t2.csv",
+        "r/x/f",
+    ]
     fs.rm(f"{root}/a ", recursive=True)
     fs.rm(f"{root}/t?.csv")  # no blob has that name: still a glob
     assert sorted(b.name for b in blobs.list_blobs()) == ["r/1", "r/a/f", "r/a?b=c#d/f", "r/x/f"]
@@ -423,7 +454,9 @@ def probe(server, target: str, steps: list[dict]) -> list[dict]:
     """Run :data:`PROBE`'s steps against ``server`` (HTTPS) in a fresh interpreter."""
     output = json.loads(server.run_python(PROBE, json.dumps({"uri": target, "steps": steps})).splitlines()[-1])
     assert "devstoreaccount1" in output["log"]  # the requests were logged...
-    secrets = {KEY} | {v for step in steps for k, v in step.get("env", {}).items() if k in (CS, ACCESS, ACCOUNT_KEY, SAS)}
+    secrets = {KEY} | {
+        v for step in steps for k, v in step.get("env", {}).items() if k in (CS, ACCESS, ACCOUNT_KEY, SAS)
+    }
     for secret in secrets:  # ...and no secret, nor a SAS signature, shows in a log line or message
         signature = re.search(r"sig=([^&]+)", secret)
         for text in filter(None, (secret.lstrip("?"), signature and signature.group(1))):
@@ -471,7 +504,11 @@ def test_sas_token_generated_with_the_dev_key(azurite_https, scheme):
     ])  # fmt: skip
     sas = f"environment {SAS}"
     assert _outcomes(results) == [
-        (True, [sas]), (True, [sas]), ("AuthorizationPermissionMismatch", [sas]), ("AuthorizationFailure", [sas]), (True, [sas])
+        (True, [sas]),
+        (True, [sas]),
+        ("AuthorizationPermissionMismatch", [sas]),
+        ("AuthorizationFailure", [sas]),
+        (True, [sas]),
     ], results
 
 
@@ -513,7 +550,10 @@ def test_unchanged_mlflow_code_logs_through_artifact_fs(scheme, container, azuri
             mlflow.log_text("inline", "texts/inline.txt")
         assert run.info.artifact_uri.startswith(f"{scheme}://")
         client = MlflowClient()
-        assert [(i.path, i.is_dir) for i in client.list_artifacts(run.info.run_id)] == [("model", True), ("texts", True)]
+        assert [(i.path, i.is_dir) for i in client.list_artifacts(run.info.run_id)] == [
+            ("model", True),
+            ("texts", True),
+        ]
         assert _walk(client, run.info.run_id, "model") == {name: len(data) for name, data in TREE.items()}
         local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=str(tmp_path / "dl"))
         downloaded = {

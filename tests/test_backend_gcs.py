@@ -283,7 +283,10 @@ def test_unchanged_mlflow_code_logs_through_artifact_fs(bucket, fake_gcs, tmp_pa
             mlflow.log_artifacts(str(src / "model"), "model")
             mlflow.log_text("inline", "texts/inline.txt")
         client = MlflowClient()
-        assert [(i.path, i.is_dir) for i in client.list_artifacts(run.info.run_id)] == [("model", True), ("texts", True)]
+        assert [(i.path, i.is_dir) for i in client.list_artifacts(run.info.run_id)] == [
+            ("model", True),
+            ("texts", True),
+        ]
         listed = {(i.path, i.is_dir, i.file_size) for i in client.list_artifacts(run.info.run_id, "model")}
         assert ("model/empty.bin", False, 0) in listed and ("model/.config", False, 8) in listed
         assert ("model/donn\u00e9es", True, None) in listed and ("model/sub", True, None) in listed

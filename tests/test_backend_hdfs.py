@@ -53,7 +53,9 @@ def _unique(prefix: str = "t") -> str:
 
 def _digests(directory) -> dict[str, str]:
     root = pathlib.Path(directory)
-    return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest() for f in root.rglob("*") if f.is_file()}
+    return {
+        str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest() for f in root.rglob("*") if f.is_file()
+    }
 
 
 # --- the contract, on the real NameNode ---------------------------------------------------
@@ -254,7 +256,8 @@ def test_unchanged_mlflow_code_logs_to_hdfs(hdfs, tmp_path, monkeypatch):
     src = tmp_path / "outputs"
     files = {
         "model/weights.bin": os.urandom(2 * 1024 * 1024 + 3), "model/empty.bin": b"", "model/nested/deeper/zero": b"",
-        "model/.config": b"hidden=1", "données/résumé é.txt": "ünïcödé ✓".encode(), "日本語/ファイル.txt": b"\xe3\x81\x82",
+        "model/.config": b"hidden=1", "données/résumé é.txt": "ünïcödé ✓".encode(),
+        "日本語/ファイル.txt": b"\xe3\x81\x82",
         ".dotdir/.env": b"K=V", "top.txt": b"top",
     }  # fmt: skip
     for name, data in files.items():

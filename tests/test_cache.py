@@ -11,10 +11,10 @@ import pytest
 from mlflow import MlflowClient
 
 import artifact_fs as af
-from artifact_fs.read_cache import ReadCache, download_through_cache
 from artifact_fs.errors import IntegrityError
 from artifact_fs.integrity import TransferPolicy
 from artifact_fs.protocols import RunsFileSystem
+from artifact_fs.read_cache import ReadCache, download_through_cache
 
 from .conftest import new_bucket
 
@@ -48,7 +48,9 @@ def test_second_read_is_a_hit_and_a_rewrite_is_a_miss(s3_run, seaweedfs, tmp_pat
     with fs.open(f"runs://{run_id}/blob.bin") as f:
         assert f.read() == b"B" * 1000, "a changed artifact is never served from the cache"
     assert (fs.cache.misses, fs.cache.hits) == (2, 1)
-    assert len(cached_entries(tmp_path / "cache")) == 2 and not any(".partial" in n for n in cached_entries(tmp_path / "cache"))
+    assert len(cached_entries(tmp_path / "cache")) == 2 and not any(
+        ".partial" in n for n in cached_entries(tmp_path / "cache")
+    )
 
 
 def test_another_process_reuses_the_entry(seaweedfs, monkeypatch, tmp_path):
@@ -113,8 +115,7 @@ def test_download_artifacts_uses_the_cache(s3_run, seaweedfs, tmp_path, monkeypa
     first = client.download_artifacts(run_id, "model", str(tmp_path))
     assert open(os.path.join(first, "w.bin"), "rb").read() == b"W" * 100
     assert len(cached_entries(tmp_path / "cache")) == 1
-    entry = os.path.join(tmp_path / "cache", *[
-        (d, n) for d, _, names in os.walk(tmp_path / "cache") for n in names][0])
+    entry = os.path.join(tmp_path / "cache", *[(d, n) for d, _, names in os.walk(tmp_path / "cache") for n in names][0])
     os.chmod(entry, 0o644)
     with open(entry, "r+b") as f:  # prove the second download is served from the entry
         f.write(b"C")
@@ -144,8 +145,14 @@ def test_a_fill_whose_digest_differs_from_the_store_is_never_published(s3_run, s
     with pytest.raises(IntegrityError, match="md5"):
         fs.cache.fetch(target.fs, inner, info, corrupting, row=row, policy=TransferPolicy(retries=0))
     with pytest.raises(IntegrityError, match="md5"):  # the batched fills of af.cp / download_artifacts
-        download_through_cache(fs.cache, target.fs, [(inner, str(tmp_path / "out.bin"))], {inner: info},
-                               lambda batch: [corrupting(remote, local) for remote, local in batch], row=row)
+        download_through_cache(
+            fs.cache,
+            target.fs,
+            [(inner, str(tmp_path / "out.bin"))],
+            {inner: info},
+            lambda batch: [corrupting(remote, local) for remote, local in batch],
+            row=row,
+        )
     assert cached_entries(tmp_path / "cache") == [] and not (tmp_path / "out.bin").exists()
     with fs.open(f"runs://{run_id}/blob.bin") as f:
         assert f.read() == b"A" * 1000

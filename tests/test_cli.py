@@ -8,7 +8,6 @@ import os
 import pty
 import subprocess
 import sys
-import uuid
 
 import pytest
 from mlflow import MlflowClient
@@ -33,8 +32,14 @@ def bucket(seaweedfs):
 
 
 def run(*args: str, env=None, stderr=subprocess.PIPE) -> subprocess.CompletedProcess:
-    return subprocess.run([SCRIPT, *args], capture_output=stderr is subprocess.PIPE, stderr=None if stderr is subprocess.PIPE else stderr,
-                          text=True, timeout=120, env=env)
+    return subprocess.run(
+        [SCRIPT, *args],
+        capture_output=stderr is subprocess.PIPE,
+        stderr=None if stderr is subprocess.PIPE else stderr,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def as_json(*args: str, env=None):
@@ -57,7 +62,9 @@ def test_upload_list_measure_print_download_delete(env, bucket, tmp_path, capsys
     remote = f"s3://{bucket}/exp/1"
     assert as_json("cp", str(local), remote, env=env) == {"files": 2, "bytes": 10, "destination": remote}
     assert as_json("ls", remote, env=env) == [
-        {"path": "a.txt", "is_dir": False, "size": 5}, {"path": "sub", "is_dir": True, "size": None}]
+        {"path": "a.txt", "is_dir": False, "size": 5},
+        {"path": "sub", "is_dir": True, "size": None},
+    ]
     assert [row["path"] for row in in_process(capsys, "ls", "-R", remote)] == ["a.txt", "sub/b.txt"]
     assert in_process(capsys, "du", remote) == {"uri": remote, "bytes": 10, "files": 2}
     assert cli.main(["cat", f"{remote}/sub/b.txt"]) == 0
@@ -72,10 +79,14 @@ def test_upload_list_measure_print_download_delete(env, bucket, tmp_path, capsys
 def test_store_to_store_and_runs_uris(env, bucket, tmp_path, capsys):
     tracking = f"sqlite:///{tmp_path}/mlflow.db"
     client = MlflowClient(tracking)
-    run_id = client.create_run(client.create_experiment("cli", artifact_location=str(tmp_path / "local-store"))).info.run_id
+    run_id = client.create_run(
+        client.create_experiment("cli", artifact_location=str(tmp_path / "local-store"))
+    ).info.run_id
     (tmp_path / "t.csv").write_text("x\n1\n")
     assert in_process(capsys, "cp", str(tmp_path / "t.csv"), f"s3://{bucket}/src/t.csv")["files"] == 1
-    assert run("cp", f"s3://{bucket}/src/", f"runs:/{run_id}/copied", "--tracking-uri", tracking, env=env).returncode == 0
+    assert (
+        run("cp", f"s3://{bucket}/src/", f"runs:/{run_id}/copied", "--tracking-uri", tracking, env=env).returncode == 0
+    )
     assert client.list_artifacts(run_id, "copied")[0].path == "copied/t.csv"
     assert cli.main(["cat", f"runs:/{run_id}/copied/t.csv", "--tracking-uri", tracking]) == 0
     assert capsys.readouterr().out == "x\n1\n"
@@ -115,8 +126,13 @@ def test_progress_bar_on_a_terminal_only(env, bucket, tmp_path):
     assert piped.returncode == 0 and piped.stderr == ""
     main, secondary = pty.openpty()
     try:
-        done = subprocess.run([SCRIPT, "cp", remote, str(tmp_path / "down.bin")], stdout=subprocess.PIPE,
-                              stderr=secondary, env=env, timeout=120)
+        done = subprocess.run(
+            [SCRIPT, "cp", remote, str(tmp_path / "down.bin")],
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            env=env,
+            timeout=120,
+        )
         os.close(secondary)
         shown = b""
         while True:

@@ -89,7 +89,7 @@ def test_a_backend_older_than_the_declared_minimum_is_refused_naming_it(tmp_path
     script = textwrap.dedent(
         f"""
         import sys
-        sys.path.insert(0, {str(tmp_path / 'site')!r})
+        sys.path.insert(0, {str(tmp_path / "site")!r})
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
         try:
             get_artifact_repository("s3://bucket/path").list_artifacts()

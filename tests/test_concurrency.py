@@ -71,7 +71,9 @@ def check(repo: FsspecArtifactRepository, dst: pathlib.Path, shared: bool) -> No
     dst.mkdir()
     root = pathlib.Path(repo.download_artifacts("", str(dst)))
     found = {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
     }
     if shared:
         common = found.pop("shared/common.bin")
@@ -89,9 +91,19 @@ def run_processes(runs: list[tuple[str, bool]], tmp_path: pathlib.Path, env: dic
     start = time.time() + 4  # most of the 8 interpreters have imported mlflow by then
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(w), str(src), str(start),
-             *(arg for uri, shared in runs for arg in (uri, "shared" if shared else "distinct"))],
-            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-c",
+                WRITER,
+                str(w),
+                str(src),
+                str(start),
+                *(arg for uri, shared in runs for arg in (uri, "shared" if shared else "distinct")),
+            ],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )  # fmt: skip
         for w, src in enumerate(sources)
     ]

@@ -139,7 +139,9 @@ def test_cp_refuses_corrupted_bytes_both_ways(s3, tmp_path, monkeypatch, capsys,
 
 
 @pytest.mark.parametrize("uploader", ["boto3-8MiB-parts", "boto3-7MiB-parts"])
-def test_multipart_objects_of_other_uploaders_are_verified_without_false_mismatches(s3, tmp_path, monkeypatch, uploader):
+def test_multipart_objects_of_other_uploaders_are_verified_without_false_mismatches(
+    s3, tmp_path, monkeypatch, uploader
+):
     """No part size recorded: 8 MiB parts (boto3's and MLflow's default) are guessed; 7 MiB
     parts are found by asking the store each part's size. A healthy download passes, a
     corrupted one is refused."""
@@ -165,7 +167,9 @@ def test_multipart_objects_of_other_uploaders_are_verified_without_false_mismatc
 # --- repository uploads -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("size", "match"), [(1 * MIB, "PUT "), (24 * MIB, "partNumber=2&")], ids=["1MiB", "24MiB-multipart"])
+@pytest.mark.parametrize(
+    ("size", "match"), [(1 * MIB, "PUT "), (24 * MIB, "partNumber=2&")], ids=["1MiB", "24MiB-multipart"]
+)
 def test_a_corrupted_upload_is_refused_with_nothing_under_its_name_or_retried(s3, tmp_path, monkeypatch, size, match):
     server, bucket, proxy = s3
     data = random_file(tmp_path / "f.bin", size)
@@ -208,7 +212,9 @@ def test_a_corrupted_object_of_another_writer_is_reported_never_deleted_nor_retr
 
 
 @pytest.mark.parametrize("size", [1 * MIB, 24 * MIB], ids=["1MiB", "24MiB-multipart"])
-def test_an_upload_that_differs_from_its_file_is_deleted_when_it_is_provably_ours(seaweedfs, monkeypatch, tmp_path, size):
+def test_an_upload_that_differs_from_its_file_is_deleted_when_it_is_provably_ours(
+    seaweedfs, monkeypatch, tmp_path, size
+):
     """The object in the store is the one our own upload published (its ETag is the one our
     PUT / CompleteMultipartUpload got back) and it differs from the file: ours to delete, and
     the error is corruption in transit, which the retry budget sends again. (``full``: the
@@ -243,8 +249,9 @@ def run_on_s3(s3, monkeypatch, tracking_uri):
     return run.info.run_id, server, bucket, proxy, prefix
 
 
-STREAMED = pytest.mark.parametrize(("size", "match"), [(1 * MIB, "PUT "), (12 * MIB, "partNumber=2&")],
-                                   ids=["1MiB", "12MiB-multipart"])
+STREAMED = pytest.mark.parametrize(
+    ("size", "match"), [(1 * MIB, "PUT "), (12 * MIB, "partNumber=2&")], ids=["1MiB", "12MiB-multipart"]
+)
 
 
 @STREAMED

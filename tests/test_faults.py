@@ -4,7 +4,8 @@ session servers) are SIGKILLed or SIGSTOPped while an artifact call is in flight
 Each fault: the call fails within the bound with an ``MlflowException`` naming the
 artifact and the cause; nothing under a final name is incomplete (store read directly, or
 the download directory); rerunning the call once the server is back completes, every
-SHA-256 matches, and no temporary name or open multipart upload is left behind. The full campaign (>= 200 faults, 256 MiB files) is
+SHA-256 matches, and no temporary name or open multipart upload is left behind. The full
+campaign (>= 200 faults, 256 MiB files) is
 ``tests/faults_campaign.py``, run by ``scripts/faults.sh``.
 """
 

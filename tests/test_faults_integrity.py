@@ -33,8 +33,9 @@ def store(request, monkeypatch):
         for name, value in server.env().items():
             monkeypatch.setenv(name, value)
         bucket, client = new_bucket(server), server.boto3_client()
-        yield FsspecArtifactRepository(f"s3://{bucket}/run"), lambda key, data: client.put_object(
-            Bucket=bucket, Key=f"run/{key}", Body=data
+        yield (
+            FsspecArtifactRepository(f"s3://{bucket}/run"),
+            lambda key, data: client.put_object(Bucket=bucket, Key=f"run/{key}", Body=data),
         )
     elif request.param == "gcs":
         server = request.getfixturevalue("fake_gcs")
@@ -49,8 +50,9 @@ def store(request, monkeypatch):
         monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", server.connection_string())
         container = server.create_container()
         blobs = server.service_client().get_container_client(container)
-        yield FsspecArtifactRepository(f"wasbs://{container}@devstoreaccount1.blob.core.windows.net/run"), (
-            lambda key, data: blobs.upload_blob(f"run/{key}", data, overwrite=True)
+        yield (
+            FsspecArtifactRepository(f"wasbs://{container}@devstoreaccount1.blob.core.windows.net/run"),
+            (lambda key, data: blobs.upload_blob(f"run/{key}", data, overwrite=True)),
         )
 
 
@@ -149,7 +151,7 @@ def test_corruption_from_any_layer_uses_the_retry_budget_and_leaves_as_data_loss
     for error in (FlexibleChecksumError(error_msg="Expected checksum x did not match calculated checksum: y"), refused):
         calls = []
 
-        def attempt(number, error=error):
+        def attempt(number, error=error, calls=calls):
             calls.append(number)
             raise error
 

@@ -178,7 +178,12 @@ def _gcs_store(request, monkeypatch, tmp_path) -> Store:
         monkeypatch.setenv(name, value)
     bucket = f"t-{uuid.uuid4().hex[:16]}"
     server.create_bucket(bucket)
-    return Store("gcs", f"gs://{bucket}", lambda: sorted(server.objects(bucket)), missing=f"gs://nosuch-{uuid.uuid4().hex[:12]}/run")
+    return Store(
+        "gcs",
+        f"gs://{bucket}",
+        lambda: sorted(server.objects(bucket)),
+        missing=f"gs://nosuch-{uuid.uuid4().hex[:12]}/run",
+    )
 
 
 def _azure_store(request, monkeypatch, tmp_path) -> Store:
@@ -212,7 +217,14 @@ def _ftp_store(request, monkeypatch, tmp_path) -> Store:
     return Store("ftp", server.uri(f"/{sub}"), _walk(server.root / sub))
 
 
-STORES = {"local": _local_store, "s3": _s3_store, "gcs": _gcs_store, "azure": _azure_store, "sftp": _sftp_store, "ftp": _ftp_store}
+STORES = {
+    "local": _local_store,
+    "s3": _s3_store,
+    "gcs": _gcs_store,
+    "azure": _azure_store,
+    "sftp": _sftp_store,
+    "ftp": _ftp_store,
+}
 
 
 @pytest.fixture(params=list(STORES))

@@ -29,9 +29,31 @@ ACCEPTED = {
 }
 
 REFUSED = [
-    "..", "../x", "a/..", "a/../../b", "/", "/abs", "//x", "C:/x", "c:", "a\\b", "\\\\server\\share",
-    "a\x00b", "a\nb", "a\tb", "\x7f", "%2e%2e", "a/%2E%2E/b", "%252e%252e", ".", "./", "./.", "%2e%2e%2fx", "a%2f..",
-    f"{TEMP_PREFIX}x", f"d/{TEMP_PREFIX}y",
+    "..",
+    "../x",
+    "a/..",
+    "a/../../b",
+    "/",
+    "/abs",
+    "//x",
+    "C:/x",
+    "c:",
+    "a\\b",
+    "\\\\server\\share",
+    "a\x00b",
+    "a\nb",
+    "a\tb",
+    "\x7f",
+    "%2e%2e",
+    "a/%2E%2E/b",
+    "%252e%252e",
+    ".",
+    "./",
+    "./.",
+    "%2e%2e%2fx",
+    "a%2f..",
+    f"{TEMP_PREFIX}x",
+    f"d/{TEMP_PREFIX}y",
 ]
 
 

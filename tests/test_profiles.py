@@ -124,7 +124,11 @@ def test_the_environment_still_fills_what_a_profile_leaves_open(write_profiles):
 
 @pytest.mark.parametrize("uri", ["s3://bkt/runs", "/tmp/store/runs", "gs://bkt/x", "sftp://h/x", "memory://m/x"])
 def test_without_a_profiles_file_resolution_is_unchanged(tmp_path, uri):
-    env = {"MLFLOW_S3_ENDPOINT_URL": "http://e.example", "AWS_ACCESS_KEY_ID": "k", "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT": "7"}
+    env = {
+        "MLFLOW_S3_ENDPOINT_URL": "http://e.example",
+        "AWS_ACCESS_KEY_ID": "k",
+        "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT": "7",
+    }
     plain = resolve(uri, env=env)
     missing = resolve(uri, env={**env, "ARTIFACT_FS_PROFILES": str(tmp_path / "absent.toml")})
     off = resolve(uri, env={**env, "ARTIFACT_FS_PROFILES": "none"})
@@ -146,11 +150,16 @@ def test_the_default_file_lives_in_the_user_config_directory(tmp_path):
 
 
 def test_credentials_from_a_profile_replace_the_environment_s_as_a_whole(write_profiles):
-    env = write_profiles("""
+    env = write_profiles(
+        """
         [profiles.named]
         match = "s3://bkt"
         credentials_profile = "team-b"
-    """, AWS_ACCESS_KEY_ID="env-key", AWS_SECRET_ACCESS_KEY="env-secret", MLFLOW_S3_ENDPOINT_URL="http://e")
+    """,
+        AWS_ACCESS_KEY_ID="env-key",
+        AWS_SECRET_ACCESS_KEY="env-secret",
+        MLFLOW_S3_ENDPOINT_URL="http://e",
+    )
     options = resolve("s3://bkt/x", env=env).storage_options
     assert options["profile"] == "team-b"
     assert "key" not in options and "secret" not in options
@@ -158,11 +167,15 @@ def test_credentials_from_a_profile_replace_the_environment_s_as_a_whole(write_p
 
 
 def test_a_credential_the_client_reads_by_itself_is_refused_not_mixed(write_profiles):
-    env = write_profiles("""
+    env = write_profiles(
+        """
         [profiles.acct-b]
         match = "wasbs://c@acctb.blob.core.windows.net"
         account_key = "env:B_KEY"
-    """, B_KEY="a2V5", AZURE_STORAGE_CONNECTION_STRING="AccountName=accta;AccountKey=c2VjcmV0")
+    """,
+        B_KEY="a2V5",
+        AZURE_STORAGE_CONNECTION_STRING="AccountName=accta;AccountKey=c2VjcmV0",
+    )
     with pytest.raises(InvalidProfilesError, match="AZURE_STORAGE_CONNECTION_STRING is set in the environment") as info:
         resolve("wasbs://c@acctb.blob.core.windows.net/runs", env=env)
     assert "c2VjcmV0" not in str(info.value) and "a2V5" not in str(info.value)
@@ -171,15 +184,21 @@ def test_a_credential_the_client_reads_by_itself_is_refused_not_mixed(write_prof
 def test_references_read_the_environment_and_files(write_profiles, tmp_path):
     secret_file = tmp_path / "secret"
     secret_file.write_text("from-a-file\n")
-    env = write_profiles(f"""
+    env = write_profiles(
+        f"""
         [profiles.refs]
         match = "s3://bkt"
         access_key_id = "env:MY_KEY"
         secret_access_key = "file:{secret_file}"
-    """, MY_KEY="from-env")
+    """,
+        MY_KEY="from-env",
+    )
     options = resolve("s3://bkt", env=env).storage_options
     assert (options["key"], options["secret"]) == ("from-env", "from-a-file")
-    with pytest.raises(InvalidProfilesError, match=r"profile 'refs' \(.*profiles.toml:2\), AWS_ACCESS_KEY_ID: environment variable 'MY_KEY' is not set"):
+    with pytest.raises(
+        InvalidProfilesError,
+        match=r"profile 'refs' \(.*profiles.toml:2\), AWS_ACCESS_KEY_ID: environment variable 'MY_KEY' is not set",
+    ):
         resolve("s3://bkt", env={"ARTIFACT_FS_PROFILES": env["ARTIFACT_FS_PROFILES"]})
 
 
@@ -213,15 +232,33 @@ def test_a_changed_file_is_read_again(write_profiles):
 
 BAD_FILES = [
     ('[profiles.p]\nmatch = "s3://b"\nregion = \n', r"line 3.*invalid TOML|invalid TOML.*line 3"),
-    ('[profiles.p]\nmatch = "s3://b"\n\nendpoint = "http://x"\n', r"line 4: profile 'p': unknown key 'endpoint' \(keys for s3 stores: .*endpoint_url"),
-    ('[profiles.p]\nmatch = "s3://b"\n[profiles.q]\nmatch = "s3://b/"\n', r"line 3: profile 'q' has the same match 's3://b' as profile 'p'"),
-    ('[profiles.p]\nmatch = "gs://b"\naccess_key_id = "k"\n', r"line 3: profile 'p': 'access_key_id' does not apply to gs stores"),
-    ('[profiles.p]\nmatch = "s3://b"\n\n\ntimeout = "soon"\n', r"line 5: profile 'p': MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT='soon' is not valid"),
+    (
+        '[profiles.p]\nmatch = "s3://b"\n\nendpoint = "http://x"\n',
+        r"line 4: profile 'p': unknown key 'endpoint' \(keys for s3 stores: .*endpoint_url",
+    ),
+    (
+        '[profiles.p]\nmatch = "s3://b"\n[profiles.q]\nmatch = "s3://b/"\n',
+        r"line 3: profile 'q' has the same match 's3://b' as profile 'p'",
+    ),
+    (
+        '[profiles.p]\nmatch = "gs://b"\naccess_key_id = "k"\n',
+        r"line 3: profile 'p': 'access_key_id' does not apply to gs stores",
+    ),
+    (
+        '[profiles.p]\nmatch = "s3://b"\n\n\ntimeout = "soon"\n',
+        r"line 5: profile 'p': MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT='soon' is not valid",
+    ),
     ('[profiles.p]\nmatch = "nope://b"\n', r"line 2: profile 'p': match 'nope://b' names no scheme"),
     ('[profiles.p]\nregion = "x"\n', r"line 1: profile 'p' needs a 'match' string"),
-    ('[profiles.p]\nmatch = "s3://b"\n[profiles.p.settings]\nMLFLOW_GCS_UPLOAD_CHUNK_SIZE = 1\n', r"line 4: profile 'p': 'MLFLOW_GCS_UPLOAD_CHUNK_SIZE' does not apply to s3 stores"),
-    ('[other]\nx = 1\n', r"line 1: unknown top-level key 'other'"),
-    ('[profiles.p]\nmatch = "s3://b"\nsecret_access_key = 5\nupload_extra_args = "{bad"\n', r"line 4: profile 'p': MLFLOW_S3_UPLOAD_EXTRA_ARGS='\{bad' is not valid"),
+    (
+        '[profiles.p]\nmatch = "s3://b"\n[profiles.p.settings]\nMLFLOW_GCS_UPLOAD_CHUNK_SIZE = 1\n',
+        r"line 4: profile 'p': 'MLFLOW_GCS_UPLOAD_CHUNK_SIZE' does not apply to s3 stores",
+    ),
+    ("[other]\nx = 1\n", r"line 1: unknown top-level key 'other'"),
+    (
+        '[profiles.p]\nmatch = "s3://b"\nsecret_access_key = 5\nupload_extra_args = "{bad"\n',
+        r"line 4: profile 'p': MLFLOW_S3_UPLOAD_EXTRA_ARGS='\{bad' is not valid",
+    ),
 ]
 
 
@@ -234,7 +271,9 @@ def test_a_bad_profiles_file_names_the_file_the_line_and_the_reason(write_profil
 
 
 def test_a_bad_secret_value_is_not_echoed(write_profiles):
-    env = write_profiles('[profiles.p]\nmatch = "wasbs://c@a.blob.core.windows.net"\n[profiles.p.settings]\nNO_SUCH = "x"\n')
+    env = write_profiles(
+        '[profiles.p]\nmatch = "wasbs://c@a.blob.core.windows.net"\n[profiles.p.settings]\nNO_SUCH = "x"\n'
+    )
     with pytest.raises(InvalidProfilesError, match="'NO_SUCH' does not apply to wasbs stores"):
         resolve("wasbs://c@a.blob.core.windows.net/x", env=env)
 
@@ -261,12 +300,15 @@ def test_a_local_profile_applies_to_plain_paths_and_file_uris(write_profiles, tm
 
 
 def test_a_profile_sets_the_retry_budget_and_checks_per_store(write_profiles):
-    env = write_profiles("""
+    env = write_profiles(
+        """
         [profiles.flaky]
         match = "s3://flaky-bucket"
         retries = 5
         verify = "full"
-    """, ARTIFACT_FS_RETRIES="1")
+    """,
+        ARTIFACT_FS_RETRIES="1",
+    )
     flaky = resolve("s3://flaky-bucket/runs", env=env)
     assert flaky.transfer_options == {"retries": 5, "verify": "full"}
     assert flaky.sources["transfer:retries"].startswith("profile 'flaky' (")

@@ -47,22 +47,29 @@ def test_one_client_process_logs_to_two_servers_with_their_own_credentials(tmp_p
     toml, python = readme_example()
     toml = toml.replace("http://minio.archive.example:9000", archive_proxy.endpoint_url)
     toml = toml.replace('"s3://archive-artifacts"', f'"s3://{archive_bucket}"')
-    python = python.replace("s3://team-artifacts/", f"s3://{team_bucket}/").replace("s3://archive-artifacts/", f"s3://{archive_bucket}/")
+    python = python.replace("s3://team-artifacts/", f"s3://{team_bucket}/").replace(
+        "s3://archive-artifacts/", f"s3://{archive_bucket}/"
+    )
     profiles = tmp_path / "profiles.toml"
     profiles.write_text(toml)
     profiles.chmod(0o600)
     script = tmp_path / "example.py"
-    script.write_text(python + textwrap.dedent("""
+    script.write_text(
+        python
+        + textwrap.dedent("""
         import json
         runs = mlflow.search_runs([main, archive], output_format="list")
         print(json.dumps({r.info.experiment_id: r.info.artifact_uri for r in runs}))
-    """))
+    """)
+    )
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
     env.update(seaweedfs.env(), MLFLOW_S3_ENDPOINT_URL=team_proxy.endpoint_url)
     env.update(ARTIFACT_FS_PROFILES=str(profiles), ARCHIVE_KEY=ARCHIVE_KEY, ARCHIVE_SECRET=ARCHIVE_SECRET)
     env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
-    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
     # each run's artifact landed on its own server, and only there
@@ -89,14 +96,18 @@ def test_the_profile_is_also_used_to_read_back(tmp_path, seaweedfs, moto, proxie
     code = textwrap.dedent(f"""
         import mlflow.artifacts, pathlib, sys
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-        root = "s3://{bucket}/{key.rsplit('/data/', 1)[0]}"
+        root = "s3://{bucket}/{key.rsplit("/data/", 1)[0]}"
         print([f.path for f in get_artifact_repository(root).list_artifacts("data")])
         local = mlflow.artifacts.download_artifacts(artifact_uri=root + "/data/table.csv", dst_path=sys.argv[1])
         print(pathlib.Path(local).read_text())
     """)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_"))}
-    env.update(seaweedfs.env(), ARTIFACT_FS_PROFILES=str(profiles), ARCHIVE_KEY=ARCHIVE_KEY, ARCHIVE_SECRET=ARCHIVE_SECRET)
-    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "dl")], env=env, capture_output=True, text=True, timeout=120)
+    env.update(
+        seaweedfs.env(), ARTIFACT_FS_PROFILES=str(profiles), ARCHIVE_KEY=ARCHIVE_KEY, ARCHIVE_SECRET=ARCHIVE_SECRET
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "dl")], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "['data/table.csv']" in done.stdout and "a,b\n1,2" in done.stdout
     assert archive_proxy.key_ids == {ARCHIVE_KEY}
@@ -115,19 +126,33 @@ def test_mlflow_server_resolves_its_destination_through_a_profile(tmp_path, moto
     _team_proxy, archive_proxy = proxies
     bucket = new_bucket(moto)
     profiles = _archive_profile(tmp_path, f"s3://{bucket}", archive_proxy.endpoint_url, region="us-east-1")
-    env = {"ARTIFACT_FS_PROFILES": str(profiles), "ARCHIVE_KEY": ARCHIVE_KEY, "ARCHIVE_SECRET": ARCHIVE_SECRET,
-           "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    env = {
+        "ARTIFACT_FS_PROFILES": str(profiles),
+        "ARCHIVE_KEY": ARCHIVE_KEY,
+        "ARCHIVE_SECRET": ARCHIVE_SECRET,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
     # A tracking server of this test's own: its destination resolves through the profile alone.
     with mlflow_server(tmp_path / "server", f"s3://{bucket}/proxied", env, scrub=SCRUBBED) as server:
-        result = run_client(server, """
+        result = run_client(
+            server,
+            """
             import mlflow
             with mlflow.start_run() as run:
                 mlflow.log_text("through the server", "notes/readme.txt")
-            emit({"run": run.info.run_id, "listed": [f.path for f in mlflow.MlflowClient().list_artifacts(run.info.run_id, "notes")]})
-        """, env={"ARTIFACT_FS_PROFILES": "none"})
+            listed = mlflow.MlflowClient().list_artifacts(run.info.run_id, "notes")
+            emit({"run": run.info.run_id, "listed": [f.path for f in listed]})
+        """,
+            env={"ARTIFACT_FS_PROFILES": "none"},
+        )
     assert result["listed"] == ["notes/readme.txt"]
     keys = _keys(moto, bucket)
-    assert keys == [k for k in keys if k.startswith("proxied/") and k.endswith(f"{result['run']}/artifacts/notes/readme.txt")] and keys
+    assert (
+        keys
+        == [k for k in keys if k.startswith("proxied/") and k.endswith(f"{result['run']}/artifacts/notes/readme.txt")]
+        and keys
+    )
     assert archive_proxy.key_ids == {ARCHIVE_KEY}
 
 
@@ -135,9 +160,18 @@ def _archive_profile(tmp_path, match: str, endpoint_url: str, **extra: str):
     """A private profiles file with one entry for the archive server (credentials by reference)."""
     lines = [f'{key} = "{value}"' for key, value in extra.items()]
     profiles = tmp_path / "profiles.toml"
-    profiles.write_text("\n".join([
-        "[profiles.archive]", f'match = "{match}"', f'endpoint_url = "{endpoint_url}"', *lines,
-        'access_key_id = "env:ARCHIVE_KEY"', 'secret_access_key = "env:ARCHIVE_SECRET"', "",
-    ]))
+    profiles.write_text(
+        "\n".join(
+            [
+                "[profiles.archive]",
+                f'match = "{match}"',
+                f'endpoint_url = "{endpoint_url}"',
+                *lines,
+                'access_key_id = "env:ARCHIVE_KEY"',
+                'secret_access_key = "env:ARCHIVE_SECRET"',
+                "",
+            ]
+        )
+    )
     profiles.chmod(0o600)
     return profiles

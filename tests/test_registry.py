@@ -105,15 +105,21 @@ def test_building_a_repository_imports_no_backend():
 def test_resolved_options_are_accepted_by_the_real_filesystems():
     """Every S3 and Azure option the table emits is a keyword the pinned backend accepts
     (instantiating does no network I/O for these two)."""
-    from artifact_fs.opener import open_filesystem
     from artifact_fs import resolve
+    from artifact_fs.opener import open_filesystem
 
     s3_env = {
-        "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t",
-        "AWS_DEFAULT_REGION": "eu-west-1", "MLFLOW_S3_ENDPOINT_URL": "http://127.0.0.1:1",
-        "AWS_CA_BUNDLE": "/ca.pem", "MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION": "s3v4",
-        "MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE": "path", "MLFLOW_S3_UPLOAD_EXTRA_ARGS": '{"ACL": "private"}',
-        "MLFLOW_S3_EXPECTED_BUCKET_OWNER": "1", "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT": "5",
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "AWS_SESSION_TOKEN": "t",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "MLFLOW_S3_ENDPOINT_URL": "http://127.0.0.1:1",
+        "AWS_CA_BUNDLE": "/ca.pem",
+        "MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION": "s3v4",
+        "MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE": "path",
+        "MLFLOW_S3_UPLOAD_EXTRA_ARGS": '{"ACL": "private"}',
+        "MLFLOW_S3_EXPECTED_BUCKET_OWNER": "1",
+        "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT": "5",
     }
     fs = open_filesystem(resolve("s3://b/p", env=s3_env))
     assert fs.endpoint_url == "http://127.0.0.1:1" and fs.s3_additional_kwargs["ExpectedBucketOwner"] == "1"
@@ -132,7 +138,8 @@ def test_missing_backend_names_the_extra_to_install():
         "import sys; sys.modules['gcsfs'] = None\n"
         "from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository\n"
         "repo = get_artifact_repository('gs://bucket/path')\n"
-        "try:\n    repo.list_artifacts()\nexcept Exception as exc:\n    print(type(exc).__name__, exc.error_code, exc.message)\n"
+        "try:\n    repo.list_artifacts()\n"
+        "except Exception as exc:\n    print(type(exc).__name__, exc.error_code, exc.message)\n"
     )
     out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
     assert out.startswith("MlflowException INVALID_STATE")

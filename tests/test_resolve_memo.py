@@ -69,8 +69,7 @@ def test_a_rotated_secret_file_is_read_again(monkeypatch, tmp_path):
     secret.write_text("first-secret")
     path = tmp_path / "profiles.toml"
     path.write_text(
-        '[profiles.a]\nmatch = "s3://memo-bucket"\naccess_key_id = "AKIDMEMO"\n'
-        f'secret_access_key = "file:{secret}"\n'
+        f'[profiles.a]\nmatch = "s3://memo-bucket"\naccess_key_id = "AKIDMEMO"\nsecret_access_key = "file:{secret}"\n'
     )
     os.chmod(path, 0o600)
     monkeypatch.setenv("ARTIFACT_FS_PROFILES", str(path))

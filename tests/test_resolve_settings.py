@@ -70,8 +70,12 @@ def _rows():
 
 def _lookup(resolved, option):
     channel, sep, rest = option.partition(":")
-    channels = {"upload": resolved.upload_options, "download": resolved.download_options, "attr": resolved.fs_attributes,
-                "env": resolved.fs_environment}
+    channels = {
+        "upload": resolved.upload_options,
+        "download": resolved.download_options,
+        "attr": resolved.fs_attributes,
+        "env": resolved.fs_environment,
+    }
     tree = channels[channel] if sep else None
     tree, path = (tree, rest) if sep else (resolved.storage_options, option)
     for key in path.split("."):
@@ -117,14 +121,20 @@ def test_unknown_upload_extra_args_are_refused_naming_the_key_and_the_variable()
     """As MLflow's S3 repository (boto3's upload_file refuses them), instead of being ignored;
     the keys artifact_fs maps itself keep working."""
     with pytest.raises(InvalidSettingError) as info:
-        resolve("s3://b/p", env={"MLFLOW_S3_UPLOAD_EXTRA_ARGS": '{"ContentType": "text/plain", "NoSuchUploadArg": "x"}'})
-    assert "MLFLOW_S3_UPLOAD_EXTRA_ARGS" in str(info.value) and "'NoSuchUploadArg': not an S3 upload argument" in str(info.value)
+        resolve(
+            "s3://b/p", env={"MLFLOW_S3_UPLOAD_EXTRA_ARGS": '{"ContentType": "text/plain", "NoSuchUploadArg": "x"}'}
+        )
+    assert "MLFLOW_S3_UPLOAD_EXTRA_ARGS" in str(info.value) and "'NoSuchUploadArg': not an S3 upload argument" in str(
+        info.value
+    )
     extra = {
         "ContentType": "application/x-custom", "ContentEncoding": "gzip", "ServerSideEncryption": "aws:kms",
         "SSEKMSKeyId": "alias/k", "SSECustomerAlgorithm": "AES256", "Metadata": {"team": "ml"}, "ACL": "private",
         "ExpectedBucketOwner": "123", "StorageClass": "STANDARD_IA", "Tagging": "a=b", "CacheControl": "no-cache",
     }  # fmt: skip
-    resolved = resolve("r2://bkt@acct.r2.cloudflarestorage.com/p", env={"MLFLOW_S3_UPLOAD_EXTRA_ARGS": json.dumps(extra)})
+    resolved = resolve(
+        "r2://bkt@acct.r2.cloudflarestorage.com/p", env={"MLFLOW_S3_UPLOAD_EXTRA_ARGS": json.dumps(extra)}
+    )
     assert resolved.storage_options["s3_additional_kwargs"] == extra
 
 
@@ -183,13 +193,19 @@ def test_unsigned_signature_means_anonymous():
 
 
 def test_connection_string_switches_the_access_key_off():
-    env = {"AZURE_STORAGE_CONNECTION_STRING": "DefaultEndpointsProtocol=https;AccountKey=k1", "AZURE_STORAGE_ACCESS_KEY": "k2"}
+    env = {
+        "AZURE_STORAGE_CONNECTION_STRING": "DefaultEndpointsProtocol=https;AccountKey=k1",
+        "AZURE_STORAGE_ACCESS_KEY": "k2",
+    }
     options = resolve("wasbs://c@acct.blob.core.windows.net/p", env=env).storage_options
     assert options["connection_string"].endswith("k1") and "account_key" not in options
 
 
 def test_expected_bucket_owner_merges_with_extra_args():
-    env = {"MLFLOW_S3_UPLOAD_EXTRA_ARGS": '{"ServerSideEncryption": "AES256"}', "MLFLOW_S3_EXPECTED_BUCKET_OWNER": "123"}
+    env = {
+        "MLFLOW_S3_UPLOAD_EXTRA_ARGS": '{"ServerSideEncryption": "AES256"}',
+        "MLFLOW_S3_EXPECTED_BUCKET_OWNER": "123",
+    }
     assert resolve("s3://b/p", env=env).storage_options["s3_additional_kwargs"] == {
         "ServerSideEncryption": "AES256",
         "ExpectedBucketOwner": "123",
@@ -216,7 +232,10 @@ def test_environment_is_read_at_call_time(monkeypatch):
 
 def test_precedence_layers_in_order():
     env = {
-        "FSSPEC_S3": '{"use_listings_cache": true, "endpoint_url": "http://fsspec", "client_kwargs": {"region_name": "fs-region"}}',
+        "FSSPEC_S3": (
+            '{"use_listings_cache": true, "endpoint_url": "http://fsspec", '
+            '"client_kwargs": {"region_name": "fs-region"}}'
+        ),
         "MLFLOW_S3_ENDPOINT_URL": "http://env",
         "MLFLOW_S3_IGNORE_TLS": "true",
     }

@@ -91,7 +91,12 @@ CASES = [
     # hdfs-native (the default HDFS client): no host means fs.defaultFS; a new client per repository
     ("hdfs:/data/x", "hdfs", "hdfs:///data/x", {"skip_instance_cache": True}),
     ("hdfs:///data/x", "hdfs", "hdfs:///data/x", {"skip_instance_cache": True}),
-    ("hdfs://NameNode:8020/data", "hdfs", "hdfs://NameNode:8020/data", {"skip_instance_cache": True, "host": "NameNode", "port": 8020}),
+    (
+        "hdfs://NameNode:8020/data",
+        "hdfs",
+        "hdfs://NameNode:8020/data",
+        {"skip_instance_cache": True, "host": "NameNode", "port": 8020},
+    ),
     ("viewfs://cluster/data", "viewfs", "viewfs://cluster/data", {"skip_instance_cache": True, "host": "cluster"}),
     ("file:///tmp/a%20b/c", "file", "file:///tmp/a b/c", {"auto_mkdir": True}),
     ("file://localhost/tmp/x", "file", "file:///tmp/x", {"auto_mkdir": True}),

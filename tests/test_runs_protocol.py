@@ -41,8 +41,11 @@ def _seaweedfs(tmp_path, request) -> Store:
     server = request.getfixturevalue("seaweedfs")
     bucket = new_bucket(server)
     client = server.boto3_client()
-    return Store(f"s3://{bucket}/mlruns", server.env(),
-                 lambda relative: client.get_object(Bucket=bucket, Key=f"mlruns/{relative}")["Body"].read())
+    return Store(
+        f"s3://{bucket}/mlruns",
+        server.env(),
+        lambda relative: client.get_object(Bucket=bucket, Key=f"mlruns/{relative}")["Body"].read(),
+    )
 
 
 def _gcs(tmp_path, request) -> Store:
@@ -75,7 +78,7 @@ def new_run(store: Store) -> tuple[str, str]:
     client = MlflowClient()
     experiment = client.create_experiment(f"e-{uuid.uuid4().hex[:12]}", artifact_location=store.location)
     run = client.create_run(experiment)
-    relative = run.info.artifact_uri[len(store.location):].strip("/")
+    relative = run.info.artifact_uri[len(store.location) :].strip("/")
     return run.info.run_id, relative
 
 
@@ -152,13 +155,17 @@ def test_missing_run_or_file_is_file_not_found(store):
         af.open("runs:/0123456789abcdef0123456789abcdef/t.parquet")
 
 
-@pytest.mark.parametrize("relative", ["../escaped.txt", "a/../../escaped.txt", "%2e%2e/escaped.txt", "．．/escaped.txt"])
+@pytest.mark.parametrize(
+    "relative", ["../escaped.txt", "a/../../escaped.txt", "%2e%2e/escaped.txt", "．．/escaped.txt"]
+)
 def test_runs_paths_pass_the_path_policy(store, tmp_path, relative):
     run_id, _root = new_run(store)
     before = sorted(p for p in tmp_path.rglob("*"))
-    for call in (lambda: af.open(f"runs://{run_id}/{relative}", "wb").write(b"x"),
-                 lambda: af.cp(str(tmp_path / "src.txt"), f"runs://{run_id}/{relative}", progress=False),
-                 lambda: fsspec.open(f"runs://{run_id}/{relative}").open().read()):
+    for call in (
+        lambda: af.open(f"runs://{run_id}/{relative}", "wb").write(b"x"),
+        lambda: af.cp(str(tmp_path / "src.txt"), f"runs://{run_id}/{relative}", progress=False),
+        lambda: fsspec.open(f"runs://{run_id}/{relative}").open().read(),
+    ):
         (tmp_path / "src.txt").write_bytes(b"x")
         with pytest.raises(ValueError, match="Invalid artifact path"):
             call()
@@ -214,7 +221,11 @@ def test_logged_model_by_id_and_a_version_registered_from_it(tmp_path, monkeypat
     experiment = client.create_experiment(f"lm-{uuid.uuid4().hex[:8]}", artifact_location=str(tmp_path / "store"))
     model = client.create_logged_model(experiment)
     FRAME.to_parquet(f"models://{model.model_id}/data.parquet")
-    assert (tmp_path / "store").joinpath(*model.artifact_location.split("/store/", 1)[1].split("/"), "data.parquet").is_file()
+    assert (
+        (tmp_path / "store")
+        .joinpath(*model.artifact_location.split("/store/", 1)[1].split("/"), "data.parquet")
+        .is_file()
+    )
     name = f"lm-{uuid.uuid4().hex[:8]}"
     client.create_registered_model(name)
     version = client.create_model_version(name, f"models:/{model.model_id}", model_id=model.model_id).version

@@ -101,7 +101,9 @@ def test_delete_paginates_past_one_thousand_objects(server, bucket):
 
 
 @pytest.mark.parametrize("parts_in_flight", [1, 3])
-def test_big_file_parts_in_flight_are_bounded_and_arrive_byte_for_byte(server, bucket, tmp_path, monkeypatch, parts_in_flight):
+def test_big_file_parts_in_flight_are_bounded_and_arrive_byte_for_byte(
+    server, bucket, tmp_path, monkeypatch, parts_in_flight
+):
     # 8 MiB parts (the row's chunksize); 7 parts, so a window of 3 slides past a ragged end.
     monkeypatch.setenv("ARTIFACT_FS_PARTS_IN_FLIGHT", str(parts_in_flight))
     proxy = RecordingProxy(server.endpoint_url)
@@ -180,9 +182,13 @@ def test_unchanged_mlflow_code_logs_through_artifact_fs(server, bucket, tmp_path
             mlflow.log_text("inline", "texts/inline.txt")
         client = MlflowClient()
         assert [(i.path, i.is_dir) for i in client.list_artifacts(run.info.run_id)] == [
-            ("model", True), ("notes.txt", False), ("texts", True)
+            ("model", True),
+            ("notes.txt", False),
+            ("texts", True),
         ]
-        local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="model", dst_path=str(tmp_path / "dl"))
+        local = mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path="model", dst_path=str(tmp_path / "dl")
+        )
         assert (pathlib.Path(local) / "weights.bin").read_bytes() == b"\x01" * 1000
         assert isinstance(get_artifact_repository(run.info.artifact_uri), FsspecArtifactRepository)
         key = f"mlruns/{run.info.run_id}/artifacts/texts/inline.txt"

@@ -163,7 +163,10 @@ def test_a_subprocess_and_the_cli_print_no_secret(moto, seaweedfs, tmp_path):
         runs += [cli + ["resolve", uri], cli + ["cp", str(tmp_path / "f.txt"), f"{uri}/f.txt"], cli + ["ls", uri]]
         for command in runs:
             done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-            assert (done.returncode != 0) == (fails and command[-2:] != ["resolve", uri]), (command, done.stderr[-2000:])
+            assert (done.returncode != 0) == (fails and command[-2:] != ["resolve", uri]), (
+                command,
+                done.stderr[-2000:],
+            )
             outputs += [done.stdout, done.stderr]
     assert any("DEBUG" in text for text in outputs)
     scan(outputs, [KEY, SECRET, TOKEN])

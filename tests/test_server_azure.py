@@ -33,13 +33,17 @@ def test_mlflow_server_on_azure_blob(azurite, tmp_path):
             with mlflow.start_run() as run:
                 mlflow.log_artifact({str(tmp_path / "w.bin")!r}, "m")
                 mlflow.log_text("small", "notes/n.txt")
-            listed = [(f.path, f.file_size) for f in mlflow.artifacts.list_artifacts(run_id=run.info.run_id, artifact_path="m")]
-            path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="m/w.bin", dst_path=tempfile.mkdtemp())
-            emit({{"run": run.info.run_id, "listed": listed, "sha": hashlib.sha256(open(path, "rb").read()).hexdigest()}})
+            run_id = run.info.run_id
+            listed = [(f.path, f.file_size) for f in mlflow.artifacts.list_artifacts(run_id=run_id, artifact_path="m")]
+            destination = tempfile.mkdtemp()
+            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="m/w.bin", dst_path=destination)
+            emit({{"run": run_id, "listed": listed, "sha": hashlib.sha256(open(path, "rb").read()).hexdigest()}})
             """,
             env={
-                "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "true", "MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE": str(4 * MiB),
-                "MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE": str(4 * MiB), "MLFLOW_MULTIPART_DOWNLOAD_CHUNK_SIZE": str(4 * MiB),
+                "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "true",
+                "MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE": str(4 * MiB),
+                "MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE": str(4 * MiB),
+                "MLFLOW_MULTIPART_DOWNLOAD_CHUNK_SIZE": str(4 * MiB),
             },  # fmt: skip
             timeout=180,
         )

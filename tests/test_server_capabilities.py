@@ -42,9 +42,17 @@ CASES = [
     ("wasbs://c@acct.blob.core.windows.net/p", AZURE_KEY_ENV, ALL),
     ("abfss://c@acct.dfs.core.windows.net/p", AZURE_KEY_ENV, ALL),
     ("wasbs://c@acct.blob.core.windows.net/p", {"AZURE_STORAGE_SAS_TOKEN": "sv=x&sig=y"}, STREAM),  # no key: no SAS
-    ("wasbs://c@acct.blob.core.windows.net/p", {"AZURE_STORAGE_CONNECTION_STRING": "AccountName=acct;AccountKey=a2V5"}, ALL),
+    (
+        "wasbs://c@acct.blob.core.windows.net/p",
+        {"AZURE_STORAGE_CONNECTION_STRING": "AccountName=acct;AccountKey=a2V5"},
+        ALL,
+    ),
     ("gs://b/p", {"STORAGE_EMULATOR_HOST": "http://127.0.0.1:1"}, STREAM),  # anonymous: no signing key
-    ("gs://b/p", {"GOOGLE_APPLICATION_CREDENTIALS": "{service_account}"}, STREAM | {"MultipartDownloadMixin", "PresignedUploadMixin"}),
+    (
+        "gs://b/p",
+        {"GOOGLE_APPLICATION_CREDENTIALS": "{service_account}"},
+        STREAM | {"MultipartDownloadMixin", "PresignedUploadMixin"},
+    ),
     ("gs://b/p", {"GOOGLE_APPLICATION_CREDENTIALS": "{user_credentials}"}, STREAM),  # no private key: cannot sign
     ("/tmp/plain", {}, STREAM),
     ("file:///tmp/x", {}, STREAM),
@@ -59,10 +67,17 @@ def _honoured(repo) -> set[str]:
     return {name for name in MIXINS if isinstance(repo, getattr(mlflow_repo, name))}
 
 
-@pytest.mark.parametrize(("uri", "env", "expected"), CASES, ids=[f"{c[0].split(':')[0] or 'path'}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("uri", "env", "expected"), CASES, ids=[f"{c[0].split(':')[0] or 'path'}-{i}" for i, c in enumerate(CASES)]
+)
 def test_factory_hands_out_exactly_the_mixins_the_store_honours(uri, env, expected, monkeypatch, tmp_path):
-    files = {"service_account": _service_account_file(tmp_path, "http://127.0.0.1:1/token"), "user_credentials": tmp_path / "user.json"}
-    files["user_credentials"].write_text(json.dumps({"type": "authorized_user", "refresh_token": "r", "client_id": "c"}))
+    files = {
+        "service_account": _service_account_file(tmp_path, "http://127.0.0.1:1/token"),
+        "user_credentials": tmp_path / "user.json",
+    }
+    files["user_credentials"].write_text(
+        json.dumps({"type": "authorized_user", "refresh_token": "r", "client_id": "c"})
+    )
     for name, value in env.items():
         monkeypatch.setenv(name, value.format(**files))
     repo = get_artifact_repository(uri)
@@ -111,7 +126,9 @@ def store(request, monkeypatch):
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", server.connection_string())
     container = server.create_container()
     blobs = server.service_client().get_container_client(container)
-    return f"wasbs://{container}@{ACCOUNT}.blob.core.windows.net/root", lambda key: blobs.download_blob(f"root/{key}").readall()
+    return f"wasbs://{container}@{ACCOUNT}.blob.core.windows.net/root", lambda key: blobs.download_blob(
+        f"root/{key}"
+    ).readall()
 
 
 def test_multipart_upload_with_signed_part_urls(store):
@@ -221,9 +238,10 @@ def test_failed_stream_leaves_no_artifact(stream_repo):
     assert stream_repo.list_artifacts("s") == []
     if stream_repo.row.paths.local:  # no temporary file left behind either
         assert not os.path.exists(stream_repo.resolved.root) or os.listdir(stream_repo.resolved.root) in ([], ["s"])
-        assert not os.path.isdir(os.path.join(stream_repo.resolved.root, "s")) or os.listdir(
-            os.path.join(stream_repo.resolved.root, "s")
-        ) == []
+        assert (
+            not os.path.isdir(os.path.join(stream_repo.resolved.root, "s"))
+            or os.listdir(os.path.join(stream_repo.resolved.root, "s")) == []
+        )
 
 
 def test_stream_upload_refuses_paths_outside_the_root(stream_repo):
@@ -305,7 +323,9 @@ def test_one_repository_serves_sixteen_threads_even_over_ftp(pyftpdlib, tmp_path
         data = hashlib.shake_256(str(number).encode()).digest(40_000 + number)
         repo.log_artifact_from_stream(io.BytesIO(data), f"f{number}.bin", f"c{number}")
         got = repo.download_artifacts(f"c{number}/f{number}.bin", str(tmp_path / "dl" / str(number)))
-        return pathlib.Path(got).read_bytes() == data and [f.path for f in repo.list_artifacts(f"c{number}")] == [f"c{number}/f{number}.bin"]
+        return pathlib.Path(got).read_bytes() == data and [f.path for f in repo.list_artifacts(f"c{number}")] == [
+            f"c{number}/f{number}.bin"
+        ]
 
     for number in range(48):
         (tmp_path / "dl" / str(number)).mkdir(parents=True)
@@ -334,7 +354,11 @@ def test_upload_extra_args_reach_presigned_puts_and_multipart_uploads(seaweedfs,
     bucket = new_bucket(seaweedfs)
     repo = get_artifact_repository(f"s3://{bucket}/root")
     upload = repo.create_presigned_upload_url("t.json")
-    assert upload.headers == {"Content-Type": "application/json", "x-amz-meta-team": "ml", "x-amz-server-side-encryption": "AES256"}
+    assert upload.headers == {
+        "Content-Type": "application/json",
+        "x-amz-meta-team": "ml",
+        "x-amz-server-side-encryption": "AES256",
+    }
     assert requests.put(upload.presigned_url, data=b"{}", headers=upload.headers, timeout=30).ok
     started = repo.create_multipart_upload("/c/model.json", 1)
     answer = requests.put(started.credentials[0].url, data=b'{"k": 1}', timeout=30)
@@ -342,4 +366,8 @@ def test_upload_extra_args_reach_presigned_puts_and_multipart_uploads(seaweedfs,
     client = seaweedfs.boto3_client()
     for key in ("root/t.json", "root/model.json"):
         head = client.head_object(Bucket=bucket, Key=key)
-        assert (head["ContentType"], head["Metadata"], head["ServerSideEncryption"]) == ("application/json", {"team": "ml"}, "AES256"), key
+        assert (head["ContentType"], head["Metadata"], head["ServerSideEncryption"]) == (
+            "application/json",
+            {"team": "ml"},
+            "AES256",
+        ), key

@@ -101,7 +101,9 @@ def test_log_list_download_delete_through_mlflow_artifacts(server, seaweedfs, bu
     assert result["got"] == {"a.txt": "alpha", "nested/b.json": "{}", "empty.bin": ""}
     assert result["after"] == ["a.txt"]
     keys = _objects(seaweedfs, bucket, "mlartifacts/")
-    assert [key for key in keys if result["run"] in key] == [k for k in keys if k.endswith(f"{result['run']}/artifacts/a.txt")]
+    assert [key for key in keys if result["run"] in key] == [
+        k for k in keys if k.endswith(f"{result['run']}/artifacts/a.txt")
+    ]
 
 
 def test_64_mib_multipart_upload_goes_straight_to_the_bucket(server, seaweedfs, bucket, tmp_path):
@@ -137,7 +139,9 @@ def test_64_mib_multipart_upload_goes_straight_to_the_bucket(server, seaweedfs, 
     (part_urls,) = result  # one multipart upload, signed by the server, 8 parts
     assert len(part_urls) == 8
     assert all(url.startswith(seaweedfs.endpoint_url + f"/{bucket}/mlartifacts/") for url in part_urls)
-    (key,) = [k for k in _objects(seaweedfs, bucket, "mlartifacts/") if k.endswith(f"{run['run_id']}/artifacts/model/big.bin")]
+    (key,) = [
+        k for k in _objects(seaweedfs, bucket, "mlartifacts/") if k.endswith(f"{run['run_id']}/artifacts/model/big.bin")
+    ]
     assert _body(seaweedfs, bucket, key) == data
     assert "-8" in seaweedfs.boto3_client().head_object(Bucket=bucket, Key=key)["ETag"]  # assembled from 8 parts
     assert through_server < 8 * MiB, f"{through_server} bytes passed through the server for a 64 MiB upload"
@@ -170,7 +174,9 @@ def test_presigned_download(server, seaweedfs, bucket, tmp_path):
         server,
         f"""
         import hashlib, mlflow
-        path = mlflow.artifacts.download_artifacts(run_id={run["run_id"]!r}, artifact_path="w.bin", dst_path={str(tmp_path)!r})
+        path = mlflow.artifacts.download_artifacts(
+            run_id={run["run_id"]!r}, artifact_path="w.bin", dst_path={str(tmp_path)!r}
+        )
         emit(hashlib.sha256(open(path, "rb").read()).hexdigest())
         """,
         env={"MLFLOW_MULTIPART_DOWNLOAD_CHUNK_SIZE": str(MiB)},
@@ -225,7 +231,9 @@ def test_gc_removes_every_artifact_of_deleted_runs(server, seaweedfs, bucket, tm
         """,
     )
     fs = __import__("s3fs").S3FileSystem(**seaweedfs.storage_options())
-    doomed_prefix = next(k for k in _objects(seaweedfs, bucket, "mlartifacts/") if runs["doomed"] in k).rsplit("/d/", 1)[0]
+    doomed_prefix = next(k for k in _objects(seaweedfs, bucket, "mlartifacts/") if runs["doomed"] in k).rsplit(
+        "/d/", 1
+    )[0]
     many = tmp_path / "many"
     many.mkdir()
     for number in range(1100):  # more than one 1,000-key listing page
@@ -240,8 +248,9 @@ def test_gc_removes_every_artifact_of_deleted_runs(server, seaweedfs, bucket, tm
         client = MlflowClient()
         client.delete_run({runs["doomed"]!r})
         client.delete_run({runs["empty"]!r})
-        done = subprocess.run([sys.executable, "-m", "mlflow", "gc", "--backend-store-uri", {server.backend_store_uri!r},
-                               "--tracking-uri", TRACKING_URI], capture_output=True, text=True)
+        command = [sys.executable, "-m", "mlflow", "gc", "--backend-store-uri", {server.backend_store_uri!r},
+                   "--tracking-uri", TRACKING_URI]
+        done = subprocess.run(command, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
         """,
     )

@@ -99,7 +99,9 @@ def test_mlflow_server_on_a_tls_store(tls_s3, tmp_path):
             import hashlib, tempfile, mlflow
             with mlflow.start_run() as run:
                 mlflow.log_artifact({str(tmp_path / "w.bin")!r}, "m")
-            path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="m/w.bin", dst_path=tempfile.mkdtemp())
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run.info.run_id, artifact_path="m/w.bin", dst_path=tempfile.mkdtemp()
+            )
             emit(hashlib.sha256(open(path, "rb").read()).hexdigest())
             """
         multipart = {
@@ -108,8 +110,13 @@ def test_mlflow_server_on_a_tls_store(tls_s3, tmp_path):
         }  # fmt: skip
         before = server.io_bytes()
         # the client trusts the store's CA: parts go up and ranges come down over verified TLS
-        assert run_client(server, code, {**multipart, "REQUESTS_CA_BUNDLE": tls_s3.ca_file}) == hashlib.sha256(data).hexdigest()
+        assert (
+            run_client(server, code, {**multipart, "REQUESTS_CA_BUNDLE": tls_s3.ca_file})
+            == hashlib.sha256(data).hexdigest()
+        )
         # MLflow's own switch for clients that cannot verify the store
-        assert run_client(server, code, {**multipart, "MLFLOW_S3_IGNORE_TLS": "true"}) == hashlib.sha256(data).hexdigest()
+        assert (
+            run_client(server, code, {**multipart, "MLFLOW_S3_IGNORE_TLS": "true"}) == hashlib.sha256(data).hexdigest()
+        )
         assert server.io_bytes() - before < 2 * len(data)  # four 12 MiB transfers, none through the server
         # (a client that neither trusts nor ignores the CA is refused: see the signed-URL test above)

@@ -128,7 +128,9 @@ def test_cp_downloads_are_verified(tmp_path, s3, monkeypatch, capsys, via):
     server, bucket = s3
     client = server.boto3_client()
     client.put_object(Bucket=bucket, Key="run/a.txt", Body=b"the bytes that were logged")
-    _replace_after_planning(monkeypatch, lambda: client.put_object(Bucket=bucket, Key="run/a.txt", Body=b"THE BYTES THAT WERE LOGGED"))
+    _replace_after_planning(
+        monkeypatch, lambda: client.put_object(Bucket=bucket, Key="run/a.txt", Body=b"THE BYTES THAT WERE LOGGED")
+    )
     dst = tmp_path / "dst"
     dst.mkdir()
     if via == "af.cp":

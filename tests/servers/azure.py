@@ -66,8 +66,7 @@ class Azurite:
         """A connection string for the dev account (``key`` replaced to test a wrong one)."""
         protocol = self.endpoint.split(":", 1)[0]
         return (
-            f"DefaultEndpointsProtocol={protocol};AccountName={ACCOUNT};AccountKey={key};"
-            f"BlobEndpoint={self.endpoint};"
+            f"DefaultEndpointsProtocol={protocol};AccountName={ACCOUNT};AccountKey={key};BlobEndpoint={self.endpoint};"
         )
 
     def service_client(self):
@@ -107,7 +106,9 @@ class Azurite:
         env = {**os.environ, "FSSPEC_ABFS_ACCOUNT_HOST": self.account_host}
         if self.ca_file:
             env["SSL_CERT_FILE"] = self.ca_file
-        done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=timeout
+        )
         if done.returncode:
             raise RuntimeError(f"python exited with {done.returncode}:\n{done.stderr[-4000:]}")
         return done.stdout

@@ -71,7 +71,9 @@ def sigstopped(proc, *, group: bool = False) -> Iterator[None]:
         send(proc.pid, signal.SIGCONT)
 
 
-def wait_ready(proc, ready, *, name: str, waiting_for: str, timeout: float, cmd, log_path, interval: float = 0.1) -> None:
+def wait_ready(
+    proc, ready, *, name: str, waiting_for: str, timeout: float, cmd, log_path, interval: float = 0.1
+) -> None:
     """Poll ``ready()`` until it is true. Raise ``RuntimeError`` naming the server, the
     command and the tail of its log if the process exits first or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
@@ -162,7 +164,14 @@ def make_certificate(directory: pathlib.Path) -> tuple[str, str, str]:
         builder("artifact_fs test CA", "artifact_fs test CA", ca_key.public_key())
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False, **usage),
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+                **usage,
+            ),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)

@@ -121,7 +121,20 @@ def ftp_server(
     root.mkdir(parents=True, exist_ok=True)
     (port,) = free_ports(1)
     low, high = free_port_range(PASSIVE_PORTS)
-    cmd = [sys.executable, "-m", "pyftpdlib", "-i", "127.0.0.1", "-p", str(port), "-r", f"{low}-{high}", "-D", "-d", str(root)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pyftpdlib",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-r",
+        f"{low}-{high}",
+        "-D",
+        "-d",
+        str(root),
+    ]
     if writable:
         cmd.append("-w")
     if username:

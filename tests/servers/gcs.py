@@ -60,7 +60,9 @@ class GCSServer:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         while True:
             page_token = f"&pageToken={token}" if token else ""
-            with opener.open(f"{self.endpoint_url}/storage/v1/b/{bucket}/o?maxResults=1000{page_token}", timeout=10) as response:
+            with opener.open(
+                f"{self.endpoint_url}/storage/v1/b/{bucket}/o?maxResults=1000{page_token}", timeout=10
+            ) as response:
                 page = json.load(response)
             found.update({item["name"]: item for item in page.get("items", [])})
             token = page.get("nextPageToken", "")

@@ -201,7 +201,18 @@ def hdfs_server(workdir: pathlib.Path, *, timeout: float = 90.0, reuse: bool = T
         return
     home, java = hadoop_home(), java_binary()
     work = pathlib.Path(workdir)
-    names = ["rpc", "http", "https", "secondary_http", "secondary_https", "dn_data", "dn_http", "dn_ipc", "dn_https", "dn_jetty"]
+    names = [
+        "rpc",
+        "http",
+        "https",
+        "secondary_http",
+        "secondary_https",
+        "dn_data",
+        "dn_http",
+        "dn_ipc",
+        "dn_https",
+        "dn_jetty",
+    ]
     ports = dict(zip(names, free_ports(len(names))))
     write_config(work / "conf", work, ports)
     patch_datanode_http(home / "cp" / HDFS_JAR, work / "patch", ports["dn_jetty"])

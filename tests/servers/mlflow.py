@@ -77,7 +77,11 @@ class MlflowServer:
 
 @contextlib.contextmanager
 def mlflow_server(
-    workdir: pathlib.Path, destination: str, env: dict[str, str] | None = None, *, scrub: frozenset[str] | set[str] = frozenset(),
+    workdir: pathlib.Path,
+    destination: str,
+    env: dict[str, str] | None = None,
+    *,
+    scrub: frozenset[str] | set[str] = frozenset(),
     timeout: float = 120.0,
 ) -> Iterator[MlflowServer]:
     """Run ``mlflow server`` proxying artifacts to ``destination`` (any URI artifact_fs takes), with

@@ -122,8 +122,13 @@ def seaweedfs_server(workdir: pathlib.Path, *, timeout: float = 60.0) -> Iterato
         # SIGTERM takes ~17 s, so SIGKILL at once (stop_grace=0): the data is throwaway.
         # WEED_S3_SSE_KEK (any 64 hex chars) enables SSE-S3.
         with _run_server(
-            "seaweedfs", cmd, workdir=workdir, ready_url=f"http://127.0.0.1:{s3}/healthz",
-            timeout=timeout, stop_grace=0, env={"WEED_S3_SSE_KEK": secrets.token_hex(32)},
+            "seaweedfs",
+            cmd,
+            workdir=workdir,
+            ready_url=f"http://127.0.0.1:{s3}/healthz",
+            timeout=timeout,
+            stop_grace=0,
+            env={"WEED_S3_SSE_KEK": secrets.token_hex(32)},
         ):
             yield S3Server("seaweedfs", f"http://127.0.0.1:{s3}", SEAWEEDFS_KEY, SEAWEEDFS_SECRET)
     finally:

@@ -68,10 +68,12 @@ def seaweedfs_tls_server(workdir: pathlib.Path, *, timeout: float = 60.0) -> Ite
     ports = free_ports(9)
     master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, s3_https = ports
     cmd = [
-        find_binary("weed"), "-logtostderr", "server", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        find_binary("weed"), "-logtostderr", "server", f"-dir={workdir / 'data'}",
+        "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-master.telemetry=false",
         "-master.volumeSizeLimitMB=64", f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
-        "-volume.max=100", "-volume.preStopSeconds=0", "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
+        "-volume.max=100", "-volume.preStopSeconds=0",
+        "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
         "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.port.https={s3_https}",
         f"-s3.cert.file={cert_file}", f"-s3.key.file={key_file}", "-s3.port.iceberg=0", "-s3.port.lance=0",
         f"-s3.config={workdir / 's3.json'}",

@@ -266,6 +266,7 @@ def password_server(user: str, password: str) -> Iterator[SftpServer]:
 
     acceptor = run(listen())
     public = " ".join(key.export_public_key().decode().split()[:2])
+
     async def close():  # on the server's own loop: asyncio's Server is not thread-safe
         acceptor.close()
         await acceptor.wait_closed()
