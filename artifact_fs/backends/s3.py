@@ -60,47 +60,15 @@ from . import s3_client
 #: S3 repository passes the variable to, refusing any other key. Kept here as data, so resolving
 #: imports no boto3; tests/test_resolve_settings.py checks it against the installed s3transfer.
 S3_UPLOAD_ARGS = frozenset(
-    {
-        "ACL",
-        "CacheControl",
-        "ChecksumAlgorithm",
-        "ChecksumCRC32",
-        "ChecksumCRC32C",
-        "ChecksumCRC64NVME",
-        "ChecksumMD5",
-        "ChecksumSHA1",
-        "ChecksumSHA256",
-        "ChecksumSHA512",
-        "ChecksumType",
-        "ChecksumXXHASH128",
-        "ChecksumXXHASH3",
-        "ChecksumXXHASH64",
-        "ContentDisposition",
-        "ContentEncoding",
-        "ContentLanguage",
-        "ContentType",
-        "ExpectedBucketOwner",
-        "Expires",
-        "GrantFullControl",
-        "GrantRead",
-        "GrantReadACP",
-        "GrantWriteACP",
-        "Metadata",
-        "MpuObjectSize",
-        "ObjectLockLegalHoldStatus",
-        "ObjectLockMode",
-        "ObjectLockRetainUntilDate",
-        "RequestPayer",
-        "SSECustomerAlgorithm",
-        "SSECustomerKey",
-        "SSECustomerKeyMD5",
-        "SSEKMSEncryptionContext",
-        "SSEKMSKeyId",
-        "ServerSideEncryption",
-        "StorageClass",
-        "Tagging",
-        "WebsiteRedirectLocation",
-    }
+    """
+    ACL CacheControl ChecksumAlgorithm ChecksumCRC32 ChecksumCRC32C ChecksumCRC64NVME ChecksumMD5
+    ChecksumSHA1 ChecksumSHA256 ChecksumSHA512 ChecksumType ChecksumXXHASH128 ChecksumXXHASH3
+    ChecksumXXHASH64 ContentDisposition ContentEncoding ContentLanguage ContentType ExpectedBucketOwner
+    Expires GrantFullControl GrantRead GrantReadACP GrantWriteACP Metadata MpuObjectSize
+    ObjectLockLegalHoldStatus ObjectLockMode ObjectLockRetainUntilDate RequestPayer SSECustomerAlgorithm
+    SSECustomerKey SSECustomerKeyMD5 SSEKMSEncryptionContext SSEKMSKeyId ServerSideEncryption
+    StorageClass Tagging WebsiteRedirectLocation
+    """.split()
 )
 
 
