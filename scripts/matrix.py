@@ -307,11 +307,11 @@ def from_junit(env: Environment) -> dict:
     return {"status": "passed" if ok else "failed", **counts, "when": when}
 
 
-def markdown(envs: list[Environment], header: str) -> str:
-    """The MLflow × Python table, then one line per environment."""
+def markdown(envs: list[Environment], header: str | None, timings: bool = True) -> str:
+    """The MLflow × Python table, then one line per environment. Without ``header`` and
+    ``timings`` (what ``--write`` puts in the docs): results only, no run log."""
     lines = [
-        header,
-        "",
+        *([header, ""] if header else []),
         "| MLflow \\ Python | " + " | ".join(PYTHON_VERSIONS) + " |",
         "|---" * (len(PYTHON_VERSIONS) + 1) + "|",
     ]
@@ -324,8 +324,9 @@ def markdown(envs: list[Environment], header: str) -> str:
         lines.append(f"| {mlflow} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "| environment | Python | MLflow | result | passed | failed | errors | skipped | minutes |",
-        "|---" * 9 + "|",
+        "| environment | Python | MLflow | result | passed | failed | errors | skipped |"
+        + (" minutes |" if timings else ""),
+        "|---" * (9 if timings else 8) + "|",
     ]
     for e in envs:
         r = e.result
@@ -333,8 +334,8 @@ def markdown(envs: list[Environment], header: str) -> str:
             continue
         lines.append(
             f"| {e.name} | {r.get('python_full', e.python)} | {r.get('mlflow_full', e.mlflow)} | {r['status']} | "
-            f"{r.get('passed', 0)} | {r.get('failed', 0)} | {r.get('errors', 0)} | {r.get('skipped', 0)} | "
-            + (f"{r['seconds'] / 60:.1f} |" if "seconds" in r else "? |")
+            f"{r.get('passed', 0)} | {r.get('failed', 0)} | {r.get('errors', 0)} | {r.get('skipped', 0)} |"
+            + ((f" {r['seconds'] / 60:.1f} |" if "seconds" in r else " ? |") if timings else "")
         )
     return "\n".join(lines) + "\n"
 
@@ -456,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"matrix: {passed} passed, {failed} failed")
     (MATRIX_DIR / "results.json").write_text(json.dumps({e.name: e.result for e in envs}, indent=2))
     for path in args.write or []:
-        write_table(pathlib.Path(path), table)
+        write_table(pathlib.Path(path), markdown(envs, None, timings=False))
     return 0 if all(e.result.get("status") == "passed" for e in envs) else 1
 
 

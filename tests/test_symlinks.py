@@ -1,4 +1,4 @@
-"""``log_artifacts`` of a directory holding symbolic links (README, "How it behaves"): links
+"""``log_artifacts`` of a directory holding symbolic links (docs/behaviour.md, "Symbolic links"): links
 to files and directories inside the directory are followed (uploaded as regular files);
 a link pointing outside it, a broken link and a loop are refused, naming the link, before
 anything is uploaded. On a local root and on S3 (SeaweedFS).
