@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .converters import SKIP, as_non_negative_int, as_positive_int, one_of
 from .errors import InvalidProfilesError, InvalidSettingError
 from .redaction import looks_secret
-from .rows import SKIP, Setting, as_non_negative_int, as_positive_int, one_of
+from .rows import Setting
 
 #: MLflow's one transfer timeout; each backend module says what it becomes for its client.
 TIMEOUT = "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT"

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 
-from ..rows import Client, PathTraits, Scheme, Setting, UriGrammar, as_timeout
+from ..converters import as_timeout
+from ..rows import Client, PathTraits, Scheme, Setting, UriGrammar
 from ..settings import NO_LISTINGS_CACHE, TIMEOUT
 
 FTP_CONNECTIONS = 4  #: control connections of one many-file FTP transfer

@@ -24,20 +24,9 @@ import json
 import os
 import posixpath
 
+from ..converters import as_timeout, constant, multiple_of
 from ..presign import Presigner, attachment_disposition, content_type, download_response, file_size
-from ..rows import (
-    Client,
-    PathTraits,
-    Scheme,
-    ServerCapabilities,
-    Setting,
-    StoreChecksum,
-    TransferTuning,
-    UriGrammar,
-    as_timeout,
-    constant,
-    multiple_of,
-)
+from ..rows import Client, PathTraits, Scheme, ServerCapabilities, Setting, StoreChecksum, TransferTuning, UriGrammar
 from ..settings import NO_LISTINGS_CACHE, TIMEOUT, parts_in_flight
 
 GCS_CHUNK = multiple_of(256 * 1024)

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..rows import Client, PathTraits, Scheme, Setting, UriGrammar, as_key_value_pairs, as_millis_text, as_timeout
+from ..converters import as_key_value_pairs, as_millis_text, as_timeout
+from ..rows import Client, PathTraits, Scheme, Setting, UriGrammar
 from ..settings import TIMEOUT
 
 # HDFS: hdfs-native (Rust RPC client, no JVM, no libhdfs.so) by default; pyarrow's

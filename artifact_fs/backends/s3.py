@@ -26,6 +26,7 @@ import posixpath
 from collections.abc import Iterable
 from typing import Any
 
+from ..converters import as_json_object, as_timeout, constant, except_word, false_when_true, one_of, only_word
 from ..presign import (
     PART_URL_SECONDS,
     CannotSign,
@@ -35,23 +36,7 @@ from ..presign import (
     download_response,
     file_size,
 )
-from ..rows import (
-    Client,
-    PathTraits,
-    Scheme,
-    ServerCapabilities,
-    Setting,
-    StoreChecksum,
-    TransferTuning,
-    UriGrammar,
-    as_json_object,
-    as_timeout,
-    constant,
-    except_word,
-    false_when_true,
-    one_of,
-    only_word,
-)
+from ..rows import Client, PathTraits, Scheme, ServerCapabilities, Setting, StoreChecksum, TransferTuning, UriGrammar
 from ..settings import NO_LISTINGS_CACHE, TIMEOUT, parts_in_flight
 from . import s3_client
 

@@ -16,7 +16,8 @@
 
 from __future__ import annotations
 
-from ..rows import Client, PathTraits, Scheme, Setting, UriGrammar, as_timeout
+from ..converters import as_timeout
+from ..rows import Client, PathTraits, Scheme, Setting, UriGrammar
 from ..settings import TIMEOUT
 
 
