@@ -12,7 +12,10 @@ so it is at most ~100 bytes whatever the final name's length (a 255-byte name st
 255-byte file-name limit), two writers never share one, and a later transfer of the same
 final name finds every temporary name an interrupted one left behind (same hash) and
 removes it once its own file is published (:func:`sweep_remote`, :func:`sweep_local`):
-every batch of files and every file of at least :data:`SWEEP_AFTER_BYTES` does.
+every batch of files and every file of at least :data:`SWEEP_AFTER_BYTES` does. A sweep never
+removes a temporary name this process still has in flight (another thread writing the same
+final name): names are registered when made and released (:func:`release`) when their file
+is published or thrown away.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -41,6 +45,10 @@ HASH_HEX = 10
 _PREFIX_LENGTH = len(TEMP_PREFIX) + HASH_HEX + 1
 
 
+_in_flight: set[str] = set()
+_in_flight_lock = threading.Lock()
+
+
 def debris_prefix(name: str) -> str:
     """The start of every temporary name for a final file called ``name`` (its basename)."""
     digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_HEX]
@@ -52,9 +60,24 @@ def _short(name: str) -> str:
 
 
 def temp_name(path: str, sep: str = "/") -> str:
-    """A hidden sibling of ``path`` for an in-flight transfer, bounded in length."""
+    """A hidden sibling of ``path`` for an in-flight transfer, bounded in length; registered
+    as in flight (sweeps leave it alone) until :func:`release`."""
     parent, _, name = path.rpartition(sep)
-    return f"{parent}{sep if parent else ''}{debris_prefix(name)}{uuid.uuid4().hex[:8]}.{_short(name)}"
+    temp = f"{parent}{sep if parent else ''}{debris_prefix(name)}{uuid.uuid4().hex[:8]}.{_short(name)}"
+    with _in_flight_lock:
+        _in_flight.add(temp)
+    return temp
+
+
+def release(temps: Iterable[str]) -> None:
+    """Forget temporary names whose transfer is over (published or thrown away)."""
+    with _in_flight_lock:
+        _in_flight.difference_update(temps)
+
+
+def _swept(path: str) -> bool:
+    with _in_flight_lock:
+        return path not in _in_flight
 
 
 def _by_parent(paths: Iterable[str], sep: str) -> dict[str, set[str]]:
@@ -76,8 +99,9 @@ def sweep_remote(fs, finals: Iterable[str]) -> int:
             continue
         for name in names:
             base = posixpath.basename(str(name).rstrip("/"))
-            if base.startswith(TEMP_PREFIX) and base[:_PREFIX_LENGTH] in prefixes:
-                removed += discard_remote(fs, [f"{parent}/{base}" if parent else base])
+            path = f"{parent}/{base}" if parent else base
+            if base.startswith(TEMP_PREFIX) and base[:_PREFIX_LENGTH] in prefixes and _swept(path):
+                removed += discard_remote(fs, [path])
     return removed
 
 
@@ -90,7 +114,7 @@ def sweep_local(finals: Iterable[str]) -> int:
         except OSError:
             continue
         for entry in entries:
-            if entry.name.startswith(TEMP_PREFIX) and entry.name[:_PREFIX_LENGTH] in prefixes:
+            if entry.name.startswith(TEMP_PREFIX) and entry.name[:_PREFIX_LENGTH] in prefixes and _swept(entry.path):
                 try:
                     os.remove(entry.path)
                     removed += 1
@@ -187,6 +211,8 @@ class StagedWrite:
             if self.target != self.final:
                 discard_remote(self.fs, [self.target])
             raise
+        finally:
+            release([self.target])
         self.done = True
 
     def _check(self) -> None:
@@ -213,6 +239,7 @@ class StagedWrite:
         if self.done or self.file is None:
             return
         self.done = True
+        release([self.target])
         if self.target != self.final:
             try:
                 self.file.close()

@@ -25,7 +25,7 @@ from typing import Any
 from . import integrity
 from .integrity import TransferPolicy
 from .rows import Scheme
-from .staging import discard_local, discard_remote, temp_name
+from .staging import discard_local, discard_remote, release, temp_name
 
 Pair = tuple[str, str]  # (source, destination)
 
@@ -160,6 +160,9 @@ def upload(
         if row.paths.atomic_rename:
             discard_remote(fs, [temp for _, temp in staged])
         raise
+    finally:
+        if row.paths.atomic_rename:
+            release(temp for _, temp in staged)
 
 
 def download(
@@ -180,6 +183,7 @@ def download(
             os.replace(temp, final)
     finally:
         discard_local(temp for _, temp in staged)
+        release(temp for _, temp in staged)
 
 
 def delete(fs, row: Scheme | None, target: str, recursive: bool = True) -> None:
