@@ -62,10 +62,24 @@ def composed_class(mixins: tuple[str, ...]):
     mlflow_classes = tuple(cls for cls in map(mlflow_mixin, mixins) if cls is not None)
     bases = (*implementations, FsspecArtifactRepository, *mlflow_classes)
     cls = types.new_class("FsspecArtifactRepository", bases, {})
-    cls.__module__ = FsspecArtifactRepository.__module__
-    cls.__qualname__ = f"FsspecArtifactRepository[{','.join(mixins)}]"
+    cls.__module__ = __name__  # pickled by reference: this module's __getattr__ builds it again
+    cls.__qualname__ = f"{_COMPOSED}[{','.join(mixins)}]"
     cls.__doc__ = f"FsspecArtifactRepository honouring {', '.join(mixins)} (built by artifact_fs.capabilities)."
     return cls
+
+
+_COMPOSED = "FsspecArtifactRepository"
+
+
+def __getattr__(name: str):
+    """``FsspecArtifactRepository[<mixin>,…]``: the composed class of that name, so a pickle
+    of a repository names its class by reference and a fresh process builds it again."""
+    head, bracket, rest = name.partition("[")
+    if head == _COMPOSED and bracket and rest.endswith("]"):
+        mixins = tuple(filter(None, rest[:-1].split(",")))
+        if mixins and all(mixin in IMPLEMENTATIONS for mixin in mixins):
+            return composed_class(mixins)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _destination(repo, local_file: str, artifact_path: str | None) -> str:

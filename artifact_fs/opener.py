@@ -17,7 +17,8 @@ from ._compat import require_declared_versions
 from .bounded_calls import BoundedCalls
 from .errors import BackendNotInstalledError
 from .lru import LRU
-from .resolver import Resolved
+from .portable import Recipe
+from .resolver import Resolved, resolve
 
 
 def filesystem_class(resolved: Resolved):
@@ -54,7 +55,27 @@ def open_filesystem(resolved: Resolved):
     fs = _instantiate(resolved)
     if resolved.row.client.prepare is not None:
         resolved.row.client.prepare(fs)
+    if resolved.recipe is not None:
+        _pickle_as(fs, resolved.recipe)
     return fs
+
+
+def reopen_filesystem(recipe: Recipe):
+    """The filesystem a pickle describes, opened where it is unpickled: the URI resolved again
+    with this process's environment over the carried settings (:mod:`artifact_fs.portable`)."""
+    return open_filesystem(resolve(recipe.uri, recipe.environment(), **recipe.options))
+
+
+def _pickle_as(fs, recipe: Recipe) -> None:
+    """Make ``fs`` pickle as ``recipe`` (no credential) instead of its constructor's arguments.
+
+    ``pickle`` and ``cloudpickle`` look ``__reduce_ex__`` up on the instance, so this
+    applies to this instance only; an instance fsspec's cache shares was made with the
+    same options, which the recipe resolves to again."""
+    try:
+        fs.__reduce_ex__ = lambda _protocol: (reopen_filesystem, (recipe,))
+    except (AttributeError, TypeError):  # an implementation with __slots__: it pickles its own way
+        pass
 
 
 #: Private instances (rows that set attributes or variables) reused for the same options, per

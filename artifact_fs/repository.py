@@ -30,6 +30,7 @@ from .paths import (
     under_root,
     walk_local_tree,
 )
+from .portable import Recipe, public_uri
 from .read_cache import cache_from_environment
 from .redaction import register_secrets
 from .resolver import Resolved, resolve
@@ -95,6 +96,15 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(artifact_uri={self.redacted_uri!r}, url={self.resolved.url!r})"
+
+    def __reduce__(self):
+        """Pickled as a recipe with no credential (:mod:`artifact_fs.portable`): the class (with
+        its mixins), the URI, the tracking and registry URIs, the non-secret settings and
+        explicit options. Unpickled, the URI is resolved again where it lands."""
+        carried = self.resolved.recipe or Recipe(self.artifact_uri)
+        recipe = Recipe(public_uri(self.artifact_uri), carried.settings, carried.options)
+        uris = tuple(public_uri(uri) if uri else uri for uri in (self.tracking_uri, self.registry_uri))
+        return (rebuild_repository, (type(self), recipe, *uris))
 
     @property
     def redacted_uri(self) -> str:
@@ -352,3 +362,10 @@ def _destination_dir(dst_path) -> str:
             "INVALID_PARAMETER_VALUE",
         )
     return dst
+
+
+def rebuild_repository(cls, recipe: Recipe, tracking_uri: str | None = None, registry_uri: str | None = None):
+    """A pickled repository, built again where it is unpickled: its URI resolved with this
+    process's environment over the carried settings (credentials are read here)."""
+    resolved = resolve(recipe.uri, recipe.environment(), **recipe.options)
+    return cls(recipe.uri, tracking_uri, registry_uri, resolved=resolved)

@@ -29,6 +29,7 @@ from . import uri as uri_grammar
 from ._compat import parse_fsspec_kwarg_values
 from .backends import CLIENT_READ_CREDENTIALS, CREDENTIAL_VARIABLES, SCHEMES, scheme_row
 from .errors import BackendNotInstalledError, InvalidProfilesError, InvalidURIError
+from .portable import Recipe, recipe
 from .profiles import Profile, matching_profile, read_reference
 from .redaction import SECRET_OPTION_NAMES, secret_values
 from .rows import CHANNELS, Client, Scheme, UriGrammar
@@ -63,6 +64,7 @@ class Resolved:
     sources: dict[str, str] = field(default_factory=dict)
     secrets: frozenset[str] = frozenset()
     profile: Profile | None = None  #: the profiles-file entry that matched, if any
+    recipe: Recipe | None = None  #: how to resolve the same again in another process, with no credential
 
     @functools.cached_property
     def secret_values(self) -> tuple[str, ...]:
@@ -137,7 +139,7 @@ def resolve(uri: str, env: Mapping[str, str] | None = None, **overrides: Any) ->
         ("override", _flat(overrides, "override")),
     ]
     secrets = {s.option for s in row.client.settings if s.secret} | set(row.uri.secret_options)
-    return _assemble(uri, row, parsed, layers, secrets, profile)
+    return _assemble(uri, row, parsed, layers, secrets, profile, recipe(uri, row, env, overrides))
 
 
 def environment_options(row: Scheme, env: Mapping[str, str], origin: str = "environment") -> dict[str, tuple[Any, str]]:
@@ -227,7 +229,9 @@ def _flat(options: Mapping[str, Any], source: str, prefix: str = "") -> dict[str
     return out
 
 
-def _assemble(uri: str, row: Scheme, parsed, layers, secrets: set[str], profile: Profile | None = None) -> Resolved:
+def _assemble(
+    uri: str, row: Scheme, parsed, layers, secrets: set[str], profile: Profile | None = None, how: Recipe | None = None
+) -> Resolved:
     merged: dict[str, tuple[Any, str]] = {}
     for _name, options in layers:
         for path, (value, source) in options.items():
@@ -251,6 +255,7 @@ def _assemble(uri: str, row: Scheme, parsed, layers, secrets: set[str], profile:
         secrets=secrets,
         row=row,
         profile=profile,
+        recipe=how,
     )
 
 

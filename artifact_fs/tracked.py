@@ -95,6 +95,22 @@ class TrackedArtifacts(AbstractFileSystem):
         self._targets: dict[str, ArtifactRoot] = {}
         self._recent: tuple[Any, bytes] | None = None  #: the last file read whole and verified, by entry (used once)
 
+    def __reduce__(self):
+        """Pickled with its constructor's arguments minus every credential (:mod:`artifact_fs.portable`):
+        the store's secret options are dropped and the tracking server's password left out of
+        its URI; where it is unpickled, credentials come from that process's environment."""
+        from fsspec.spec import make_instance
+
+        from .portable import public_options, public_uri
+
+        given = public_options({k: v for k, v in self.storage_options.items() if k != "storage_options"})
+        for name in ("tracking_uri", "registry_uri"):
+            if given.get(name):
+                given[name] = public_uri(given[name])
+        if self.overrides:
+            given["storage_options"] = public_options(self.overrides)
+        return make_instance, (type(self), self.storage_args, given)
+
     # --- names ----------------------------------------------------------------------------
 
     @classmethod
