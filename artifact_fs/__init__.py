@@ -30,13 +30,14 @@ _EXPORTS = {
     "open": "artifact_fs.api",
     "resolve": "artifact_fs.resolver",
     "rm": "artifact_fs.api",
+    "spark_conf": "artifact_fs.spark",
     "storage_options": "artifact_fs.api",
 }
 
 __all__ = [
     "BackendNotInstalledError", "CopyResult", "FsspecArtifactRepository", "InvalidArtifactPathError",
     "InvalidSettingError", "InvalidURIError", "ReadCache", "Resolved", "cp", "filesystem", "locate", "ls", "open",
-    "resolve", "rm", "storage_options",
+    "resolve", "rm", "spark_conf", "storage_options",
 ]  # fmt: skip
 assert sorted(__all__) == sorted(_EXPORTS)
 
@@ -46,6 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .read_cache import ReadCache
     from .repository import FsspecArtifactRepository
     from .resolver import Resolved, resolve
+    from .spark import spark_conf
 
 
 def __getattr__(name: str) -> Any:

@@ -125,7 +125,18 @@ def cmd_du(args) -> int:
 
 
 def cmd_resolve(args) -> int:
-    """``resolve URI``: the fsspec URL and options (secrets redacted); ``--explain`` says where each came from."""
+    """``resolve URI``: the fsspec URL and options (secrets redacted); ``--explain`` says where each came from;
+    ``--format spark``: the Hadoop settings for Spark (secrets as ``${env.NAME}`` unless ``--show-secrets``)."""
+    if args.format == "spark":
+        from .spark import spark_conf
+
+        if args.explain:
+            raise ValueError("--explain describes the fsspec resolution: it does not combine with --format spark")
+        settings = spark_conf(args.uri, secrets=args.show_secrets, **_opts_for(args.uri, args))
+        _emit(args, settings.as_dict(), settings.text())
+        return EXIT_OK
+    if args.show_secrets:
+        raise ValueError("--show-secrets applies to --format spark only (fsspec options always show secrets as ***)")
     from .explain import explain
 
     data = explain(args.uri, **_opts_for(args.uri, args))
@@ -193,9 +204,19 @@ def parser() -> argparse.ArgumentParser:
     du = add("du", cmd_du, "bytes and files below a path")
     du.add_argument("uri")
     du.add_argument("-H", "--human", action="store_true", help="sizes in KiB/MiB/GiB")
-    resolve = add("resolve", cmd_resolve, "show the fsspec URL and options a URI resolves to")
+    resolve = add("resolve", cmd_resolve, "show the fsspec URL and options a URI resolves to, or Spark's settings")
     resolve.add_argument("uri")
     resolve.add_argument("--explain", action="store_true", help="which setting was read from where, and what it became")
+    resolve.add_argument(
+        "--format",
+        choices=("fsspec", "spark"),
+        default="fsspec",
+        help="fsspec: the fsspec URL and storage options; spark: the native URL and the spark-submit --conf "
+        "settings that make Spark read the same location (--json: {url, conf, notes})",
+    )
+    resolve.add_argument(
+        "--show-secrets", action="store_true", help="with --format spark: write secret values, not ${env.NAME}"
+    )
     return top
 
 
