@@ -32,6 +32,12 @@ from .servers.common import REPO_ROOT
 from .servers.mlflow import mlflow_server
 from .servers.relay import unix_to_tcp
 
+#: set (to the reason) where ray[data] is deliberately not installed: the minimum-versions
+#: environment of scripts/matrix.sh, whose pinned minimums are below what Ray needs
+WITHOUT_RAY = os.environ.get("ARTIFACT_FS_TEST_WITHOUT_RAY")
+if WITHOUT_RAY:
+    pytest.skip(WITHOUT_RAY, allow_module_level=True)
+
 #: the child's own namespaces: the network (Ray binds every interface), and a PID namespace whose
 #: init is the child, so that every process Ray started dies with it, whatever happens
 UNSHARE = ["unshare", "--net", "--pid", "--fork", "--mount-proc", "--kill-child"]
