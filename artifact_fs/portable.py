@@ -91,11 +91,10 @@ class Recipe:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Recipe):
             return NotImplemented
-        return (self.uri, dict(self.settings), dict(self.options)) == (
-            other.uri,
-            dict(other.settings),
-            dict(other.options),
-        )
+        return self._fields() == other._fields()
+
+    def _fields(self) -> tuple:
+        return self.uri, dict(self.settings), dict(self.options)
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -40,6 +40,11 @@ class RunsFileSystem(TrackedArtifacts):
             raise ValueError("a runs:// URL names a run: runs://<run_id>/<artifact path>")
         return run_id, relative
 
+    @staticmethod
+    def fixed_key(key: str) -> bool:
+        """A run's artifact root never moves."""
+        return True
+
     def artifact_uri(self, key: str) -> str:
         """The run's artifact root (a run's root never changes, so it is asked once per process)."""
         cache_key = ("runs", self.tracking_uri, key)
@@ -82,12 +87,17 @@ class ModelsFileSystem(TrackedArtifacts):
             )
         return f"{parts[0]}/{parts[1]}", "/".join(parts[2:])
 
+    @staticmethod
+    def fixed_key(key: str) -> bool:
+        """A numbered version's or a logged model's root never moves; an alias, ``latest`` or a stage may."""
+        return bool("/" in key and key.split("/", 1)[1].isdigit() or _MODEL_ID.fullmatch(key))
+
     def artifact_uri(self, key: str) -> str:
         """The model version's download location (a fixed version is asked once per process)."""
         from mlflow.store.artifact.utils.models import get_model_name_and_version
 
         client = self._client()
-        fixed = "/" in key and key.split("/", 1)[1].isdigit() or _MODEL_ID.fullmatch(key)
+        fixed = self.fixed_key(key)
         cache_key = ("models", self.tracking_uri, self.registry_uri, key)
         if fixed and cache_key in _IMMUTABLE_ROOTS:
             return _IMMUTABLE_ROOTS[cache_key]

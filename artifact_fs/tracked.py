@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from fsspec.spec import AbstractFileSystem
+from fsspec.spec import AbstractFileSystem, make_instance
 
 from .read_cache import ReadCache, cache_from_environment
 
@@ -70,6 +71,27 @@ class ArtifactRoot:
         return name[len(root) + 1 :] if root else name.lstrip("/")
 
 
+def default_tracking_uri() -> str:
+    """MLflow's tracking URI: ``MLFLOW_TRACKING_URI`` as it is when MLflow was never imported in
+    this process (nothing can have called ``mlflow.set_tracking_uri``), else MLflow's answer.
+    A worker process reading ``runs://`` so skips importing MLflow (1-2 s) for a run whose
+    root travelled in the pickle."""
+    import sys
+
+    from_env = os.environ.get("MLFLOW_TRACKING_URI")
+    if from_env and "mlflow.tracking" not in sys.modules:
+        return from_env
+    import mlflow
+
+    return mlflow.get_tracking_uri()
+
+
+def _with_known_roots(fs, known: dict[str, str]):
+    """Unpickling: a ``runs://``/``models://`` filesystem with the roots its pickler had looked up."""
+    fs._known_roots.update(known)
+    return fs
+
+
 class TrackedArtifacts(AbstractFileSystem):
     """Artifacts named by a tracking-server entity; see the module docstring."""
 
@@ -86,21 +108,20 @@ class TrackedArtifacts(AbstractFileSystem):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        import mlflow
-
-        self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
+        self.tracking_uri = tracking_uri or default_tracking_uri()
         self.registry_uri = registry_uri
         self.overrides = dict(storage_options or {})
         self.cache: ReadCache | None = ReadCache(cache_dir) if cache_dir else cache_from_environment()
         self._targets: dict[str, ArtifactRoot] = {}
+        #: artifact roots of keys that never move (run ids, fixed model versions) looked up by
+        #: the process that pickled this filesystem: a worker opens them without asking again
+        self._known_roots: dict[str, str] = {}
         self._recent: tuple[Any, bytes] | None = None  #: the last file read whole and verified, by entry (used once)
 
     def __reduce__(self):
         """Pickled with its constructor's arguments minus every credential (:mod:`artifact_fs.portable`):
         the store's secret options are dropped and the tracking server's password left out of
         its URI; where it is unpickled, credentials come from that process's environment."""
-        from fsspec.spec import make_instance
-
         from .portable import public_options, public_uri
 
         given = public_options({k: v for k, v in self.storage_options.items() if k != "storage_options"})
@@ -109,7 +130,12 @@ class TrackedArtifacts(AbstractFileSystem):
                 given[name] = public_uri(given[name])
         if self.overrides:
             given["storage_options"] = public_options(self.overrides)
-        return make_instance, (type(self), self.storage_args, given)
+        with _LOCK:
+            known = {key: target.artifact_uri for key, target in self._targets.items() if self.fixed_key(key)}
+        known = {key: uri for key, uri in {**self._known_roots, **known}.items() if public_uri(uri) == uri}
+        if not known:
+            return make_instance, (type(self), self.storage_args, given)
+        return _with_known_roots, (make_instance(type(self), self.storage_args, given), known)
 
     # --- names ----------------------------------------------------------------------------
 
@@ -139,13 +165,19 @@ class TrackedArtifacts(AbstractFileSystem):
         with _LOCK:
             target = self._targets.get(key)
         if target is None:
-            target = self._open_target(self.artifact_uri(key))
+            known = self._known_roots.get(key)
+            target = self._open_target(known if known is not None else self.artifact_uri(key))
             with _LOCK:
                 self._targets[key] = target
         return target, key, target.path(relative)
 
     def artifact_uri(self, key: str) -> str:
         """The artifact root MLflow reports for ``key`` (a run id, ``name/version``, ``name@alias``)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def fixed_key(key: str) -> bool:
+        """Whether ``key``'s artifact root never moves (a run id does; an alias does not)."""
         raise NotImplementedError
 
     def _open_target(self, artifact_uri: str) -> ArtifactRoot:
