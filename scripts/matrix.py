@@ -277,9 +277,8 @@ def test(env: Environment, venv: pathlib.Path, src: pathlib.Path, log, extra_arg
     basetemp = venv / "pytest-tmp"
     shutil.rmtree(basetemp, ignore_errors=True)
     python = str(venv / "bin" / "python")
-    child_env = {
-        **os.environ, **env.test_env, "VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"
-    }
+    path = f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    child_env = {**os.environ, **env.test_env, "VIRTUAL_ENV": str(venv), "PATH": path}
     code = run(
         [python, "-m", "pytest", "-q", f"--basetemp={basetemp}", f"--junitxml={report}", *env.tests, *extra_args],
         log,
