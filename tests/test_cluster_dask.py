@@ -30,6 +30,8 @@ from .conftest import SCRUBBED, new_bucket
 from .servers.common import free_ports
 from .servers.mlflow import mlflow_server
 
+#: dask 2026.8's own Parquet reader calls pandas 3.1's deprecated ``inplace=`` (not ours to fix)
+pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame")
 PARTS = 4
 ROWS = 50
 #: what the module's profiles file gives Azure and the two failing S3 buckets
@@ -160,6 +162,13 @@ def worker_pids(client: Client) -> set[int]:
     return set(client.run(os.getpid).values())
 
 
+def resolved_runs() -> list[list[str]]:
+    """On a worker: the runs this process has resolved (``runs://`` remembers each run's root)."""
+    from artifact_fs.protocols import _IMMUTABLE_ROOTS
+
+    return [list(key) for key in _IMMUTABLE_ROOTS if key[0] == "runs"]
+
+
 def same_error(remote: BaseException, local: BaseException) -> None:
     """The error raised on a worker is the one raised in the driver: class, message, error code."""
     assert type(remote) is type(local), (remote, local)
@@ -207,8 +216,11 @@ def test_workers_read_and_write_a_runs_table(cluster, stores, store):
     assert table.npartitions == PARTS
     with get_task_stream(cluster) as stream:
         assert_same_table(table.compute(), expected)
-    workers = set(cluster.scheduler_info()["workers"])
-    assert {task["worker"] for task in stream.data} <= workers and stream.data  # the reads ran on the workers
+    workers, readers = set(cluster.scheduler_info()["workers"]), {task["worker"] for task in stream.data}
+    assert readers and readers <= workers  # the reads ran on the workers
+    resolved = cluster.run(resolved_runs)
+    for worker in readers:  # each resolved the run itself, through the tracking server its environment names
+        assert ["runs", os.environ["MLFLOW_TRACKING_URI"], run_id] in resolved[worker], resolved[worker]
 
     with get_task_stream(cluster) as stream:
         table.to_parquet(f"runs://{run_id}/out/")
