@@ -10,7 +10,7 @@ variables and ``MLFLOW_TRACKING_URI`` in their environment. Each measurement is
 ``dd.read_parquet(url).map_partitions(len).compute()`` (every byte read and parsed on the
 workers, only row counts come back), checked against the row count, for:
 
-* ``runs://<run_id>/tables/`` (each worker resolves the run through the tracking server);
+* ``runs://<run_id>/tables/`` (the driver locates the run; its pickle carries the root);
 * ``s3://<bucket>/<root>/tables/`` with s3fs given the same endpoint and credentials;
 * ``runs://`` again with ``ARTIFACT_FS_VERIFY=size`` (no digest check of what is read);
 
@@ -20,8 +20,9 @@ again at once on the same, warm, workers. Cases are interleaved, ``--reps`` time
 are printed, with the ratios runs:// / s3:// and 1 worker / 2 workers.
 
 On every worker a probe counts, during each runs:// read: the ``runs://`` filesystem
-instances built (each task unpickles its own), the run lookups that reached the tracking
-server (``RunsFileSystem.artifact_uri`` memoizes per process), and the artifact roots opened
+instances built (each task unpickles its own; the first one built includes MLflow's import
+when it happens), the run lookups that reached the tracking server
+(``RunsFileSystem.artifact_uri`` memoizes per process), and the artifact roots opened
 (``TrackedArtifacts._open_target``: ``resolve()`` + the store's filesystem, per instance),
 with the time spent in each. Results are printed, never asserted.
 """

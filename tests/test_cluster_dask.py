@@ -163,7 +163,7 @@ def worker_pids(client: Client) -> set[int]:
 
 
 def resolved_runs() -> list[list[str]]:
-    """On a worker: the runs this process has resolved (``runs://`` remembers each run's root)."""
+    """On a worker: the runs this process looked up itself (``runs://`` remembers each run's root)."""
     from artifact_fs.protocols import _IMMUTABLE_ROOTS
 
     return [list(key) for key in _IMMUTABLE_ROOTS if key[0] == "runs"]
@@ -218,9 +218,16 @@ def test_workers_read_and_write_a_runs_table(cluster, stores, store):
         assert_same_table(table.compute(), expected)
     workers, readers = set(cluster.scheduler_info()["workers"]), {task["worker"] for task in stream.data}
     assert readers and readers <= workers  # the reads ran on the workers
+    key = ["runs", os.environ["MLFLOW_TRACKING_URI"], run_id]
+    # the driver had located the run (Dask read a footer): its root travelled in the pickle
+    assert all(key not in runs for runs in cluster.run(resolved_runs).values())
+    # a URL opened on the workers themselves: each locates the run through the tracking server
+    # its environment names, then reads the store
+    urls = [f"runs://{run_id}/tables/part-{n}.parquet" for n in range(PARTS)]
+    with get_task_stream(cluster) as stream:
+        assert_same_table(dd.from_map(pd.read_parquet, urls, meta=part(0).iloc[:0]).compute(), expected)
     resolved = cluster.run(resolved_runs)
-    for worker in readers:  # each resolved the run itself, through the tracking server its environment names
-        assert ["runs", os.environ["MLFLOW_TRACKING_URI"], run_id] in resolved[worker], resolved[worker]
+    assert all(key in resolved[task["worker"]] for task in stream.data) and stream.data, resolved
 
     with get_task_stream(cluster) as stream:
         table.to_parquet(f"runs://{run_id}/out/")
