@@ -238,7 +238,8 @@ def test_a_hung_server_fails_within_the_timeout(private_gcs, monkeypatch, tmp_pa
         for call in (repo.list_artifacts, lambda: repo.log_artifact(tmp_path / "a.txt", "again")):
             started = time.monotonic()
             with pytest.raises(MlflowException) as info:
-                call()
+                returned = call()
+                pytest.fail(f"{call} returned {returned!r} with the server stopped")
             elapsed = time.monotonic() - started
             assert elapsed < TIMEOUT_BOUND, f"took {elapsed:.1f} s"
             assert info.value.error_code == "TEMPORARILY_UNAVAILABLE"

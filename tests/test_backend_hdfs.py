@@ -214,7 +214,8 @@ def test_timeout_bounds_calls_to_a_stopped_namenode(own_hdfs, tmp_path, monkeypa
         }.items():
             started = time.monotonic()
             with pytest.raises(MlflowException) as info:
-                call()
+                returned = call()
+                pytest.fail(f"{name} returned {returned!r} with the NameNode stopped ({own_hdfs.state('namenode')})")
             timings[name] = time.monotonic() - started
             assert info.value.error_code == "TEMPORARILY_UNAVAILABLE", info.value.message
     print(f"\nstopped NameNode, {TIMEOUT}=5: failed after " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))

@@ -154,18 +154,21 @@ def _unpickled_elsewhere(tmp_path, blob: bytes, env: dict[str, str], path: str =
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _logged_then_pickled(uri: str, tmp_path, what: str, dumps) -> bytes:
+    """Log ``a.txt`` under ``uri``, then pickle the repository or the store's filesystem."""
+    (tmp_path / "a.txt").write_text("a")
+    repo = get_artifact_repository(uri)
+    repo.log_artifact(str(tmp_path / "a.txt"))
+    return dumps(repo if what == "repository" else af.filesystem(uri)[0])
+
+
 @pytest.mark.s3
 @pytest.mark.parametrize("what", ["repository", "filesystem"])
 def test_s3_unpickled_elsewhere_uses_that_processes_credentials(seaweedfs, monkeypatch, tmp_path, what):
     for name, value in seaweedfs.env().items():
         monkeypatch.setenv(name, value)
     bucket = new_bucket(seaweedfs)
-    uri = f"s3://{bucket}/run"
-    (tmp_path / "a.txt").write_text("a")
-    repo = get_artifact_repository(uri)
-    repo.log_artifact(str(tmp_path / "a.txt"))
-    obj = repo if what == "repository" else af.filesystem(uri)[0]
-    blob = cloudpickle.dumps(obj)
+    blob = _logged_then_pickled(f"s3://{bucket}/run", tmp_path, what, cloudpickle.dumps)
     _no_secret_in(blob, [seaweedfs.key, seaweedfs.secret])
     # the worker has no endpoint setting of its own: the driver's travelled; its credentials are its own
     wrong = _unpickled_elsewhere(
@@ -181,12 +184,9 @@ def test_s3_unpickled_elsewhere_uses_that_processes_credentials(seaweedfs, monke
 def test_azure_unpickled_elsewhere_uses_that_processes_key(azurite, monkeypatch, tmp_path, what):
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string())
     container = azurite.create_container()
-    uri = f"wasbs://{container}@{ACCOUNT}.blob.core.windows.net/run"
-    (tmp_path / "a.txt").write_text("a")
-    repo = get_artifact_repository(uri)
-    repo.log_artifact(str(tmp_path / "a.txt"))
-    obj = repo if what == "repository" else af.filesystem(uri)[0]
-    blob = pickle.dumps(obj)
+    blob = _logged_then_pickled(
+        f"wasbs://{container}@{ACCOUNT}.blob.core.windows.net/run", tmp_path, what, pickle.dumps
+    )
     _no_secret_in(blob, [KEY])
     wrong_key = base64.b64encode(b"w" * 64).decode()
     wrong = _unpickled_elsewhere(

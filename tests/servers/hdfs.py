@@ -70,6 +70,14 @@ class HDFSServer:
         """The last lines of a daemon's log (ours only)."""
         return _log_tail(self.workdir / f"{name}.log") if self.workdir else ""
 
+    def state(self, name: str) -> str:
+        """The kernel's state letter of one of our processes (``T``: stopped), for failure messages."""
+        try:
+            with open(f"/proc/{self.procs[name].pid}/stat") as stat:
+                return f"process state {stat.read().rpartition(')')[2].split()[0]}"
+        except OSError as exc:
+            return f"process state unknown: {exc}"
+
     @contextlib.contextmanager
     def paused_namenode(self) -> Iterator[None]:
         """SIGSTOP the NameNode (it accepts connections but never answers), SIGCONT after."""
