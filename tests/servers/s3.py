@@ -114,6 +114,9 @@ def seaweedfs_server(workdir: pathlib.Path, *, timeout: float = 60.0) -> Iterato
         # Each bucket takes >= 1 volume: weed's default -volume.max=8 runs out
         # fast.  Volumes are sparse files, so many small ones cost nothing.
         "-volume.max=1000", "-volume.preStopSeconds=0",
+        # weed turns every volume read-only (each write: 500 InternalError) once the disk has
+        # less than 1% free, 2.5 GB of a 252 GB disk: CI saw it mid-suite. Keep a floor, smaller.
+        "-volume.minFreeSpace=256MiB",
         "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
         "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}",
         "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={s3_config}",

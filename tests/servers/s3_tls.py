@@ -73,6 +73,7 @@ def seaweedfs_tls_server(workdir: pathlib.Path, *, timeout: float = 60.0) -> Ite
         f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-master.telemetry=false",
         "-master.volumeSizeLimitMB=64", f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
         "-volume.max=100", "-volume.preStopSeconds=0",
+        "-volume.minFreeSpace=256MiB",  # not weed's 1% of the disk: see s3.py
         "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
         "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.port.https={s3_https}",
         f"-s3.cert.file={cert_file}", f"-s3.key.file={key_file}", "-s3.port.iceberg=0", "-s3.port.lance=0",
