@@ -55,15 +55,6 @@ def explain(uri: str | os.PathLike, **options: Any) -> dict[str, Any]:
             f"artifact root   {data['artifact_root']}  ({tracked.protocol} {key}, asked the tracking server)",
         ]
     resolved = location.resolved
-    if resolved is None:
-        data.update(
-            url=f"{location.fs.api_base_url} (tracking server artifact API) {location.path}",
-            implementation="artifact_fs.mlflow_http.MlflowArtifactsFileSystem",
-            storage_options={},
-            options=[],
-        )
-        lines += [f"fsspec URL      {data['url']}", f"implementation  {data['implementation']}"]
-        return {**data, "text": "\n".join(lines)}
     shown = resolved.redacted()
     rows = [
         {"option": path, "value": option_value(shown, path, resolved.secrets), "source": source}

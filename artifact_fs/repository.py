@@ -83,6 +83,9 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
             self.resolved: Resolved = (
                 resolved if resolved is not None and not storage_options else resolve(artifact_uri, **storage_options)
             )
+            if tracking_uri and _reads_tracking_uri(self.resolved, tracking_uri, storage_options):
+                # MLflow's rule for a proxied root: the tracking URI it hands the repository wins
+                self.resolved = resolve(artifact_uri, **{"tracking_uri": tracking_uri, **storage_options})
             self.policy = integrity.TransferPolicy(**self.resolved.transfer_options)
         except (ValueError, ImportError) as exc:
             raise to_mlflow_exception(exc, f"Invalid artifact URI {redact_uri(artifact_uri)!r}") from None
@@ -369,3 +372,9 @@ def rebuild_repository(cls, recipe: Recipe, tracking_uri: str | None = None, reg
     process's environment over the carried settings (credentials are read here)."""
     resolved = resolve(recipe.uri, recipe.environment(), **recipe.options)
     return cls(recipe.uri, tracking_uri, registry_uri, resolved=resolved)
+
+
+def _reads_tracking_uri(resolved: Resolved, tracking_uri: str, explicit: dict) -> bool:
+    """Whether ``resolved``'s row reads a tracking URI (the proxied API) and it is not ``tracking_uri`` yet."""
+    reads = any(setting.option == "tracking_uri" for setting in resolved.row.client.settings)
+    return reads and "tracking_uri" not in explicit and resolved.storage_options.get("tracking_uri") != tracking_uri

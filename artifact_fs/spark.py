@@ -49,7 +49,16 @@ class SparkSettings:
 
 
 #: Schemes Spark cannot read, and why.
-REFUSED = {"memory": "is fsspec's store in this Python process's memory: no JVM, let alone an executor, can read it"}
+_PROXIED = (
+    "is the tracking server's HTTP artifact API: no Hadoop filesystem speaks it; give Spark the store "
+    "behind the server (its --artifacts-destination)"
+)
+REFUSED = {
+    "memory": "is fsspec's store in this Python process's memory: no JVM, let alone an executor, can read it",
+    "mlflow-artifacts": _PROXIED,
+    "http": _PROXIED,
+    "https": _PROXIED,
+}
 #: Options Spark needs no counterpart for, by reason (a note says so when a setting, not a default, set them).
 NOT_CARRIED = {option: reason for reason, options in {
     "fsspec's own caches and local parents": ("use_listings_cache", "skip_instance_cache", "auto_mkdir"),

@@ -181,15 +181,16 @@ class TrackedArtifacts(AbstractFileSystem):
         raise NotImplementedError
 
     def _open_target(self, artifact_uri: str) -> ArtifactRoot:
-        from .mlflow_http import ENDPOINT, MlflowArtifactsFileSystem, split_http_root
-
-        if artifact_uri.startswith("mlflow-artifacts:") or ENDPOINT in artifact_uri:
-            base, root = split_http_root(artifact_uri, self.tracking_uri)
-            return ArtifactRoot(artifact_uri, MlflowArtifactsFileSystem(base), root)
+        from .backends import scheme_row
         from .opener import open_filesystem
         from .resolver import resolve
+        from .uri import uri_scheme
 
-        resolved = resolve(artifact_uri, **self.overrides)
+        row = scheme_row(uri_scheme(artifact_uri))
+        if row is not None and row.client.protocol == "mlflow-artifacts":  # proxied: the tracking server's API
+            resolved = resolve(artifact_uri, **({"tracking_uri": self.tracking_uri} if self.tracking_uri else {}))
+        else:
+            resolved = resolve(artifact_uri, **self.overrides)
         return ArtifactRoot(artifact_uri, open_filesystem(resolved), resolved.root, resolved)
 
     @staticmethod

@@ -20,6 +20,9 @@ from urllib.request import url2pathname
 from .errors import InvalidURIError
 from .rows import Scheme
 
+#: the tracking server's proxied artifact API, below its ``/api/2.0``
+PROXIED_ARTIFACTS_ENDPOINT = "/mlflow-artifacts/artifacts"
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 
@@ -212,6 +215,27 @@ def parse_fsspec(uri: str, row: Scheme) -> ParsedURI:
     return ParsedURI(root, dict(cls._get_kwargs_from_urls(uri)))
 
 
+def parse_tracking_server(uri: str, row: Scheme) -> ParsedURI:
+    """``mlflow-artifacts:/path``, ``mlflow-artifacts://host[:port]/path`` (the server: the URI's
+    host, else the tracking URI's) and ``http(s)://host[/prefix]/api/2.0/mlflow-artifacts/artifacts/path``."""
+    parts = _split(uri)
+    if "@" in parts.netloc:
+        raise InvalidURIError(
+            f"{row.name} URI {redact_uri(uri)!r} carries credentials: give them as MLFLOW_TRACKING_USERNAME/"
+            "MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN instead"
+        )
+    if row.name == "mlflow-artifacts":
+        if parts.hostname and parts.port is None and re.fullmatch(r"[0-9.]+", parts.hostname):
+            raise InvalidURIError(f"mlflow-artifacts URI {uri!r} names a port ({parts.hostname}) but no host")
+        host = {"host": parts.netloc} if parts.netloc else {}
+        return ParsedURI("/" + unquote(parts.path).strip("/"), host, parts.netloc)
+    if not parts.netloc or PROXIED_ARTIFACTS_ENDPOINT not in parts.path:
+        raise InvalidURIError(f"{row.name} URI {redact_uri(uri)!r} must be of the form {row.uri.form}")
+    prefix, _, tail = parts.path.partition(PROXIED_ARTIFACTS_ENDPOINT)
+    base = f"{parts.scheme.lower()}://{parts.netloc}{prefix}"
+    return ParsedURI("/" + unquote(tail).strip("/"), {"api_base_url": base}, parts.netloc)
+
+
 #: grammars whose root starts with a bucket (container) the store must already have → its name
 BUCKET_WORDS = {"bucket": "bucket", "bucket_at_endpoint": "bucket", "azure": "container"}
 
@@ -236,6 +260,7 @@ GRAMMARS: dict[str, Callable[[str, Scheme], ParsedURI]] = {
     "local": parse_local,
     "namenode": parse_namenode,
     "namenode_url": parse_namenode_url,
+    "tracking_server": parse_tracking_server,
     "userinfo_host": parse_userinfo_host,
 }
 

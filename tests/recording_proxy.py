@@ -1,4 +1,4 @@
-"""A loopback TCP proxy that records which AWS access key ids pass through it.
+"""A loopback TCP proxy that records which AWS access key ids (and Authorization headers) pass through it.
 
 Put in front of a real S3 server, it shows which credentials a client sent to that
 server (SigV4's ``Credential=<key id>/...`` in the Authorization header or query) without
@@ -13,6 +13,7 @@ import threading
 from urllib.parse import urlsplit
 
 _CREDENTIAL = re.compile(rb"Credential=([A-Za-z0-9]+)(?:/|%2F)")
+_AUTHORIZATION = re.compile(rb"\r\n[Aa]uthorization: ([^\r\n]+)\r\n")
 
 
 class RecordingProxy:
@@ -22,6 +23,7 @@ class RecordingProxy:
         parts = urlsplit(target_url)
         self.target = (parts.hostname, parts.port)
         self.key_ids: set[str] = set()
+        self.authorizations: set[str] = set()  #: every Authorization header value seen
         self.requests = 0
         self.in_flight = self.peak_in_flight = 0
         self._lock = threading.Lock()
@@ -54,6 +56,7 @@ class RecordingProxy:
                     if record:
                         self.requests += seen
                         self.key_ids.update(m.decode() for m in _CREDENTIAL.findall(window))
+                        self.authorizations.update(m.decode() for m in _AUTHORIZATION.findall(window))
                         self.in_flight += seen
                         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
                     else:

@@ -93,7 +93,7 @@ def test_a_failed_write_publishes_nothing(s3_run, tmp_path, store):
     assert af.open(f"runs:/{run_id}/ok.txt", "r").read() == "text"
 
 
-@pytest.mark.parametrize("module", ["api", "protocols", "explain", "mlflow_http"])
+@pytest.mark.parametrize("module", ["api", "protocols", "explain", "backends.tracking_server_client"])
 def test_docstring_examples(module):
     failed, attempted = doctest.testmod(importlib.import_module(f"artifact_fs.{module}"), optionflags=doctest.ELLIPSIS)
     assert attempted and not failed

@@ -40,6 +40,9 @@ EXAMPLES = {
     "ftp": "ftp://me:Uri-Password-2@127.0.0.1:1/exp/1",
     "hdfs": "hdfs://127.0.0.1:1/exp/1",
     "viewfs": "viewfs://cluster/exp/1",
+    "mlflow-artifacts": "mlflow-artifacts://127.0.0.1:1/exp/1",
+    "http": "http://127.0.0.1:1/api/2.0/mlflow-artifacts/artifacts/exp/1",
+    "https": "https://127.0.0.1:1/api/2.0/mlflow-artifacts/artifacts/exp/1",
 }
 
 

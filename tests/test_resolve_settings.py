@@ -13,6 +13,9 @@ from artifact_fs.backends import SCHEMES
 
 SAMPLE_URI = {
     "": "/tmp/artifact-root",
+    "mlflow-artifacts": "mlflow-artifacts:/0/r/artifacts",
+    "http": "http://h:5000/api/2.0/mlflow-artifacts/artifacts/0/r",
+    "https": "https://h/api/2.0/mlflow-artifacts/artifacts/0/r",
     "file": "file:///tmp/artifact-root",
     "abfss": "abfss://fs@acct.dfs.core.windows.net/p",
     "b2": "b2://bkt@s3.eu-central-003.backblazeb2.com/p",

@@ -47,4 +47,4 @@ def test_read_write_list_delete_through_the_proxy(server, monkeypatch, tmp_path)
 
     explained = explain(f"runs:/{run_id}/data")
     assert explained["artifact_root"] == run.info.artifact_uri
-    assert explained["implementation"] == "artifact_fs.mlflow_http.MlflowArtifactsFileSystem"
+    assert explained["implementation"] == "artifact_fs.backends.tracking_server_client.MlflowArtifactsFileSystem"

@@ -32,6 +32,9 @@ SAMPLE_URI = {
     "gs": "gs://bkt/p/q",
     "hdfs": "hdfs://nn:8020/p/q",
     "memory": "memory://m/p",
+    "mlflow-artifacts": "mlflow-artifacts:/0/r/artifacts",
+    "http": "http://h:5000/api/2.0/mlflow-artifacts/artifacts/0/r",
+    "https": "https://h/api/2.0/mlflow-artifacts/artifacts/0/r",
     "r2": "r2://bkt@acct.r2.cloudflarestorage.com/p/q",
     "s3": "s3://bkt/p/q",
     "sftp": "sftp://alice@sftp.example.com:2222/p/q",
@@ -43,6 +46,7 @@ BASE_ENV = {"sftp": {"ARTIFACT_FS_SFTP_KNOWN_HOSTS": "none"}}
 
 #: a valid value for every variable the settings table reads (several for one that switches rows)
 SAMPLES = {
+    "MLFLOW_TRACKING_URI": ["http://127.0.0.1:5000"], "MLFLOW_HTTP_REQUEST_TIMEOUT": ["60"],
     "AWS_ACCESS_KEY_ID": ["AKIDSAMPLE"], "AWS_SECRET_ACCESS_KEY": ["secret-sample"], "AWS_SESSION_TOKEN": ["tok"],
     "AWS_PROFILE": ["team"], "AWS_DEFAULT_REGION": ["eu-west-1"], "MLFLOW_S3_ENDPOINT_URL": ["http://127.0.0.1:8333"],
     "AWS_CA_BUNDLE": ["/etc/ca.pem"], "MLFLOW_S3_IGNORE_TLS": ["true"],

@@ -12,6 +12,7 @@ module                      schemes
 :mod:`.sftp`                ``sftp``
 :mod:`.ftp`                 ``ftp``
 :mod:`.hdfs`                ``hdfs``, ``viewfs``
+:mod:`.tracking_server`     ``mlflow-artifacts``, ``http``, ``https`` (the proxied API)
 ==========================  =========================================================
 
 Adding a backend is adding a module with its ``ROWS`` (a :class:`~artifact_fs.rows.Scheme`
@@ -26,11 +27,11 @@ from types import MappingProxyType
 
 from .. import settings
 from ..rows import Scheme
-from . import azure, ftp, gcs, hdfs, local, s3, sftp
+from . import azure, ftp, gcs, hdfs, local, s3, sftp, tracking_server
 
 #: The backend modules, each with its ``ROWS`` (and, where it has them, ``PROFILE_KEYS``,
 #: ``CREDENTIAL_VARIABLES``, ``CLIENT_READ_CREDENTIALS``).
-FAMILIES = (local, s3, azure, gcs, sftp, ftp, hdfs)
+FAMILIES = (local, s3, azure, gcs, sftp, ftp, hdfs, tracking_server)
 
 #: Every row, sorted by scheme name (``""``, plain paths, first).
 SCHEMES: tuple[Scheme, ...] = tuple(

@@ -116,12 +116,22 @@ def mlflow_server(
             _kill_group(proc, grace=5)
 
 
-def run_client(server: MlflowServer, code: str, env: dict[str, str] | None = None, *, timeout: float = 300) -> object:
+#: what hands the proxied artifact schemes back to MLflow's own client (HttpArtifactRepository)
+MLFLOW_CLIENT = {"ARTIFACT_FS_BUILTIN_SCHEMES": "mlflow-artifacts,http,https"}
+
+
+def run_client(
+    server: MlflowServer, code: str, env: dict[str, str] | None = None, *, timeout: float = 300, client: str = "mlflow"
+) -> object:
     """Run ``code`` with MLflow's client in a fresh Python process pointed at ``server``.
 
     The code sees ``TRACKING_URI`` and ``emit(obj)``; the last object emitted is returned.
-    A failing client raises AssertionError with its output.
+    A failing client raises AssertionError with its output. ``client="mlflow"``: MLflow's own
+    repository moves the proxied artifacts (the server is what is tested); ``"artifact_fs"``:
+    artifact_fs's ``mlflow-artifacts`` row does.
     """
+    if client == "mlflow":
+        env = {**MLFLOW_CLIENT, **(env or {})}
     prelude = textwrap.dedent(
         f"""
         import json, sys
