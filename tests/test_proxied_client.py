@@ -182,7 +182,24 @@ def test_big_files_go_in_parts_when_multipart_is_on(client, server, seaweedfs, t
     assert hashlib.sha256(open(path, "rb").read()).digest() == hashlib.sha256(data).digest()
 
 
-def test_a_server_whose_store_cannot_take_parts_gets_the_file_whole(tmp_path_factory, tmp_path, monkeypatch):
+def test_big_files_come_from_the_store_by_ranges_when_multipart_download_is_on(client, server, tmp_path, monkeypatch):
+    running, _ = server
+    data = hashlib.shake_256(b"proxied-ranges").digest(9 * MiB + 12345)
+    (tmp_path / "big.bin").write_bytes(data)
+    run = client.create_run(client.create_experiment("ranges"))
+    client.log_artifact(run.info.run_id, str(tmp_path / "big.bin"), "m")
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "true")
+    monkeypatch.setenv("MLFLOW_MULTIPART_DOWNLOAD_CHUNK_SIZE", str(2 * MiB))
+    before = running.io_bytes()
+    path = client.download_artifacts(run.info.run_id, "m", str(tmp_path / "down"))
+    assert (tmp_path / "down" / "m" / "big.bin").read_bytes() == data and path.endswith("m")
+    assert running.io_bytes() - before < 4 * MiB  # 5 ranges straight from the bucket, not through the server
+    assert [p.name for p in (tmp_path / "down" / "m").iterdir()] == ["big.bin"]
+
+
+def test_a_server_whose_store_cannot_take_parts_or_sign_gets_and_gives_the_file_whole(
+    tmp_path_factory, tmp_path, monkeypatch
+):
     destination = tmp_path_factory.mktemp("local-destination")
     stock = {"ARTIFACT_FS_BUILTIN_SCHEMES": "*"}  # MLflow's local repository: no multipart
     with mlflow_server(tmp_path_factory.mktemp("local-server"), str(destination), stock) as running:
@@ -196,3 +213,7 @@ def test_a_server_whose_store_cannot_take_parts_gets_the_file_whole(tmp_path_fac
         client.log_artifact(run.info.run_id, str(tmp_path / "w.bin"))
         [stored] = [p for p in destination.rglob("w.bin")]
         assert stored.read_bytes() == data
+        # nor sign URLs: the download asked for ranges is proxied instead
+        monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "true")
+        path = client.download_artifacts(run.info.run_id, "w.bin", str(tmp_path / "down"))
+        assert open(path, "rb").read() == data

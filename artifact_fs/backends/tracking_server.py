@@ -15,7 +15,9 @@ what happens when a client logs through ``mlflow server --serve-artifacts``.
   each request.
 * **Big files** (:mod:`.tracking_server_multipart`): in parts, ``ARTIFACT_FS_PARTS_IN_FLIGHT`` at
   once, when MLflow's client would (``MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD`` or the server's
-  ``/server-info``, ``MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE``, ``MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE``).
+  ``/server-info``, ``MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE``, ``MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE``);
+  downloaded by ranges of a URL the server signs, straight from the store, with
+  ``MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD`` (else ``/server-info``).
 * **Client** (:mod:`.tracking_server_client`): one ``PUT`` per file streamed from disk, one
   streamed ``GET`` per file, with the files-in-flight budget's threads sharing MLflow's pooled
   session (MLflow's own client sends one file after another). Transfers are retried by the

@@ -201,8 +201,15 @@ class MlflowArtifactsFileSystem(AbstractFileSystem):
             raise
 
     def get_file(self, rpath, lpath, callback=None, outfile=None, **kwargs):
-        """Download one file, streamed to ``lpath`` in 1 MiB chunks."""
-        with self._get(self._strip_protocol(rpath)) as response:
+        """Download one file, streamed to ``lpath`` in 1 MiB chunks, or by ranges of a presigned
+        URL when MLflow's client would (:func:`.tracking_server_multipart.download_wanted`)."""
+        from . import tracking_server_multipart as multipart
+
+        rpath = self._strip_protocol(rpath)
+        if outfile is None and multipart.download_wanted(self):
+            if multipart.download(self, rpath, lpath, self.parts_in_flight):
+                return
+        with self._get(rpath) as response:
             if callback is not None and response.headers.get("Content-Length"):
                 callback.set_size(int(response.headers["Content-Length"]))
             with open(lpath, "wb") if outfile is None else _borrowed(outfile) as target:

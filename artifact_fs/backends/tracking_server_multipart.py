@@ -1,5 +1,5 @@
-"""Multipart uploads through the tracking server (``/mlflow-artifacts/mpu/...``), as MLflow's
-client makes them, with parts in flight.
+"""Multipart transfers through the tracking server, as MLflow's client makes them, with parts
+in flight: uploads through ``/mlflow-artifacts/mpu/...``, downloads from presigned URLs.
 
 MLflow's client sends a file as parts when it is at least
 ``MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE`` and multipart uploads are on
@@ -7,14 +7,72 @@ MLflow's client sends a file as parts when it is at least
 ``create`` returns one signed URL per part (straight to the store), each part is ``PUT``
 there, then ``complete``; ``abort`` when a part fails. A server whose store cannot do it
 answers ``create`` with ``NOT_IMPLEMENTED`` and the file goes as one ``PUT``.
+
+Downloads: when ``MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD`` is on (else the server's
+``/server-info``), the server signs a URL for the file (``/mlflow-artifacts/presigned/...``)
+and its ranges of ``MLFLOW_MULTIPART_DOWNLOAD_CHUNK_SIZE`` are fetched straight from the
+store, written in place into the transfer core's staged file; a server that cannot sign
+(``NOT_IMPLEMENTED``/404) proxies the file instead.
 """
 
 from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
 _UNSUPPORTED = "Multipart upload is not supported"
+
+
+def download_wanted(fs) -> bool:
+    """Whether MLflow's client would fetch files from this server through presigned URLs."""
+    from mlflow.environment_variables import MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD
+
+    if MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD.is_set():
+        return bool(MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD.get())
+    return bool(_capabilities(fs).get("multipart_downloads_enabled"))
+
+
+def download(fs, rpath: str, lpath: str, parts_in_flight: int) -> bool:
+    """Fetch ``rpath`` into ``lpath`` by ranges of a presigned URL; False (nothing written)
+    when the server signs no URL for it."""
+    import requests
+    from mlflow.environment_variables import MLFLOW_MULTIPART_DOWNLOAD_CHUNK_SIZE
+
+    endpoint = f"/mlflow-artifacts/presigned/{quote(rpath.strip('/'), safe='/')}"
+    try:
+        with fs._request("GET", endpoint=endpoint, retries=fs.retries) as answer:
+            signed = answer.json()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if "HTTP 501" in str(exc) or "not supported" in str(exc).lower():
+            return False
+        raise
+    size = signed.get("file_size")
+    if size is None:
+        return False
+    chunk = MLFLOW_MULTIPART_DOWNLOAD_CHUNK_SIZE.get()
+    headers = signed.get("headers") or {}
+
+    def fetch(start: int) -> None:
+        end = min(start + chunk, size) - 1
+        answer = requests.get(signed["url"], headers={**headers, "Range": f"bytes={start}-{end}"}, timeout=fs.timeout)
+        if answer.status_code >= 400:
+            error = ConnectionError if answer.status_code >= 500 or answer.status_code == 429 else OSError
+            raise error(f"range {start}-{end} of {rpath!r} from its signed URL: HTTP {answer.status_code}")
+        if len(answer.content) != end - start + 1:
+            raise ConnectionError(f"range {start}-{end} of {rpath!r}: {len(answer.content)} bytes arrived")
+        with open(lpath, "r+b") as target:
+            target.seek(start)
+            target.write(answer.content)
+
+    with open(lpath, "wb") as target:
+        target.truncate(size)
+    starts = range(0, size, chunk)
+    with ThreadPoolExecutor(max(1, min(parts_in_flight, len(starts)))) as pool:
+        list(pool.map(fetch, starts))
+    return True
 
 
 def wanted(fs, size: int) -> bool:
@@ -84,8 +142,6 @@ def upload(fs, lpath: str, rpath: str, size: int, parts_in_flight: int) -> bool:
 
 def _post(fs, action: str, directory: str, body: dict) -> dict:
     """POST ``/mlflow-artifacts/mpu/<action>/<directory>``; NotImplementedError when the store cannot."""
-    from urllib.parse import quote
-
     endpoint = f"/mlflow-artifacts/mpu/{action}/{quote(directory, safe='/')}".rstrip("/")
     try:
         answer = fs._request("POST", json=body, endpoint=endpoint)
