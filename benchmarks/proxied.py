@@ -11,7 +11,7 @@ script has): uploading and downloading a directory of small files, and one big f
 
 Every input is new (a new run per repetition). Prints medians and ratios.
 
-    python -m benchmarks.proxied [--files 500] [--big-mib 256] [--repeat 3] [--server stock]
+    python -m benchmarks.proxied [--files 500] [--big-mib 256] [--repeat 3] [--server stock] [--multipart]
 """
 
 from __future__ import annotations
@@ -63,6 +63,9 @@ def main() -> None:
     parser.add_argument("--big-mib", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--server", choices=["stock", "artifact_fs"], default="stock")
+    parser.add_argument(
+        "--multipart", action="store_true", help="MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD/DOWNLOAD on, for both clients"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from tests.servers.mlflow import mlflow_server
@@ -86,6 +89,13 @@ def main() -> None:
                 out.write(os.urandom(2**20))
         base = {**os.environ, **store, "MLFLOW_TRACKING_URI": server.url, "NO_PROXY": "127.0.0.1,localhost"}
         base.pop("ARTIFACT_FS_BUILTIN_SCHEMES", None)
+        if args.multipart:  # MLflow's defaults otherwise: 500 MiB minimum, 10 MiB parts, 100 MiB ranges
+            base.update(
+                MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD="true", MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD="true",
+                MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE=str(64 * 2**20),
+                MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE=str(16 * 2**20),
+                MLFLOW_MULTIPART_DOWNLOAD_CHUNK_SIZE=str(16 * 2**20),
+            )  # fmt: skip
         clients = {
             "mlflow": {**base, "ARTIFACT_FS_BUILTIN_SCHEMES": "mlflow-artifacts,http,https"},
             "artifact_fs": base,
@@ -106,7 +116,9 @@ def main() -> None:
                     ("upload_file", big), ("download_file", downloads),
                 ):  # fmt: skip
                     times.setdefault((client, op), []).append(_time(uri, op, str(src), env))
-        print(f"server: {args.server}; {args.files} x 4 KiB, {args.big_mib} MiB; medians of {args.repeat}")
+        multipart = "on" if args.multipart else "off"
+        shape = f"{args.files} x 4 KiB, {args.big_mib} MiB; medians of {args.repeat}"
+        print(f"server: {args.server}; multipart {multipart}; {shape}")
         print(f"{'workload':15} {'mlflow':>9} {'artifact_fs':>12} {'direct':>9} {'mlflow/afs':>11} {'afs/direct':>11}")
         for op in ("upload_dir", "download_dir", "upload_file", "download_file"):
             m, a, d = (statistics.median(times[(c, op)]) for c in ("mlflow", "artifact_fs", "direct"))
