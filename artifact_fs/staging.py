@@ -12,10 +12,14 @@ so it is at most ~100 bytes whatever the final name's length (a 255-byte name st
 255-byte file-name limit), two writers never share one, and a later transfer of the same
 final name finds every temporary name an interrupted one left behind (same hash) and
 removes it once its own file is published (:func:`sweep_remote`, :func:`sweep_local`):
-every batch of files and every file of at least :data:`SWEEP_AFTER_BYTES` does. A sweep never
-removes a temporary name this process still has in flight (another thread writing the same
-final name): names are registered when made and released (:func:`release`) when their file
-is published or thrown away.
+every batch of files and every file of at least :data:`SWEEP_AFTER_BYTES` does.
+
+The random part names its writer: 4 random hex digits, a tag of this machine's host name
+and the writing process's id (``<rand><host>x<pid>``). A sweep never removes a name that may
+still be written: one this process has in flight (another thread writing the same final
+name: names are registered when made and released by :func:`release` when their file is
+published or thrown away), one of a process of this machine that is still running, or one
+of another machine changed less than :data:`STALE_AFTER_SECONDS` ago.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import re
+import socket
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -45,6 +52,12 @@ HASH_HEX = 10
 _PREFIX_LENGTH = len(TEMP_PREFIX) + HASH_HEX + 1
 
 
+#: another machine's temporary name is only swept once unchanged for this long (it may be in flight)
+STALE_AFTER_SECONDS = 3600
+#: this machine's tag in the temporary names it makes
+HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:4]
+_WRITER = re.compile(r"[0-9a-f]{4}(?P<host>[0-9a-f]{4})x(?P<pid>[0-9a-f]+)")
+
 _in_flight: set[str] = set()
 _in_flight_lock = threading.Lock()
 
@@ -63,7 +76,8 @@ def temp_name(path: str, sep: str = "/") -> str:
     """A hidden sibling of ``path`` for an in-flight transfer, bounded in length; registered
     as in flight (sweeps leave it alone) until :func:`release`."""
     parent, _, name = path.rpartition(sep)
-    temp = f"{parent}{sep if parent else ''}{debris_prefix(name)}{uuid.uuid4().hex[:8]}.{_short(name)}"
+    writer = f"{uuid.uuid4().hex[:4]}{HOST_TAG}x{os.getpid():x}"
+    temp = f"{parent}{sep if parent else ''}{debris_prefix(name)}{writer}.{_short(name)}"
     with _in_flight_lock:
         _in_flight.add(temp)
     return temp
@@ -75,9 +89,39 @@ def release(temps: Iterable[str]) -> None:
         _in_flight.difference_update(temps)
 
 
-def _swept(path: str) -> bool:
+def _swept(path: str, modified=None) -> bool:
+    """Whether the temporary name ``path`` is debris a sweep may remove (see the module
+    docstring); ``modified()`` gives its modification time (asked only for another machine's)."""
     with _in_flight_lock:
-        return path not in _in_flight
+        if path in _in_flight:
+            return False
+    base = path.replace(os.sep, "/").rpartition("/")[2]
+    writer = _WRITER.fullmatch(base[_PREFIX_LENGTH:].partition(".")[0])
+    if writer is None:  # made by an earlier version: no writer to ask
+        return True
+    if writer["host"] != HOST_TAG:
+        try:
+            return modified is not None and time.time() - _timestamp(modified()) > STALE_AFTER_SECONDS
+        except Exception:  # noqa: BLE001 - unknown age: it may be in flight, leave it
+            return False
+    pid = int(writer["pid"], 16)
+    if pid == os.getpid():
+        return True  # not in flight (above): this process's own interrupted transfer
+    return not _running(pid)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: running, someone else's
+        return True
+    return True
+
+
+def _timestamp(value) -> float:
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)
 
 
 def _by_parent(paths: Iterable[str], sep: str) -> dict[str, set[str]]:
@@ -100,7 +144,11 @@ def sweep_remote(fs, finals: Iterable[str]) -> int:
         for name in names:
             base = posixpath.basename(str(name).rstrip("/"))
             path = f"{parent}/{base}" if parent else base
-            if base.startswith(TEMP_PREFIX) and base[:_PREFIX_LENGTH] in prefixes and _swept(path):
+            if (
+                base.startswith(TEMP_PREFIX)
+                and base[:_PREFIX_LENGTH] in prefixes
+                and _swept(path, lambda path=path: fs.modified(path))
+            ):
                 removed += discard_remote(fs, [path])
     return removed
 
@@ -114,7 +162,11 @@ def sweep_local(finals: Iterable[str]) -> int:
         except OSError:
             continue
         for entry in entries:
-            if entry.name.startswith(TEMP_PREFIX) and entry.name[:_PREFIX_LENGTH] in prefixes and _swept(entry.path):
+            if (
+                entry.name.startswith(TEMP_PREFIX)
+                and entry.name[:_PREFIX_LENGTH] in prefixes
+                and _swept(entry.path, lambda entry=entry: entry.stat().st_mtime)
+            ):
                 try:
                     os.remove(entry.path)
                     removed += 1

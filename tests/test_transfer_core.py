@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import time
 
 import fsspec
@@ -16,7 +18,7 @@ import artifact_fs as af
 from artifact_fs import FsspecArtifactRepository, api, cli, integrity
 from artifact_fs.errors import IntegrityError
 from artifact_fs.paths import TEMP_PREFIX
-from artifact_fs.staging import debris_prefix, temp_name
+from artifact_fs.staging import HOST_TAG, STALE_AFTER_SECONDS, debris_prefix, temp_name
 
 from .conftest import new_bucket
 from .servers.common import free_ports
@@ -106,6 +108,37 @@ def test_runs_style_writes_and_streams_remove_earlier_debris(tmp_path):
     body = os.urandom(2**20)  # a stream this big sweeps its directory once published
     repo.log_artifact_from_stream(io.BytesIO(body), "t.txt", "d")
     assert os.listdir(store / "d") == ["t.txt"] and (store / "d" / "t.txt").read_bytes() == body
+
+
+def _writer_debris(parent, name: str, host: str, pid: int) -> str:
+    """A temporary name of ``name`` written by process ``pid`` of the machine tagged ``host``."""
+    path = f"{parent}/{debris_prefix(name)}beef{host}x{pid:x}.{name[:10]}"
+    open(path, "wb").write(b"half")
+    return path
+
+
+def test_a_sweep_spares_what_another_live_writer_may_still_be_writing(tmp_path):
+    # eight processes logging one file into one run: none may sweep another's staged file away
+    store = tmp_path / "store"
+    (store / "d").mkdir(parents=True)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        live = _writer_debris(store / "d", "t.bin", HOST_TAG, alive.pid)
+        gone = _writer_debris(store / "d", "t.bin", HOST_TAG, dead.pid)
+        far_fresh = _writer_debris(store / "d", "t.bin", "0000" if HOST_TAG != "0000" else "ffff", 1)
+        far_old = _writer_debris(store / "d", "t.bin", "0000" if HOST_TAG != "0000" else "ffff", 2)
+        old = time.time() - STALE_AFTER_SECONDS - 60
+        os.utime(far_old, (old, old))
+        (tmp_path / "t.bin").write_bytes(os.urandom(2**20))  # big enough to sweep after itself
+        FsspecArtifactRepository(str(store)).log_artifact(str(tmp_path / "t.bin"), "d")
+        left = sorted(os.listdir(store / "d"))
+        assert left == sorted(["t.bin", *(os.path.basename(p) for p in (live, far_fresh))])
+        assert os.path.basename(gone) not in left and os.path.basename(far_old) not in left
+    finally:
+        alive.kill()
+        alive.wait()
 
 
 # --- af.cp and the CLI take the repository's transfer policy ------------------------------
