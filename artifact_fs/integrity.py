@@ -201,6 +201,14 @@ def _published(fs, row: Scheme, remote: str):
         return None
 
 
+def confirmed_on_receipt(fs, row: Scheme, remote: str, md5_hex: str) -> bool:
+    """The store answered this client's own upload of ``remote`` (one body, sent with its
+    Content-MD5) with the ETag ``md5_hex``, the MD5 of the bytes written: it holds exactly
+    them, and asking for the object's entry again would tell nothing more."""
+    published = _published(fs, row, remote)
+    return bool(published is not None and published.intact is True and published.etag == md5_hex)
+
+
 def _confirmed_while_sent(fs, row: Scheme, local: str, remote: str, entry: Mapping[str, Any] | None) -> bool:
     """The store already confirmed these bytes as they went: every body was sent with the MD5
     of what was read from ``local``, the store's ETag of each was that MD5, and the object

@@ -110,6 +110,27 @@ def test_runs_style_writes_and_streams_remove_earlier_debris(tmp_path):
     assert os.listdir(store / "d") == ["t.txt"] and (store / "d" / "t.txt").read_bytes() == body
 
 
+def test_a_small_streamed_upload_confirmed_on_receipt_costs_one_request(s3, monkeypatch):
+    # the tracking server's streamed PUT of a small file: the store's answer (ETag = the MD5 sent
+    # with the body) confirms the bytes; no second request asks for the object again
+    from .recording_proxy import RecordingProxy
+
+    server, bucket = s3
+    proxy = RecordingProxy(server.endpoint_url)
+    try:
+        monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", proxy.endpoint_url)
+        repo = FsspecArtifactRepository(f"s3://{bucket}/run")
+        body = os.urandom(4096)
+        repo.log_artifact_from_stream(io.BytesIO(body), "small.bin", "d")
+        before = proxy.requests
+        repo.log_artifact_from_stream(io.BytesIO(body[::-1]), "other.bin", "d")
+        assert proxy.requests - before == 1
+    finally:
+        proxy.close()
+    objects = server.boto3_client().list_objects_v2(Bucket=bucket, Prefix="run/d/")["Contents"]
+    assert sorted((o["Key"], o["Size"]) for o in objects) == [("run/d/other.bin", 4096), ("run/d/small.bin", 4096)]
+
+
 def _writer_debris(parent, name: str, host: str, pid: int) -> str:
     """A temporary name of ``name`` written by process ``pid`` of the machine tagged ``host``."""
     path = f"{parent}/{debris_prefix(name)}beef{host}x{pid:x}.{name[:10]}"
