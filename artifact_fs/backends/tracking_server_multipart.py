@@ -3,7 +3,7 @@ in flight: uploads through ``/mlflow-artifacts/mpu/...``, downloads from presign
 
 MLflow's client sends a file as parts when it is at least
 ``MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE`` and multipart uploads are on
-(``MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD``, else what the server's ``/server-info`` says):
+(``MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD``, else what the server's ``server-info`` says):
 ``create`` returns one signed URL per part (straight to the store), each part is ``PUT``
 there, then ``complete``; ``abort`` when a part fails. A server whose store cannot do it
 answers ``create`` with ``NOT_IMPLEMENTED`` and the file goes as one ``PUT``.
@@ -89,16 +89,17 @@ def wanted(fs, size: int) -> bool:
 
 
 def _capabilities(fs) -> dict:
-    """The server's ``/server-info`` answer (MLflow 3.x servers), asked once per filesystem; ``{}`` if none."""
+    """The server's ``server-info`` answer, asked once per filesystem through MLflow's own
+    ``fetch_server_info`` (its endpoint and cache); ``{}`` where MLflow has none (2.x) or the
+    server does not answer, which MLflow's client also reads as "off"."""
     if fs.capabilities is None:
         try:
             from mlflow.utils.credentials import get_default_host_creds
-            from mlflow.utils.rest_utils import http_request
+            from mlflow.utils.server_info import fetch_server_info
 
-            base = fs.api_base_url.removesuffix("/api/2.0")
-            answer = http_request(get_default_host_creds(base), "/server-info", "GET", max_retries=0, timeout=30)
-            fs.capabilities = answer.json() if answer.status_code == 200 else {}
-        except Exception:  # noqa: BLE001 - an older server, or none: MLflow's client then assumes off too
+            answer = fetch_server_info(get_default_host_creds(fs.api_base_url.removesuffix("/api/2.0")))
+            fs.capabilities = dict(answer.data or {}) if answer.status_code == 200 else {}
+        except Exception:  # noqa: BLE001 - an older MLflow or server, or none: off, as for MLflow's client
             fs.capabilities = {}
     return fs.capabilities
 
