@@ -56,6 +56,22 @@ def _time(uri: str, op: str, src: str, env: dict[str, str]) -> float:
     return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
 
 
+def proxying_server(stack: contextlib.ExitStack, work: pathlib.Path, kind: str):
+    """SeaweedFS and one ``mlflow server`` proxying to a new bucket on it, with artifact_fs on
+    the server or, for ``kind == "stock"``, MLflow's own S3 repository:
+    ``(the store's settings, the bucket, the server)``, stopped when ``stack`` closes."""
+    sys.path.insert(0, str(REPO))
+    from tests.servers.mlflow import mlflow_server
+    from tests.servers.s3 import seaweedfs_server
+
+    s3 = stack.enter_context(seaweedfs_server(work / "seaweedfs"))
+    bucket = f"bench-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(bucket)
+    store = {**s3.env(), "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    env = {**store, **({"ARTIFACT_FS_BUILTIN_SCHEMES": "*"} if kind == "stock" else {})}
+    return store, bucket, stack.enter_context(mlflow_server(work / "mlflow", f"s3://{bucket}/mlartifacts", env))
+
+
 def main() -> None:
     """Start the servers, run the interleaved repetitions, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -67,18 +83,9 @@ def main() -> None:
         "--multipart", action="store_true", help="MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD/DOWNLOAD on, for both clients"
     )
     args = parser.parse_args()
-    sys.path.insert(0, str(REPO))
-    from tests.servers.mlflow import mlflow_server
-    from tests.servers.s3 import seaweedfs_server
-
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         work = pathlib.Path(tmp)
-        s3 = stack.enter_context(seaweedfs_server(work / "seaweedfs"))
-        bucket = f"bench-{uuid.uuid4().hex[:8]}"
-        s3.create_bucket(bucket)
-        store = {**s3.env(), "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
-        server_env = {**store, **({"ARTIFACT_FS_BUILTIN_SCHEMES": "*"} if args.server == "stock" else {})}
-        server = stack.enter_context(mlflow_server(work / "mlflow", f"s3://{bucket}/mlartifacts", server_env))
+        store, bucket, server = proxying_server(stack, work, args.server)
         small = work / "small"
         small.mkdir()
         for i in range(args.files):

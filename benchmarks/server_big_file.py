@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import os
 import pathlib
-import sys
 import tempfile
 import threading
 import time
@@ -51,21 +50,13 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=1024)
     parser.add_argument("--server", choices=["artifact_fs", "stock"], default="artifact_fs")
     args = parser.parse_args()
-    sys.path.insert(0, str(REPO))
     import requests
 
-    from tests.servers.mlflow import mlflow_server
-    from tests.servers.s3 import seaweedfs_server
+    from benchmarks.proxied import proxying_server
 
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         work = pathlib.Path(tmp)
-        s3 = stack.enter_context(seaweedfs_server(work / "seaweedfs"))
-        bucket = f"bench-{uuid.uuid4().hex[:8]}"
-        s3.create_bucket(bucket)
-        env = {**s3.env(), "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
-        if args.server == "stock":
-            env["ARTIFACT_FS_BUILTIN_SCHEMES"] = "*"
-        server = stack.enter_context(mlflow_server(work / "mlflow", f"s3://{bucket}/mlartifacts", env))
+        _store, _bucket, server = proxying_server(stack, work, args.server)
         big = work / "big.bin"
         with open(big, "wb") as out:
             for _ in range(args.mib):
