@@ -60,6 +60,9 @@ TRANSFER_SETTINGS = (
 # rows' defaults are what was measured fastest on a 2-core machine against local servers
 # (benchmarks/README.md); a 64-core server on a long network path wants more of both.
 FILES_VAR, PARTS_VAR = "ARTIFACT_FS_FILES_IN_FLIGHT", "ARTIFACT_FS_PARTS_IN_FLIGHT"
+
+#: picks the engine of the rows that have two (``fsspec``: s3fs/gcsfs/adlfs; ``obstore``)
+ENGINE_VAR = "ARTIFACT_FS_ENGINE"
 BUDGET_SETTINGS = (
     Setting(
         FILES_VAR,
@@ -91,6 +94,7 @@ PROFILE_KEYS: Mapping[str, str] = {
     "verify": VERIFY_VAR,
     "files_in_flight": FILES_VAR,
     "parts_in_flight": PARTS_VAR,
+    "engine": ENGINE_VAR,
 }
 
 

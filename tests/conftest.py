@@ -36,6 +36,7 @@ SCRUBBED = {setting.var for row in _ROWS for setting in row.client.settings} | {
     "AZURE_STORAGE_ACCOUNT_KEY",
     "AZURE_STORAGE_ACCOUNT_NAME",
     "ARTIFACT_FS_HDFS_CLIENT",
+    "ARTIFACT_FS_ENGINE",
     "HADOOP_CONF_DIR",
     "HADOOP_USER_NAME",
     "KRB5CCNAME",

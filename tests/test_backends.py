@@ -45,12 +45,15 @@ class S3Contract(RepositoryContract):
     """S3 through MLflow's own settings: the endpoint and keys come from the environment."""
 
     server_fixture = ""
+    engine = ""  # ARTIFACT_FS_ENGINE ("": the default)
 
     @pytest.fixture
     def server(self, request, monkeypatch):
         server = request.getfixturevalue(self.server_fixture)
         for name, value in server.env().items():
             monkeypatch.setenv(name, value)
+        if self.engine:
+            monkeypatch.setenv("ARTIFACT_FS_ENGINE", self.engine)
         return server
 
     @pytest.fixture
@@ -89,3 +92,22 @@ class TestSeaweedFSBucketRoot(S3Contract):
     @pytest.fixture
     def outside(self):
         return lambda: set()
+
+
+@pytest.mark.s3
+class TestSeaweedFSObstore(S3Contract):
+    """The whole contract again on the obstore engine."""
+
+    server_fixture = "seaweedfs"
+    engine = "obstore"
+
+
+@pytest.mark.s3
+class TestMotoObstore(S3Contract):
+    server_fixture = "moto"
+    engine = "obstore"
+
+
+@pytest.mark.s3
+class TestSeaweedFSBucketRootObstore(TestSeaweedFSBucketRoot):
+    engine = "obstore"

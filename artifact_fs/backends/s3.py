@@ -16,29 +16,21 @@
   Content-Type/-Encoding guessed, ``MLFLOW_S3_UPLOAD_EXTRA_ARGS`` wins; the ETag checked as
   an MD5 (single part) or recomputed (multipart); interrupted multipart uploads of the same
   key aborted after a big upload succeeds.
-* **Server**: :class:`S3Presigner` signs multipart uploads, GETs and PUTs (SigV4).
+* **Server**: :class:`~artifact_fs.backends.s3_presign.S3Presigner` signs multipart uploads,
+  GETs and PUTs (SigV4).
+* **Engines**: ``ARTIFACT_FS_ENGINE=obstore`` picks the same rows on obstore
+  (:mod:`artifact_fs.backends.s3_obstore`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import posixpath
-from collections.abc import Iterable
-from typing import Any
 
 from ..converters import as_json_object, as_timeout, constant, except_word, false_when_true, one_of, only_word
-from ..presign import (
-    PART_URL_SECONDS,
-    CannotSign,
-    Presigner,
-    attachment_disposition,
-    content_type,
-    download_response,
-    file_size,
-)
 from ..rows import Client, PathTraits, Scheme, ServerCapabilities, Setting, StoreChecksum, TransferTuning, UriGrammar
-from ..settings import NO_LISTINGS_CACHE, TIMEOUT, parts_in_flight
-from . import s3_client
+from ..settings import ENGINE_VAR, NO_LISTINGS_CACHE, TIMEOUT, parts_in_flight
+from . import s3_client, s3_obstore
+from .s3_presign import S3Presigner
 
 #: The keys ``MLFLOW_S3_UPLOAD_EXTRA_ARGS`` may hold: the upload arguments boto3's ``upload_file``
 #: takes (``boto3.s3.transfer.S3Transfer.ALLOWED_UPLOAD_ARGS``, s3transfer 0.19), which MLflow's
@@ -168,128 +160,6 @@ S3_PARTS_IN_FLIGHT = parts_in_flight("upload:max_concurrency", "download:max_con
 S3_ONE_ATTEMPT = {"config_kwargs": {"retries": {"total_max_attempts": 1}}, "attr:retries": 1}
 
 
-class S3Presigner(Presigner):
-    """S3 and S3-compatibles (SeaweedFS, MinIO, R2, B2) through s3fs's aiobotocore client."""
-
-    mixins = ("MultipartUploadMixin", "MultipartDownloadMixin", "PresignedUploadMixin")
-
-    def can_presign(self, resolved) -> bool:
-        """Anonymous (unsigned) access cannot sign; any credentials botocore finds can."""
-        return not resolved.storage_options.get("anon")
-
-    @staticmethod
-    def _signing(fs):
-        """``fs`` with its client connected and set to sign URLs with SigV4 (as MLflow's S3
-        repository does): botocore's default for S3 query signatures is still SigV2, which
-        S3-compatibles such as SeaweedFS reject for GETs with response overrides. An explicit
-        ``MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION`` is left alone."""
-        fs.connect()
-        if not (fs.config_kwargs or {}).get("signature_version"):
-            # first: botocore's own handler on this event turns SigV4 query signatures into SigV2
-            fs.s3.meta.events.register_first("choose-signer.s3", _sigv4_query, unique_id="artifact_fs-sigv4-query")
-        return fs
-
-    def create_multipart(self, repo, path: str, num_parts: int):
-        """Start a multipart upload (Content-Type, extra args and SSE settings applied here)
-        and sign one ``upload_part`` URL per part."""
-        from botocore.exceptions import NoCredentialsError
-        from mlflow.entities.multipart_upload import CreateMultipartUploadResponse, MultipartUploadCredential
-
-        fs = self._signing(repo.fs)
-        bucket, key, _ = fs.split_path(path)
-        try:
-            started = fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key, **_upload_headers(repo, path))
-        except NoCredentialsError as exc:
-            raise CannotSign("botocore found no credentials to sign with") from exc
-        upload_id = started["UploadId"]
-        credentials = [
-            MultipartUploadCredential(
-                url=fs.url(
-                    path, expires=PART_URL_SECONDS, client_method="upload_part", PartNumber=number, UploadId=upload_id
-                ),
-                part_number=number,
-                headers={},
-            )
-            for number in range(1, num_parts + 1)
-        ]
-        return CreateMultipartUploadResponse(upload_id=upload_id, credentials=credentials)
-
-    def complete_multipart(self, repo, path: str, upload_id: str, parts: Iterable[Any]) -> None:
-        """Assemble the uploaded parts into the object (it appears only now)."""
-        fs = repo.fs
-        bucket, key, _ = fs.split_path(path)
-        listed = [
-            {"PartNumber": part.part_number, "ETag": part.etag} for part in sorted(parts, key=lambda p: p.part_number)
-        ]
-        fs.call_s3(
-            "complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listed}
-        )
-        fs.invalidate_cache(path)
-
-    def abort_multipart(self, repo, path: str, upload_id: str) -> None:
-        """Abort the upload; the store drops its parts. An unknown id raises (RESOURCE_DOES_NOT_EXIST)."""
-        fs = repo.fs
-        bucket, key, _ = fs.split_path(path)
-        fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
-
-    def download_url(self, repo, path: str, expiration: int):
-        """A presigned GET (served as an attachment) and the object's size."""
-        size = file_size(repo.fs, path)
-        disposition = attachment_disposition(posixpath.basename(path))
-        url = self._signing(repo.fs).url(
-            path, expires=expiration, client_method="get_object", ResponseContentDisposition=disposition
-        )
-        return download_response(url, size)
-
-    def upload_url(self, repo, path: str, expiration: int) -> tuple[str, dict[str, str]]:
-        """A presigned PUT and the headers the client must send with it (everything signed
-        into the URL that travels as a header: Content-Type, SSE, metadata, bucket owner)."""
-        fs = self._signing(repo.fs)
-        params = {"ContentType": content_type(path), **_put_extra_args(repo)}
-        url = fs.url(path, expires=expiration, client_method="put_object", **params)
-        return url, _as_headers(fs, "PutObject", params)
-
-
-def _sigv4_query(signature_version=None, **_kwargs):
-    """botocore ``choose-signer`` hook: presigned URLs are signed with SigV4, never SigV2."""
-    return "s3v4" if signature_version in ("v4-query", "s3-query") else None
-
-
-def _upload_headers(repo, path: str) -> dict[str, Any]:
-    """Content-Type/-Encoding guessed from the name; MLFLOW_S3_UPLOAD_EXTRA_ARGS win (s3fs
-    adds its ``s3_additional_kwargs`` to the call itself)."""
-    tuning = repo.row.transfer
-    extra = repo.resolved.storage_options.get(tuning.upload_extra_option or "", {}) or {}
-    return tuning.guessed_headers(path, extra)
-
-
-def _put_extra_args(repo) -> dict[str, Any]:
-    """The upload extra args (MLFLOW_S3_UPLOAD_EXTRA_ARGS, ExpectedBucketOwner) that PutObject accepts."""
-    extra = dict(repo.fs.s3_additional_kwargs or {})
-    members = _operation_members(repo.fs, "PutObject")
-    return {name: value for name, value in extra.items() if name in members}
-
-
-def _operation_members(fs, operation: str) -> dict[str, Any]:
-    fs.connect()
-    return fs.s3.meta.service_model.operation_model(operation).input_shape.members
-
-
-def _as_headers(fs, operation: str, params: dict[str, Any]) -> dict[str, str]:
-    """The HTTP headers botocore sends for ``params`` of ``operation``, read from its service
-    model (so every header-bound argument is covered, not a hand-kept list)."""
-    members = _operation_members(fs, operation)
-    headers: dict[str, str] = {}
-    for name, value in params.items():
-        serialization = members[name].serialization if name in members else {}
-        if serialization.get("location") == "header":
-            headers[serialization.get("name", name)] = str(value)
-        elif serialization.get("location") == "headers":  # Metadata: a prefix per key
-            for key, item in dict(value).items():
-                headers[f"{serialization.get('name', '')}{key}"] = str(item)
-    return headers
-
-
 _CLIENT = Client(protocol="s3", impl="s3fs.S3FileSystem", extra="s3", prepare=s3_client.s3_client_setup)
 _TRANSFER = TransferTuning(
     content_headers=("ContentType", "ContentEncoding"),
@@ -310,11 +180,34 @@ _SERVER = ServerCapabilities(presigner=S3Presigner())
 _DEFAULTS = {**NO_LISTINGS_CACHE, **S3_PARTS, **S3_ONE_ATTEMPT}
 
 
-def _row(name: str, uri: UriGrammar, settings: tuple[Setting, ...], defaults: dict, builtin: str) -> Scheme:
-    client = dataclasses.replace(_CLIENT, settings=settings + S3_PARTS_IN_FLIGHT, defaults=defaults)
-    return Scheme(
-        name, uri, client, PathTraits(), _TRANSFER, _SERVER, mlflow_builtin=f"mlflow.store.artifact.{builtin}"
+_OBSTORE_CLIENT = Client(protocol="s3", impl="artifact_fs.backends.s3_obstore.ObstoreS3FileSystem", extra="obstore")
+_OBSTORE_TRANSFER = TransferTuning(
+    content_headers=("ContentType", "ContentEncoding"),
+    upload_extra_option="upload_args",
+    checksum=StoreChecksum("e_tag", "md5", "hex", composite="-", is_plain_digest=s3_obstore.etag_is_md5),
+)
+_OBSTORE_DEFAULTS = {**s3_obstore.OBSTORE_ONE_ATTEMPT, **s3_obstore.OBSTORE_PARTS}
+
+
+def _on_obstore(row: Scheme, defaults: dict) -> Scheme:
+    """The same scheme on the obstore engine: its URI options and settings in obstore's terms."""
+    style = row.uri.fixed.get("config_kwargs", {}).get("s3", {}).get("addressing_style")
+    fixed = {"config": {"virtual_hosted_style_request": style == "virtual"}} if style else {}
+    uri = dataclasses.replace(
+        row.uri, host_options={group: "config.region" for group in row.uri.host_options}, fixed=fixed
     )
+    settings = s3_obstore.OBSTORE_SETTINGS_BY_ROW[row.name] + s3_obstore.S3_OBSTORE_PARTS_IN_FLIGHT
+    client = dataclasses.replace(_OBSTORE_CLIENT, settings=settings, defaults={**defaults, **_OBSTORE_DEFAULTS})
+    return dataclasses.replace(row, uri=uri, client=client, transfer=_OBSTORE_TRANSFER, server=ServerCapabilities())
+
+
+def _row(
+    name: str, uri: UriGrammar, settings: tuple[Setting, ...], defaults: dict, builtin: str, obstore_defaults=None
+) -> Scheme:
+    client = dataclasses.replace(_CLIENT, settings=settings + S3_PARTS_IN_FLIGHT, defaults=defaults)
+    row = Scheme(name, uri, client, PathTraits(), _TRANSFER, _SERVER, mlflow_builtin=f"mlflow.store.artifact.{builtin}")
+    obstore = _on_obstore(row, obstore_defaults or {})
+    return dataclasses.replace(row, variant="fsspec", variant_var=ENGINE_VAR, alternatives={"obstore": obstore})
 
 
 ROWS = (
@@ -342,6 +235,7 @@ ROWS = (
         S3_CREDENTIALS + S3_REGION + S3_TRANSPORT + S3_UPLOADS,
         {"client_kwargs": {"region_name": "auto"}, "fixed_upload_size": True, **_DEFAULTS},
         "r2_artifact_repo:R2ArtifactRepository",
+        {"config": {"region": "auto"}},
     ),
     _row(
         "s3",

@@ -1,0 +1,333 @@
+"""The obstore engine (``ARTIFACT_FS_ENGINE=obstore``): an fsspec filesystem on obstore, the
+Python bindings of Rust's ``object_store``, for the S3, GCS and Azure rows.
+
+obstore ships ``obstore.fsspec.FsspecStore``; :class:`ObstoreFileSystem` is that class with
+what the transfer core needs of a filesystem and FsspecStore leaves out:
+
+* **downloads streamed to disk** (FsspecStore reads a whole object into memory first), with
+  the progress callback;
+* **uploads with their headers**: the core's ``ContentType``/``ContentEncoding`` keyword
+  arguments and the row's upload attributes (``MLFLOW_S3_UPLOAD_EXTRA_ARGS``) become
+  obstore attributes and tags; parts of ``chunksize`` bytes, ``max_concurrency`` in flight;
+* **one flat listing** for ``find`` (FsspecStore walks directory by directory), bulk
+  deletes for ``rm``;
+* **builtin errors**: obstore's permission and authentication errors become
+  :class:`PermissionError`, its transport errors :class:`ConnectionError` (or
+  :class:`TimeoutError`), as s3fs, gcsfs and adlfs do, so :mod:`artifact_fs.errors` maps
+  every engine the same way;
+* **entries with the store's digest**: every listing and ``info`` entry carries ``e_tag``.
+
+Each store class (:class:`ObstoreS3FileSystem`...) only says how its options become
+obstore's configuration (:meth:`ObstoreFileSystem._store_config`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from fsspec.callbacks import DEFAULT_CALLBACK
+from obstore.fsspec import FsspecStore
+
+#: part size and parts in flight when the row gives none (the S3 row's defaults are the same)
+PART_BYTES = 8 * 2**20
+PARTS_IN_FLIGHT = 4
+#: bytes per write to the local file while streaming a download
+STREAM_CHUNK = 2**20
+
+#: the core's upload keyword arguments (s3fs's names) → obstore attribute names
+HEADER_ATTRIBUTES = {
+    "ContentType": "Content-Type",
+    "ContentEncoding": "Content-Encoding",
+    "ContentDisposition": "Content-Disposition",
+    "ContentLanguage": "Content-Language",
+    "CacheControl": "Cache-Control",
+    "StorageClass": "Storage-Class",
+}
+
+
+def as_builtin_error(exc: BaseException, path: str = "") -> BaseException:
+    """obstore's exception as the builtin one fsspec callers expect (the cause is kept)."""
+    from obstore import exceptions as ox
+
+    if isinstance(exc, OSError) and not isinstance(exc, ox.BaseError):
+        return exc  # FileNotFoundError, and errors of the local file system
+    text = str(exc).split("\n\nDebug source:", 1)[0]
+    if isinstance(exc, (ox.PermissionDeniedError, ox.UnauthenticatedError)):
+        out: BaseException = PermissionError(text)
+    elif isinstance(exc, ox.NotFoundError):
+        out = FileNotFoundError(path or text)
+    elif isinstance(exc, ox.AlreadyExistsError):
+        out = FileExistsError(path or text)
+    elif isinstance(exc, ox.NotSupportedError | ox.NotImplementedError):
+        out = NotImplementedError(text)
+    elif isinstance(exc, ox.InvalidPathError):
+        out = ValueError(text)
+    elif "timed out" in text.lower() or "timeout" in text.lower():
+        out = TimeoutError(text)
+    elif _is_transport(text):
+        out = ConnectionError(text)
+    else:
+        out = OSError(text)
+    out.__cause__ = exc
+    return out
+
+
+def _is_transport(text: str) -> bool:
+    """A request that never got an answer, or got a 5xx/429 (worth another attempt)."""
+    lowered = text.lower()
+    markers = ("error sending request", "connection", "http error", "status code: 5", "status code: 429", "body error")
+    return any(marker in lowered for marker in markers)
+
+
+def _translated(method):
+    """Wrap an async method so obstore's exceptions leave it as builtins."""
+
+    async def wrapper(self, path, *args, **kwargs):
+        try:
+            return await method(self, path, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - re-raised as its builtin class
+            translated = as_builtin_error(exc, str(path))
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
+    return wrapper
+
+
+class ObstoreFileSystem(FsspecStore):
+    """FsspecStore with streamed downloads, headers on uploads, flat listings and builtin errors.
+
+    ``config``, ``client_options`` and ``retry_config`` go to obstore as they are; a store
+    class turns its other keyword arguments into them (:meth:`_store_config`)."""
+
+    protocol: Any = "s3"
+    cachable = True
+
+    def __init__(self, *args: Any, upload_attributes: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        self.upload_attributes = dict(upload_attributes or {})
+        self.upload_tags: dict[str, str] = {}
+        options = self._store_config(kwargs)
+        super().__init__(self.protocol_name, *args, **options)
+
+    @property
+    def protocol_name(self) -> str:
+        """The first of the class's protocols (obstore builds stores from ``<protocol>://<bucket>``)."""
+        return self.protocol if isinstance(self.protocol, str) else self.protocol[0]
+
+    def _store_config(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The store class's own keyword arguments folded into obstore's ``config``/``client_options``."""
+        return kwargs
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        if isinstance(path, list):
+            return [cls._strip_protocol(p) for p in path]
+        path = str(path)
+        for protocol in (cls.protocol,) if isinstance(cls.protocol, str) else cls.protocol:
+            if path.startswith(f"{protocol}://"):
+                path = path[len(protocol) + 3 :]
+                break
+        return path.rstrip("/")
+
+    def _store_and_key(self, path: str):
+        bucket, key = self._split_path(self._strip_protocol(path))
+        return self._construct_store(bucket), bucket, key
+
+    # --- transfers ------------------------------------------------------------------------
+
+    @_translated
+    async def _put_file(
+        self, lpath: str, rpath: str, callback=DEFAULT_CALLBACK, chunksize: int | None = None,
+        max_concurrency: int | None = None, mode: str = "overwrite", **headers: Any,
+    ) -> None:  # fmt: skip
+        """Upload one local file: one PUT up to ``chunksize`` bytes, else a multipart upload
+        of ``chunksize`` parts, ``max_concurrency`` in flight; headers become attributes."""
+        store, _bucket, key = self._store_and_key(rpath)
+        size = os.path.getsize(lpath)
+        callback.set_size(size)
+        part = int(chunksize or PART_BYTES)
+        attributes = {**self.upload_attributes}
+        for name, value in headers.items():
+            if name in HEADER_ATTRIBUTES and value is not None:
+                attributes.setdefault(HEADER_ATTRIBUTES[name], str(value))
+        await store.put_async(
+            key,
+            Path(lpath),
+            attributes=attributes or None,
+            tags=self.upload_tags or None,
+            use_multipart=size > part,
+            chunk_size=part,
+            max_concurrency=int(max_concurrency or PARTS_IN_FLIGHT),
+            mode="create" if mode == "create" else "overwrite",
+        )
+        callback.relative_update(size)
+        self.invalidate_cache(self._parent(self._strip_protocol(rpath)))
+
+    @_translated
+    async def _get_file(
+        self, rpath: str, lpath: str, callback=DEFAULT_CALLBACK, chunksize: int | None = None, **_kwargs: Any
+    ) -> None:
+        """Stream one object into ``lpath`` (never the whole object in memory)."""
+        if os.path.isdir(lpath):
+            return
+        store, _bucket, key = self._store_and_key(rpath)
+        response = await store.get_async(key)
+        callback.set_size(int(response.meta["size"]))
+        loop = asyncio.get_running_loop()
+        with open(lpath, "wb") as target:
+            async for chunk in response.stream(min_chunk_size=STREAM_CHUNK):
+                view = memoryview(chunk)
+                if len(view) >= STREAM_CHUNK:  # big writes off the event loop, small ones inline
+                    await loop.run_in_executor(None, target.write, view)
+                else:
+                    target.write(view)
+                callback.relative_update(len(view))
+
+    @_translated
+    async def _pipe_file(self, path: str, value: Any, mode: str = "overwrite", **_kwargs: Any) -> Any:
+        """Write ``value`` to ``path`` in one PUT."""
+        store, _bucket, key = self._store_and_key(path)
+        result = await store.put_async(key, value, attributes=self.upload_attributes or None)
+        self.invalidate_cache(self._parent(self._strip_protocol(path)))
+        return result
+
+    @_translated
+    async def _cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
+        """The object's bytes (or the range ``[start, end)``; negative offsets count from its end)."""
+        if (start is not None and start < 0) or (end is not None and end < 0) or (start is None) != (end is None):
+            size = (await self._info(path))["size"]
+            start = 0 if start is None else (size + start if start < 0 else start)
+            end = size if end is None else (size + end if end < 0 else end)
+        if start is not None and end is not None and end <= start:
+            return b""
+        return await super()._cat_file(self._strip_protocol(path), start, end, **kwargs)
+
+    # --- listings -------------------------------------------------------------------------
+
+    @staticmethod
+    def _entry(bucket: str, meta: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "name": f"{bucket}/{meta['path']}" if bucket else meta["path"],
+            "size": meta["size"],
+            "type": "file",
+            "e_tag": meta.get("e_tag"),
+            "last_modified": meta.get("last_modified"),
+        }
+
+    @_translated
+    async def _info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        """The entry of a file (one HEAD) or a directory (a prefix with objects below it)."""
+        path = self._strip_protocol(path)
+        store, bucket, key = self._store_and_key(path)
+        if not key:
+            return {"name": bucket, "size": 0, "type": "directory"}
+        try:
+            return self._entry(bucket, await store.head_async(key))
+        except FileNotFoundError:
+            pass
+        listed = await store.list_with_delimiter_async(key.rstrip("/") + "/")
+        if listed["objects"] or listed["common_prefixes"]:
+            return {"name": path, "size": 0, "type": "directory"}
+        raise FileNotFoundError(path)
+
+    @_translated
+    async def _ls(self, path: str, detail: bool = True, **_kwargs: Any):
+        """One level below ``path``: files and the prefixes beneath it."""
+        path = self._strip_protocol(path)
+        store, bucket, key = self._store_and_key(path)
+        listed = await store.list_with_delimiter_async(key.rstrip("/") + "/" if key else None)
+        entries = [self._entry(bucket, meta) for meta in listed["objects"]]
+        entries += [
+            {"name": f"{bucket}/{prefix.rstrip('/')}", "size": 0, "type": "directory"}
+            for prefix in listed["common_prefixes"]
+        ]
+        if not entries:
+            info = await self._info(path)  # a file lists as itself; nothing there raises
+            entries = [info] if info["type"] == "file" else []
+        return entries if detail else sorted(entry["name"] for entry in entries)
+
+    @_translated
+    async def _find(self, path: str, maxdepth=None, withdirs: bool = False, detail: bool = False, **_kwargs):
+        """Every file below ``path`` from one flat, paged listing (``path`` itself if a file)."""
+        path = self._strip_protocol(path)
+        store, bucket, key = self._store_and_key(path)
+        prefix = key.rstrip("/") + "/" if key else None
+        found: dict[str, dict[str, Any]] = {}
+        async for page in store.list(prefix, chunk_size=1000):
+            for meta in page:
+                entry = self._entry(bucket, meta)
+                if maxdepth is None or entry["name"][len(path) :].count("/") <= maxdepth:
+                    found[entry["name"]] = entry
+        if not found and key:
+            try:
+                info = self._entry(bucket, await store.head_async(key))
+                found[info["name"]] = info
+            except FileNotFoundError:
+                pass
+        if withdirs:
+            for name in list(found):
+                parent = self._parent(name)
+                while len(parent) > len(path):
+                    found.setdefault(parent, {"name": parent, "size": 0, "type": "directory"})
+                    parent = self._parent(parent)
+        names = sorted(found)
+        return {name: found[name] for name in names} if detail else names
+
+    # --- changes --------------------------------------------------------------------------
+
+    @_translated
+    async def _rm_file(self, path: str, **_kwargs: Any) -> None:
+        """Delete one object."""
+        store, _bucket, key = self._store_and_key(path)
+        await store.delete_async(key)
+        self.invalidate_cache(self._parent(self._strip_protocol(path)))
+
+    async def _rm(self, path, recursive: bool = False, batch_size=None, **_kwargs: Any) -> None:
+        """Delete objects (a directory with ``recursive``) in bulk requests."""
+        paths = path if isinstance(path, list) else [path]
+        keys_by_bucket: dict[str, list[str]] = {}
+        for one in paths:
+            one = self._strip_protocol(one)
+            names = await self._find(one) if recursive else [one]
+            for name in names or [one]:
+                bucket, key = self._split_path(name)
+                keys_by_bucket.setdefault(bucket, []).append(key)
+        for bucket, keys in keys_by_bucket.items():
+            store = self._construct_store(bucket)
+            for start in range(0, len(keys), 1000):
+                try:
+                    await store.delete_async(keys[start : start + 1000])
+                except Exception as exc:  # noqa: BLE001 - re-raised as its builtin class
+                    raise as_builtin_error(exc, bucket) from exc
+        self.invalidate_cache()
+
+    async def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+        """Server-side copy within one bucket."""
+        try:
+            await super()._cp_file(self._strip_protocol(path1), self._strip_protocol(path2), **kwargs)
+        except Exception as exc:  # noqa: BLE001 - re-raised as its builtin class
+            raise as_builtin_error(exc, path1) from exc
+
+    async def _mv_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+        await self._cp_file(path1, path2)
+        await self._rm_file(path1)
+
+    async def _makedirs(self, path: str, exist_ok: bool = False) -> None:
+        """Object stores have no directories: nothing to make."""
+
+    async def _mkdir(self, path: str, create_parents: bool = True, **_kwargs: Any) -> None:
+        """Object stores have no directories: nothing to make."""
+
+    async def _rmdir(self, path: str) -> None:
+        """Object stores have no directories: nothing to remove."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} protocol={self.protocol_name!r}>"
+
+
+__all__ = ["HEADER_ATTRIBUTES", "ObstoreFileSystem", "as_builtin_error"]
