@@ -24,11 +24,14 @@ obstore's configuration (:meth:`ObstoreFileSystem._store_config`).
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fsspec.asyn import sync
 from fsspec.callbacks import DEFAULT_CALLBACK
 from obstore.fsspec import FsspecStore
 
@@ -37,6 +40,10 @@ PART_BYTES = 8 * 2**20
 PARTS_IN_FLIGHT = 4
 #: bytes per write to the local file while streaming a download
 STREAM_CHUNK = 2**20
+
+#: user metadata holding the part size of a multipart upload (the s3fs engine writes the same
+#: key), so a multipart ETag can be recomputed by whoever reads the object later
+PART_SIZE_METADATA = "artifact-fs-part-size"
 
 #: the core's upload keyword arguments (s3fs's names) → obstore attribute names
 HEADER_ATTRIBUTES = {
@@ -47,6 +54,23 @@ HEADER_ATTRIBUTES = {
     "CacheControl": "Cache-Control",
     "StorageClass": "Storage-Class",
 }
+
+
+#: how many uploads' published ETags each filesystem remembers
+PUBLISHED_REMEMBERED = 10_000
+
+
+class Published(tuple):
+    """What this filesystem's own last upload of a key published: the ETag the store returned
+    (no quotes) and ``intact`` (None: the bodies were not hashed as they went)."""
+
+    __slots__ = ()
+
+    def __new__(cls, etag: str, intact: bool | None = None):
+        return super().__new__(cls, (etag, intact))
+
+    etag = property(lambda self: self[0])
+    intact = property(lambda self: self[1])
 
 
 def as_builtin_error(exc: BaseException, path: str = "") -> BaseException:
@@ -62,10 +86,14 @@ def as_builtin_error(exc: BaseException, path: str = "") -> BaseException:
         out = FileNotFoundError(path or text)
     elif isinstance(exc, ox.AlreadyExistsError):
         out = FileExistsError(path or text)
-    elif isinstance(exc, ox.NotSupportedError | ox.NotImplementedError):
+    elif isinstance(exc, ox.NotSupportedError):
         out = NotImplementedError(text)
     elif isinstance(exc, ox.InvalidPathError):
         out = ValueError(text)
+    elif "status code: 404" in text or "NoSuchBucket" in text or "ContainerNotFound" in text:
+        out = FileNotFoundError(path or text)
+    elif "status code: 403" in text or "status code: 401" in text:
+        out = PermissionError(text)
     elif "timed out" in text.lower() or "timeout" in text.lower():
         out = TimeoutError(text)
     elif _is_transport(text):
@@ -107,6 +135,8 @@ class ObstoreFileSystem(FsspecStore):
 
     protocol: Any = "s3"
     cachable = True
+    #: multipart uploads record their part size in the object's metadata (:data:`PART_SIZE_METADATA`)
+    records_part_size = True
 
     def __init__(self, *args: Any, upload_attributes: Mapping[str, str] | None = None, **kwargs: Any) -> None:
         self.upload_attributes = dict(upload_attributes or {})
@@ -155,7 +185,9 @@ class ObstoreFileSystem(FsspecStore):
         for name, value in headers.items():
             if name in HEADER_ATTRIBUTES and value is not None:
                 attributes.setdefault(HEADER_ATTRIBUTES[name], str(value))
-        await store.put_async(
+        if size > part and self.records_part_size:
+            attributes[PART_SIZE_METADATA] = str(part)
+        result = await store.put_async(
             key,
             Path(lpath),
             attributes=attributes or None,
@@ -166,7 +198,21 @@ class ObstoreFileSystem(FsspecStore):
             mode="create" if mode == "create" else "overwrite",
         )
         callback.relative_update(size)
+        self._remember(rpath, result)
         self.invalidate_cache(self._parent(self._strip_protocol(rpath)))
+
+    def _remember(self, rpath: str, result: Mapping[str, Any]) -> None:
+        """Keep the ETag the store answered our upload of ``rpath`` with (:meth:`published`)."""
+        published = self.__dict__.setdefault("_published", OrderedDict())
+        etag = str(result.get("e_tag") or "").strip('"').lower()
+        if etag:
+            published[self._strip_protocol(rpath)] = Published(etag)
+            while len(published) > PUBLISHED_REMEMBERED:
+                published.popitem(last=False)
+
+    def published(self, path: str) -> Published | None:
+        """What this filesystem's own last upload of ``path`` published, if remembered."""
+        return self.__dict__.get("_published", {}).get(self._strip_protocol(path))
 
     @_translated
     async def _get_file(
@@ -193,6 +239,7 @@ class ObstoreFileSystem(FsspecStore):
         """Write ``value`` to ``path`` in one PUT."""
         store, _bucket, key = self._store_and_key(path)
         result = await store.put_async(key, value, attributes=self.upload_attributes or None)
+        self._remember(path, result)
         self.invalidate_cache(self._parent(self._strip_protocol(path)))
         return result
 
@@ -206,6 +253,20 @@ class ObstoreFileSystem(FsspecStore):
         if start is not None and end is not None and end <= start:
             return b""
         return await super()._cat_file(self._strip_protocol(path), start, end, **kwargs)
+
+    @_translated
+    async def _attributes(self, path: str) -> dict[str, str]:
+        """The object's attributes and user metadata (one HEAD)."""
+        store, _bucket, key = self._store_and_key(path)
+        return dict((await store.get_async(key, options={"head": True})).attributes)
+
+    def recorded_part_size(self, path: str) -> int | None:
+        """The part size this engine's multipart upload recorded in the object's metadata, or None."""
+        value = sync(self.loop, self._attributes, path).get(PART_SIZE_METADATA)
+        try:
+            return int(value) if value else None
+        except ValueError:
+            return None
 
     # --- listings -------------------------------------------------------------------------
 
@@ -224,7 +285,9 @@ class ObstoreFileSystem(FsspecStore):
         """The entry of a file (one HEAD) or a directory (a prefix with objects below it)."""
         path = self._strip_protocol(path)
         store, bucket, key = self._store_and_key(path)
-        if not key:
+        if not key:  # the bucket: there when it can be listed
+            async for _page in store.list(None, chunk_size=1):
+                break
             return {"name": bucket, "size": 0, "type": "directory"}
         try:
             return self._entry(bucket, await store.head_async(key))
@@ -330,4 +393,36 @@ class ObstoreFileSystem(FsspecStore):
         return f"<{type(self).__name__} protocol={self.protocol_name!r}>"
 
 
-__all__ = ["HEADER_ATTRIBUTES", "ObstoreFileSystem", "as_builtin_error"]
+#: obstore makes one attempt per request: the retry budget is artifact_fs's (ARTIFACT_FS_RETRIES)
+ONE_ATTEMPT = {"retry_config": {"max_retries": 0, "retry_timeout": datetime.timedelta(seconds=3600)}}
+#: obstore has no "no timeout": a month stands for none (its own default is 30 s per request)
+NO_TIMEOUT = datetime.timedelta(days=30)
+
+
+def durations(client: dict[str, Any]) -> dict[str, Any]:
+    """``client_options`` with seconds as timedeltas, no overall timeout (unset or None) as
+    :data:`NO_TIMEOUT` and no connect timeout (None) as obstore's default."""
+    for name in ("timeout", "connect_timeout"):
+        if isinstance(client.get(name), (int, float)):
+            client[name] = datetime.timedelta(seconds=client[name])
+    if client.get("timeout") is None:
+        client["timeout"] = NO_TIMEOUT
+    if "connect_timeout" in client and client["connect_timeout"] is None:
+        del client["connect_timeout"]
+    return client
+
+
+def refused_on_obstore(var: str, why: str):
+    """A settings converter that refuses any value: ``var`` cannot be honoured on this engine."""
+    from .errors import InvalidSettingError
+
+    def parse(value: str) -> Any:
+        raise InvalidSettingError(
+            f"{var} cannot be honoured by ARTIFACT_FS_ENGINE=obstore: {why}; unset it, or use ARTIFACT_FS_ENGINE=fsspec"
+        )
+
+    parse.__name__ = "refused_on_obstore"
+    return parse
+
+
+__all__ = ["HEADER_ATTRIBUTES", "PART_SIZE_METADATA", "ObstoreFileSystem", "Published", "as_builtin_error"]

@@ -25,10 +25,12 @@ from .servers.common import free_ports
 ORIGINAL, REPLACED = b"the bytes that were logged", b"THE BYTES THAT WERE LOGGED"
 
 
-@pytest.fixture(params=["s3", "gcs", "azure"])
+@pytest.fixture(params=["s3", "s3-obstore", "gcs", "azure"])
 def store(request, monkeypatch):
-    """``(repo, replace(key_below_root, data))`` on SeaweedFS, fake-gcs-server or Azurite."""
-    if request.param == "s3":
+    """``(repo, replace(key_below_root, data))`` on SeaweedFS (on either engine), fake-gcs-server or Azurite."""
+    if request.param.startswith("s3"):
+        if request.param == "s3-obstore":
+            monkeypatch.setenv("ARTIFACT_FS_ENGINE", "obstore")
         server = request.getfixturevalue("seaweedfs")
         for name, value in server.env().items():
             monkeypatch.setenv(name, value)

@@ -217,9 +217,15 @@ def _ftp_store(request, monkeypatch, tmp_path) -> Store:
     return Store("ftp", server.uri(f"/{sub}"), _walk(server.root / sub))
 
 
+def _s3_obstore_store(request, monkeypatch, tmp_path) -> Store:
+    monkeypatch.setenv("ARTIFACT_FS_ENGINE", "obstore")
+    return _s3_store(request, monkeypatch, tmp_path)
+
+
 STORES = {
     "local": _local_store,
     "s3": _s3_store,
+    "s3-obstore": _s3_obstore_store,
     "gcs": _gcs_store,
     "azure": _azure_store,
     "sftp": _sftp_store,
@@ -292,7 +298,7 @@ def test_names_that_are_not_utf8_are_refused_before_any_byte_is_written(store, t
     assert store.listing() == []
 
 
-@pytest.fixture(params=["s3", "gcs", "azure"])
+@pytest.fixture(params=["s3", "s3-obstore", "gcs", "azure"])
 def bucket_store(request, monkeypatch, tmp_path) -> Store:
     return STORES[request.param](request, monkeypatch, tmp_path)
 

@@ -184,7 +184,15 @@ _OBSTORE_CLIENT = Client(protocol="s3", impl="artifact_fs.backends.s3_obstore.Ob
 _OBSTORE_TRANSFER = TransferTuning(
     content_headers=("ContentType", "ContentEncoding"),
     upload_extra_option="upload_args",
-    checksum=StoreChecksum("e_tag", "md5", "hex", composite="-", is_plain_digest=s3_obstore.etag_is_md5),
+    checksum=StoreChecksum(
+        "e_tag",
+        "md5",
+        "hex",
+        composite="-",
+        is_plain_digest=s3_obstore.etag_is_md5,
+        recorded_part_size=lambda fs, path: fs.recorded_part_size(path),
+        published=lambda fs, path: fs.published(path),
+    ),
 )
 _OBSTORE_DEFAULTS = {**s3_obstore.OBSTORE_ONE_ATTEMPT, **s3_obstore.OBSTORE_PARTS}
 

@@ -1,0 +1,131 @@
+"""The obstore engine (``ARTIFACT_FS_ENGINE=obstore``) on the S3 rows: every setting lands in
+obstore's configuration or is refused by name, and what it sends reaches a real server
+(SeaweedFS). The repository contract, hostile names, integrity and corruption suites run on
+this engine too (tests/test_backends.py, test_hostile.py, test_faults_integrity.py,
+test_corruption.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from mlflow.exceptions import MlflowException
+
+import artifact_fs
+from artifact_fs.errors import InvalidSettingError
+from artifact_fs.repository import FsspecArtifactRepository
+
+from .conftest import new_bucket
+
+ENGINE = {"ARTIFACT_FS_ENGINE": "obstore"}
+
+
+def _options(uri: str, **env: str) -> dict:
+    return artifact_fs.resolve(uri, {**ENGINE, **env}).storage_options
+
+
+def test_the_engine_is_picked_by_variable_and_unknown_engines_are_refused():
+    assert artifact_fs.resolve("s3://b/p", {}).row.client.impl == "s3fs.S3FileSystem"
+    assert artifact_fs.resolve("s3://b/p", ENGINE).row.client.impl.endswith("ObstoreS3FileSystem")
+    with pytest.raises(InvalidSettingError, match="ARTIFACT_FS_ENGINE='rust'.*fsspec, obstore"):
+        artifact_fs.resolve("s3://b/p", {"ARTIFACT_FS_ENGINE": "rust"})
+
+
+def test_mlflow_s3_settings_map_onto_obstore_config():
+    options = _options(
+        "s3://b/p",
+        MLFLOW_S3_ENDPOINT_URL="http://127.0.0.1:9000",
+        AWS_ACCESS_KEY_ID="AKIA-made-up",
+        AWS_SECRET_ACCESS_KEY="made-up-secret",
+        AWS_SESSION_TOKEN="made-up-token",
+        AWS_DEFAULT_REGION="eu-west-3",
+        MLFLOW_S3_IGNORE_TLS="true",
+        MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE="virtual",
+        MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION="unsigned",
+        MLFLOW_S3_EXPECTED_BUCKET_OWNER="123456789012",
+        MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT="7",
+        ARTIFACT_FS_PARTS_IN_FLIGHT="3",
+    )
+    config = options["config"]
+    assert config["access_key_id"] == "AKIA-made-up" and config["secret_access_key"] == "made-up-secret"
+    assert config["session_token"] == "made-up-token" and config["region"] == "eu-west-3"
+    assert config["virtual_hosted_style_request"] is True and config["skip_signature"] is True
+    assert options["endpoint_url"] == "http://127.0.0.1:9000"
+    assert options["client_options"] == {"allow_invalid_certificates": True, "timeout": 7, "connect_timeout": 7}
+    assert options["upload_args"] == {"ExpectedBucketOwner": "123456789012"}
+    assert options["retry_config"]["max_retries"] == 0  # one retry budget: artifact_fs's
+
+
+def test_secrets_of_the_obstore_engine_are_redacted():
+    resolved = artifact_fs.resolve(
+        "s3://b/p", {**ENGINE, "AWS_ACCESS_KEY_ID": "AKIA-made-up", "AWS_SECRET_ACCESS_KEY": "made-up-secret"}
+    )
+    assert "made-up-secret" not in repr(resolved) and "AKIA-made-up" not in repr(resolved)
+    assert "made-up-secret" not in json.dumps(resolved.redacted(), default=str)
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "named"),
+    [
+        ("MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION", "s3v2", "SigV4 only"),
+        ("MLFLOW_S3_UPLOAD_EXTRA_ARGS", '{"ACL": "private"}', "ACL cannot be sent by obstore"),
+        ("MLFLOW_S3_UPLOAD_EXTRA_ARGS", '{"SSECustomerKey": "k"}', "SSECustomerKey"),
+    ],
+)
+def test_settings_the_engine_cannot_honour_are_refused_by_name(var, value, named):
+    with pytest.raises(InvalidSettingError) as info:
+        artifact_fs.resolve("s3://b/p", {**ENGINE, var: value})
+    assert var in str(info.value) and "ARTIFACT_FS_ENGINE=obstore" in str(info.value) and named in str(info.value)
+
+
+def test_r2_and_b2_uris_give_their_endpoint_region_and_addressing():
+    r2 = _options("r2://bkt@acct.r2.cloudflarestorage.com/p")
+    assert r2["endpoint_url"] == "https://acct.r2.cloudflarestorage.com"
+    assert r2["config"]["region"] == "auto" and r2["config"]["virtual_hosted_style_request"] is True
+    b2 = _options("b2://bkt@s3.us-west-004.backblazeb2.com/p")
+    assert b2["config"]["region"] == "us-west-004" and b2["config"]["virtual_hosted_style_request"] is False
+
+
+@pytest.mark.s3
+def test_upload_args_reach_the_store(seaweedfs, monkeypatch, tmp_path):
+    """Content headers, metadata and tags of MLFLOW_S3_UPLOAD_EXTRA_ARGS are on the object;
+    the guessed Content-Type is used when the variable gives none."""
+    for name, value in {**seaweedfs.env(), **ENGINE}.items():
+        monkeypatch.setenv(name, value)
+    extra = {"Metadata": {"team": "vision"}, "CacheControl": "max-age=60", "Tagging": "stage=dev&owner=ml"}
+    monkeypatch.setenv("MLFLOW_S3_UPLOAD_EXTRA_ARGS", json.dumps(extra))
+    bucket = new_bucket(seaweedfs)
+    (tmp_path / "m.json").write_text("{}")
+    FsspecArtifactRepository(f"s3://{bucket}/run").log_artifact(str(tmp_path / "m.json"))
+    client = seaweedfs.boto3_client()
+    head = client.head_object(Bucket=bucket, Key="run/m.json")
+    assert head["ContentType"] == "application/json" and head["CacheControl"] == "max-age=60"
+    assert head["Metadata"]["team"] == "vision"
+    tags = {t["Key"]: t["Value"] for t in client.get_object_tagging(Bucket=bucket, Key="run/m.json")["TagSet"]}
+    assert tags == {"stage": "dev", "owner": "ml"}
+
+
+@pytest.mark.s3
+def test_a_big_upload_records_its_part_size_and_is_checked_against_the_multipart_etag(seaweedfs, monkeypatch, tmp_path):
+    for name, value in {**seaweedfs.env(), **ENGINE, "ARTIFACT_FS_VERIFY": "full"}.items():
+        monkeypatch.setenv(name, value)
+    bucket = new_bucket(seaweedfs)
+    data = os.urandom(20 * 2**20)
+    (tmp_path / "w.bin").write_bytes(data)
+    repo = FsspecArtifactRepository(f"s3://{bucket}/run")
+    repo.log_artifact(str(tmp_path / "w.bin"))
+    head = seaweedfs.boto3_client().head_object(Bucket=bucket, Key="run/w.bin")
+    assert head["ETag"].strip('"').endswith("-3") and head["Metadata"]["artifact-fs-part-size"] == str(8 * 2**20)
+    assert repo.fs.recorded_part_size(f"{bucket}/run/w.bin") == 8 * 2**20
+    (tmp_path / "down").mkdir()
+    assert open(repo.download_artifacts("w.bin", str(tmp_path / "down")), "rb").read() == data
+
+
+@pytest.mark.s3
+def test_wrong_credentials_are_permission_denied_naming_no_secret(seaweedfs, monkeypatch, tmp_path):
+    for name, value in {**seaweedfs.env(), **ENGINE, "AWS_SECRET_ACCESS_KEY": "wrong-made-up-secret"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(MlflowException) as info:
+        FsspecArtifactRepository(f"s3://{new_bucket(seaweedfs)}/run").list_artifacts()
+    assert info.value.error_code == "PERMISSION_DENIED" and "wrong-made-up-secret" not in info.value.message
