@@ -35,6 +35,8 @@ from fsspec.asyn import sync
 from fsspec.callbacks import DEFAULT_CALLBACK
 from obstore.fsspec import FsspecStore
 
+from .obstore_files import ObstoreWriter, Published, as_builtin_error
+
 #: part size and parts in flight when the row gives none (the S3 row's defaults are the same)
 PART_BYTES = 8 * 2**20
 PARTS_IN_FLIGHT = 4
@@ -60,55 +62,10 @@ HEADER_ATTRIBUTES = {
 PUBLISHED_REMEMBERED = 10_000
 
 
-class Published(tuple):
-    """What this filesystem's own last upload of a key published: the ETag the store returned
-    (no quotes) and ``intact`` (None: the bodies were not hashed as they went)."""
-
-    __slots__ = ()
-
-    def __new__(cls, etag: str, intact: bool | None = None):
-        return super().__new__(cls, (etag, intact))
-
-    etag = property(lambda self: self[0])
-    intact = property(lambda self: self[1])
-
-
-def as_builtin_error(exc: BaseException, path: str = "") -> BaseException:
-    """obstore's exception as the builtin one fsspec callers expect (the cause is kept)."""
-    from obstore import exceptions as ox
-
-    if isinstance(exc, OSError) and not isinstance(exc, ox.BaseError):
-        return exc  # FileNotFoundError, and errors of the local file system
-    text = str(exc).split("\n\nDebug source:", 1)[0]
-    if isinstance(exc, (ox.PermissionDeniedError, ox.UnauthenticatedError)):
-        out: BaseException = PermissionError(text)
-    elif isinstance(exc, ox.NotFoundError):
-        out = FileNotFoundError(path or text)
-    elif isinstance(exc, ox.AlreadyExistsError):
-        out = FileExistsError(path or text)
-    elif isinstance(exc, ox.NotSupportedError):
-        out = NotImplementedError(text)
-    elif isinstance(exc, ox.InvalidPathError):
-        out = ValueError(text)
-    elif "status code: 404" in text or "NoSuchBucket" in text or "ContainerNotFound" in text:
-        out = FileNotFoundError(path or text)
-    elif "status code: 403" in text or "status code: 401" in text:
-        out = PermissionError(text)
-    elif "timed out" in text.lower() or "timeout" in text.lower():
-        out = TimeoutError(text)
-    elif _is_transport(text):
-        out = ConnectionError(text)
-    else:
-        out = OSError(text)
-    out.__cause__ = exc
-    return out
-
-
-def _is_transport(text: str) -> bool:
-    """A request that never got an answer, or got a 5xx/429 (worth another attempt)."""
-    lowered = text.lower()
-    markers = ("error sending request", "connection", "http error", "status code: 5", "status code: 429", "body error")
-    return any(marker in lowered for marker in markers)
+def _md5_shaped(etag: str) -> bool:
+    """An MD5 (32 hex digits), or a multipart one (``<md5>-<parts>``)."""
+    digest, _, parts = etag.partition("-")
+    return len(digest) == 32 and all(c in "0123456789abcdef" for c in digest) and (not parts or parts.isdigit())
 
 
 def _translated(method):
@@ -137,6 +94,11 @@ class ObstoreFileSystem(FsspecStore):
     cachable = True
     #: multipart uploads record their part size in the object's metadata (:data:`PART_SIZE_METADATA`)
     records_part_size = True
+    #: reads up to this size are fetched whole and checked at once (``runs://`` opens), as on s3fs
+    default_block_size = blocksize = 50 * 2**20
+    #: part size and parts in flight of streamed writes
+    part_bytes = PART_BYTES
+    parts_in_flight = PARTS_IN_FLIGHT
 
     def __init__(self, *args: Any, upload_attributes: Mapping[str, str] | None = None, **kwargs: Any) -> None:
         self.upload_attributes = dict(upload_attributes or {})
@@ -198,17 +160,46 @@ class ObstoreFileSystem(FsspecStore):
             mode="create" if mode == "create" else "overwrite",
         )
         callback.relative_update(size)
-        self._remember(rpath, result)
+        self.remember_published(rpath, result)
         self.invalidate_cache(self._parent(self._strip_protocol(rpath)))
 
-    def _remember(self, rpath: str, result: Mapping[str, Any]) -> None:
-        """Keep the ETag the store answered our upload of ``rpath`` with (:meth:`published`)."""
+    def remember_published(self, rpath: str, result: Mapping[str, Any], expected: str | None = None) -> None:
+        """Keep the ETag the store answered our upload of ``rpath`` with (:meth:`published`);
+        ``expected`` is the ETag the bytes sent must have (their MD5, or multipart MD5)."""
         published = self.__dict__.setdefault("_published", OrderedDict())
         etag = str(result.get("e_tag") or "").strip('"').lower()
         if etag:
-            published[self._strip_protocol(rpath)] = Published(etag)
+            intact = None
+            if expected is not None and getattr(self, "etag_is_md5", True) and _md5_shaped(etag):
+                intact = etag == expected
+            published[self._strip_protocol(rpath)] = Published(etag, intact)
             while len(published) > PUBLISHED_REMEMBERED:
                 published.popitem(last=False)
+
+    def put_options(self, multipart_part: int | None = None) -> dict[str, Any]:
+        """``put_async`` keyword arguments: the upload attributes and tags, and for a multipart
+        upload of ``multipart_part`` bytes per part the part size recorded in its metadata."""
+        attributes = dict(self.upload_attributes)
+        options: dict[str, Any] = {}
+        if multipart_part:
+            if self.records_part_size:
+                attributes[PART_SIZE_METADATA] = str(multipart_part)
+            options.update(chunk_size=multipart_part, max_concurrency=self.parts_in_flight)
+        return {"attributes": attributes or None, "tags": self.upload_tags or None, **options}
+
+    def _run(self, coro):
+        """Run ``coro`` on this filesystem's event loop from a synchronous caller."""
+        return sync(self.loop, lambda: coro)
+
+    def _open(self, path: str, mode: str = "rb", block_size: int | None = None, **kwargs: Any):
+        """``rb``: obstore's reader, ``block_size`` bytes per request; ``wb``: an
+        :class:`~artifact_fs.obstore_files.ObstoreWriter`, ``block_size`` bytes per part."""
+        path = self._strip_protocol(path)
+        if mode == "wb":
+            return ObstoreWriter(self, path, block_size)
+        kwargs.pop("cache_type", None)
+        kwargs.pop("cache_options", None)
+        return super()._open(path, mode, buffer_size=block_size, **kwargs)
 
     def published(self, path: str) -> Published | None:
         """What this filesystem's own last upload of ``path`` published, if remembered."""
@@ -239,7 +230,7 @@ class ObstoreFileSystem(FsspecStore):
         """Write ``value`` to ``path`` in one PUT."""
         store, _bucket, key = self._store_and_key(path)
         result = await store.put_async(key, value, attributes=self.upload_attributes or None)
-        self._remember(path, result)
+        self.remember_published(path, result)
         self.invalidate_cache(self._parent(self._strip_protocol(path)))
         return result
 

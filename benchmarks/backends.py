@@ -40,10 +40,16 @@ class BenchBackend:
     mlflow_unavailable: str = ""  #: why MLflow's repository cannot run on these machines
     seed_threads: int = 1  #: threads the admin client seeds the small files with
     notes: str = field(default="")
+    native_ops: str = ""  #: ``module:NAME`` of obstore's native ``{workload: op}`` (rows with the obstore engine)
 
     def raw(self) -> dict:
         """The raw client's ``{workload: op}``."""
         module, _, name = self.raw_ops.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def native(self) -> dict:
+        """obstore's native ``{workload: op}`` (the ``obstore`` contender)."""
+        module, _, name = self.native_ops.partition(":")
         return getattr(importlib.import_module(module), name)
 
 
@@ -192,6 +198,7 @@ BENCH_BACKENDS: tuple[BenchBackend, ...] = (
         "mlflow.store.artifact.s3_artifact_repo",
         preload=("boto3", "s3fs"),
         notes="SeaweedFS `weed server -s3`",
+        native_ops="benchmarks.raw_obstore:S3",
     ),
     BenchBackend(
         "sftp",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-CONTENDERS = ("artifact_fs", "mlflow", "raw")
+#: ``af_obstore``: artifact_fs on its obstore engine (``ARTIFACT_FS_ENGINE=obstore``);
+#: ``obstore``: obstore's native calls (benchmarks/raw_obstore.py). Both only where a row has the engine.
+CONTENDERS = ("artifact_fs", "af_obstore", "mlflow", "raw", "obstore")
 
 #: workload id -> one-line description (the order is the run order).
 WORKLOADS = {
@@ -14,7 +16,9 @@ WORKLOADS = {
     "W4": "download_artifacts of that file",
     "W5a": "list_artifacts of one big directory (5 calls)",
     "W5b": "recursive walk: list every directory of the W1 tree",
-    "W6": "repository construction through the registry (no I/O); raw: a bare ArtifactRepository subclass",
+    "W6": "repository construction through the registry (no I/O), one URI again and again; raw: a bare "
+    "ArtifactRepository subclass",
+    "W6d": "the same, a distinct URI each time (a new run path, as a tracking server's requests)",
     "W7a": "peak RSS: log_artifact of a 64 MiB file",
     "W7b": "peak RSS: log_artifact of the largest file (1 GiB; 256 MiB on slow emulators)",
     "W7c": "peak RSS: download_artifacts of a 64 MiB file",
@@ -23,7 +27,9 @@ WORKLOADS = {
 #: Big-file workloads: which operation they run (W3 = upload, W4 = download).
 BIG_FILE_OP = {"W3": "W3", "W4": "W4", "W7a": "W3", "W7b": "W3", "W7c": "W4", "W7d": "W4"}
 #: Workloads the harness runs by default (W7 moves GiBs: ask for it with --workloads).
-DEFAULT_WORKLOADS = ("W1", "W2", "W3", "W4", "W5a", "W5b", "W6", "W7a", "W7b", "W7c", "W7d")
+DEFAULT_WORKLOADS = ("W1", "W2", "W3", "W4", "W5a", "W5b", "W6", "W6d", "W7a", "W7b", "W7c", "W7d")
+#: the construction workloads (no I/O, no input data): the same URI, distinct URIs
+CONSTRUCTION = ("W6", "W6d")
 
 BUCKET_PREFIX = "bench"
 BIG_FILE_NAME = "big.bin"
@@ -43,7 +49,7 @@ class Sizes:
     tree_file_bytes: int
     big_file_bytes: int  #: W3/W4 (capped per backend on slow emulators)
     listing_entries: int  #: W5a: entries of the big directory
-    constructions: int  #: W6 (a backend row may lower it: MLflow's SFTP connects in __init__)
+    constructions: int  #: W6/W6d (a backend row may lower it: MLflow's SFTP connects in __init__)
 
     def as_dict(self) -> dict:
         """Plain-dict form (for JSON and for the worker's command line)."""

@@ -26,7 +26,7 @@ from importlib import metadata
 
 from . import datasets, report
 from .backends import BENCH_BACKENDS, BY_NAME
-from .config import BIG_FILE_OP, CONTENDERS, DEFAULT_WORKLOADS, SCALES, WORKLOADS
+from .config import BIG_FILE_OP, CONSTRUCTION, CONTENDERS, DEFAULT_WORKLOADS, SCALES, WORKLOADS
 from .store import seed_inputs
 from .worker import MARKER
 
@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
     parser.add_argument("--out", default="benchmarks/results", help="directory for results.json / results.md")
     parser.add_argument("--workloads", type=_csv, default=list(DEFAULT_WORKLOADS), help="subset, e.g. W1,W3")
-    parser.add_argument("--contenders", type=_csv, default=list(CONTENDERS), help="subset of artifact_fs,mlflow,raw")
+    parser.add_argument("--contenders", type=_csv, default=list(CONTENDERS), help="subset of " + ",".join(CONTENDERS))
     parser.add_argument(
         "--setting",
         action="append",
@@ -94,8 +94,10 @@ def worker_env(
     env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     if contender == "mlflow":
         env["ARTIFACT_FS_BUILTIN_SCHEMES"] = "*"
-    if contender == "artifact_fs":
+    if contender in ("artifact_fs", "af_obstore"):
         env.update(settings or {})
+    if contender == "af_obstore":
+        env["ARTIFACT_FS_ENGINE"] = "obstore"
     return env
 
 
@@ -178,7 +180,7 @@ def run_backend(args, name: str, tmp: pathlib.Path, data: dict) -> list[dict]:
             for s in data["big_files"]
             if int(s) in {sizes.big_bytes(w, row.big_cap) for w in args.workloads if w in BIG_FILE_OP}
         }
-        if set(args.workloads) - {"W6"}:  # W6 (construction) reads no input
+        if set(args.workloads) - set(CONSTRUCTION):  # W6/W6d (construction) read no input
             seed_inputs(
                 row.admin(store),
                 store,
@@ -190,9 +192,14 @@ def run_backend(args, name: str, tmp: pathlib.Path, data: dict) -> list[dict]:
             for rep in range(reps):
                 for contender in args.contenders:
                     base = {"backend": name, "contender": contender, "workload": workload, "rep": rep}
-                    if contender == "mlflow" and row.mlflow_unavailable:
+                    unavailable = row.mlflow_unavailable if contender == "mlflow" else ""
+                    if contender in ("af_obstore", "obstore") and not row.native_ops:
+                        unavailable = "no obstore engine for this backend"
+                    elif contender == "obstore" and workload == "W6":
+                        unavailable = "W6 builds repositories: obstore's native calls have none"
+                    if unavailable:
                         if rep == 0:
-                            records.append({**base, "unavailable": row.mlflow_unavailable})
+                            records.append({**base, "unavailable": unavailable})
                         continue
                     tag = f"{contender}-{workload}-rep{rep}"
                     spec = {

@@ -19,14 +19,15 @@ import resource
 import shutil
 import sys
 import time
+import uuid
 
 from . import datasets
 from .backends import BY_NAME
-from .config import BIG_FILE_NAME, BIG_FILE_OP, LIST_CALLS, SCALES, Sizes
+from .config import BIG_FILE_NAME, BIG_FILE_OP, CONSTRUCTION, LIST_CALLS, SCALES, Sizes
 from .store import Store, delete, remote_stats
 
 MARKER = "BENCH_RESULT "
-EXPECTED_MODULE = {"artifact_fs": "artifact_fs.", "mlflow": "mlflow."}
+EXPECTED_MODULE = {"artifact_fs": "artifact_fs.", "af_obstore": "artifact_fs.", "mlflow": "mlflow."}
 
 
 def _walk(repo) -> int:
@@ -54,19 +55,25 @@ def _bare_repository_class():
 
 
 def construct_op(spec: dict, store: Store, count: int):
-    """W6: build ``count`` repositories (through the registry, or bare ones for raw)."""
-    uri = store.uri("w6/artifacts")
+    """W6: build ``count`` repositories of one URI; W6d: of ``count`` distinct URIs, a new run's
+    ``w6/<experiment>/<run id>/artifacts`` each (through the registry, or bare ones for raw).
+    The URIs are written before the clock starts."""
+    if spec["workload"] == "W6d":
+        runs = [uuid.uuid4().hex for _ in range(count)]
+        uris = [store.uri(f"w6/{i % 7}/{run}/artifacts") for i, run in enumerate(runs)]
+    else:
+        uris = [store.uri("w6/artifacts")] * count
     if spec["contender"] == "raw":
         make = _bare_repository_class()
     else:
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository as make
 
-    make(
-        uri
-    )  # warm-up, untimed: MLflow's registry imports its repositories with itself, artifact_fs's load on first use
+    # warm-up, untimed (W6d: another run of the store): MLflow's registry imports its repositories with itself,
+    # artifact_fs's load on first use
+    make(store.uri("w6/warm-up/artifacts") if spec["workload"] == "W6d" else uris[0])
 
     def construct():
-        for _ in range(count):
+        for uri in uris:
             repo = make(uri)
         return repo
 
@@ -106,7 +113,7 @@ def _expect(condition: bool, message: str) -> None:
 def check(spec: dict, admin, store: Store, sizes: Sizes, value) -> str:
     """Verify the operation's effect (never its timing); raise RuntimeError on a wrong result.
 
-    Returns ``"ok"``, or for W6 the class that was constructed.
+    Returns ``"ok"``, or for W6/W6d the class that was constructed.
     """
     workload, scratch, out = BIG_FILE_OP.get(spec["workload"], spec["workload"]), spec["scratch"], spec["out"]
     tree = (sizes.tree_files, sizes.tree_files * sizes.tree_file_bytes)
@@ -150,10 +157,11 @@ def peak_rss_mib(usage) -> float:
 
 def _operation(spec: dict, backend, store: Store, data: dict, sizes: Sizes):
     contender, workload = spec["contender"], spec["workload"]
-    if workload == "W6":
+    if workload in CONSTRUCTION:
         return construct_op(spec, store, spec["constructions"]), None
-    if contender == "raw":
-        func = backend.raw()[BIG_FILE_OP.get(workload, workload)]
+    if contender in ("raw", "obstore"):
+        ops = backend.raw() if contender == "raw" else backend.native()
+        func = ops[BIG_FILE_OP.get(workload, workload)]
         return (lambda: func(store, data, spec["scratch"], spec["out"])), None
     op, repo = repository_op(spec, store, data)
     if not type(repo).__module__.startswith(EXPECTED_MODULE[contender]):
@@ -192,7 +200,7 @@ def measure(spec: dict) -> dict:
     }  # fmt: skip
     admin = backend.admin(store)
     record["check"] = check(spec, admin, store, sizes, value)
-    if workload == "W6" and contender != "raw" and not record["check"].startswith(EXPECTED_MODULE[contender]):
+    if workload in CONSTRUCTION and contender != "raw" and not record["check"].startswith(EXPECTED_MODULE[contender]):
         raise RuntimeError(f"{contender} constructed {record['check']}")
     if BIG_FILE_OP.get(workload, workload) in ("W1", "W3"):
         delete(admin, store, spec["out"])

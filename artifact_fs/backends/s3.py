@@ -30,6 +30,7 @@ from ..converters import as_json_object, as_timeout, constant, except_word, fals
 from ..rows import Client, PathTraits, Scheme, ServerCapabilities, Setting, StoreChecksum, TransferTuning, UriGrammar
 from ..settings import ENGINE_VAR, NO_LISTINGS_CACHE, TIMEOUT, parts_in_flight
 from . import s3_client, s3_obstore
+from .s3_obstore_parts import obstore_part_sizes
 from .s3_presign import S3Presigner
 
 #: The keys ``MLFLOW_S3_UPLOAD_EXTRA_ARGS`` may hold: the upload arguments boto3's ``upload_file``
@@ -192,6 +193,7 @@ _OBSTORE_TRANSFER = TransferTuning(
         is_plain_digest=s3_obstore.etag_is_md5,
         recorded_part_size=lambda fs, path: fs.recorded_part_size(path),
         published=lambda fs, path: fs.published(path),
+        part_sizes=obstore_part_sizes,
     ),
 )
 _OBSTORE_DEFAULTS = {**s3_obstore.OBSTORE_ONE_ATTEMPT, **s3_obstore.OBSTORE_PARTS}

@@ -22,13 +22,12 @@ with an error naming the setting and the engine, never dropped:
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from ..converters import SKIP, as_bool, as_timeout, one_of
 from ..errors import InvalidSettingError
-from ..obstore_fs import HEADER_ATTRIBUTES, ObstoreFileSystem
+from ..obstore_fs import HEADER_ATTRIBUTES, ONE_ATTEMPT, ObstoreFileSystem, durations, refused_on_obstore
 from ..rows import Setting
 from ..settings import TIMEOUT, parts_in_flight
 
@@ -38,19 +37,6 @@ ENGINE = "obstore"
 OBSTORE_UPLOAD_ARGS = frozenset(
     {*HEADER_ATTRIBUTES, "Metadata", "Tagging", "ServerSideEncryption", "SSEKMSKeyId", "ExpectedBucketOwner"}
 )
-
-
-def refused_on_obstore(var: str, why: str):
-    """A converter that refuses any value: ``var`` cannot be honoured on this engine."""
-
-    def parse(value: str) -> Any:
-        raise InvalidSettingError(
-            f"{var} cannot be honoured by ARTIFACT_FS_ENGINE={ENGINE}: {why}; "
-            "unset it, or use ARTIFACT_FS_ENGINE=fsspec"
-        )
-
-    parse.__name__ = "refused_on_obstore"
-    return parse
 
 
 def signature_on_obstore(value: str) -> Any:
@@ -123,7 +109,7 @@ S3_OBSTORE_UPLOADS = (
 S3_OBSTORE_PARTS_IN_FLIGHT = parts_in_flight("upload:max_concurrency")
 
 #: obstore makes one attempt per request: the retry budget is artifact_fs's (ARTIFACT_FS_RETRIES)
-OBSTORE_ONE_ATTEMPT = {"retry_config": {"max_retries": 0, "retry_timeout": datetime.timedelta(seconds=3600)}}
+OBSTORE_ONE_ATTEMPT = ONE_ATTEMPT
 OBSTORE_PARTS = {"upload:chunksize": 8 * 2**20, "upload:max_concurrency": 4}
 
 
@@ -145,9 +131,7 @@ class ObstoreS3FileSystem(ObstoreFileSystem):
         if ca_bundle:
             with open(ca_bundle, "rb") as handle:
                 client["root_certificate"] = handle.read()
-        for name in ("timeout", "connect_timeout"):
-            if isinstance(client.get(name), (int, float)):
-                client[name] = datetime.timedelta(seconds=client[name])
+        durations(client)
         self._apply_upload_args(dict(kwargs.pop("upload_args", None) or {}), config, client)
         self.etag_is_md5 = config.get("server_side_encryption") not in ("aws:kms", "aws:kms:dsse")
         profile = kwargs.pop("credentials_profile", None)
