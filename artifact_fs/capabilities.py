@@ -41,9 +41,52 @@ def honoured_mixins(resolved) -> tuple[str, ...]:
     """Names of the mixins a repository for ``resolved`` honours (pure: no network I/O)."""
     presigner = resolved.row.server.presigner
     signed: tuple[str, ...] = ()
-    if presigner is not None and presigner.mixins and presigner.can_presign(resolved):
+    if presigner is not None and presigner.mixins and presigner.can_presign(resolved) and _signer_installed(resolved):
         signed = presigner.mixins
     return (STREAM_MIXIN, *signed)
+
+
+def _signer_installed(resolved) -> bool:
+    """The client the presigner signs with is installed (another engine's, for the obstore rows)."""
+    engine = resolved.row.server.signs_with
+    if not engine or engine == resolved.row.variant:
+        return True
+    import importlib.util
+
+    return importlib.util.find_spec(_engine_row(resolved.row, engine).client.impl.split(".")[0]) is not None
+
+
+def _engine_row(row, engine: str):
+    """``row``'s scheme on ``engine``: the default row carries the alternatives, each alternative is its own."""
+    from .backends import scheme_row
+
+    base = scheme_row(row.name) or row
+    return base if engine == base.variant else base.alternatives[engine]
+
+
+class _SigningView:
+    """What a presigner reads of a repository (``fs``, ``row``, ``resolved``), on another engine."""
+
+    def __init__(self, fs, row, resolved):
+        self.fs, self.row, self.resolved = fs, row, resolved
+
+
+def signing_view(repo):
+    """``repo`` itself, or, for a row that signs with another engine's client, a view of the
+    same location opened on that engine (built once per repository)."""
+    engine = repo.row.server.signs_with
+    if not engine or engine == repo.row.variant:
+        return repo
+    view = repo.__dict__.get("_signing_view")
+    if view is None:
+        import os
+
+        from .opener import open_filesystem
+        from .resolver import resolve
+
+        resolved = resolve(repo.resolved.uri, {**os.environ, repo.row.variant_var or "": engine})
+        view = repo.__dict__["_signing_view"] = _SigningView(open_filesystem(resolved), resolved.row, resolved)
+    return view
 
 
 def repository_class(resolved):
@@ -100,7 +143,7 @@ class MultipartUploads:
             raise ValueError(f"num_parts must be between 1 and 10000, got {num_parts}")
         destination = _destination(self, local_file, artifact_path)
         try:
-            return self.row.server.presigner.create_multipart(self, destination, num_parts)
+            return self.row.server.presigner.create_multipart(signing_view(self), destination, num_parts)
         except CannotSign as exc:  # MLflow's clients fall back to a plain upload on exactly this error
             raise unsupported_multipart_upload() from exc
 
@@ -108,13 +151,15 @@ class MultipartUploads:
     def complete_multipart_upload(self, local_file, upload_id, parts=None, artifact_path=None):
         """Assemble the parts the client uploaded; the artifact appears only now."""
         destination = _destination(self, local_file, artifact_path)
-        self.row.server.presigner.complete_multipart(self, destination, upload_id or None, list(parts or []))
+        self.row.server.presigner.complete_multipart(
+            signing_view(self), destination, upload_id or None, list(parts or [])
+        )
 
     @mlflow_errors("Failed to abort the multipart upload of {arg!r} to {self.redacted_uri}")
     def abort_multipart_upload(self, local_file, upload_id, artifact_path=None):
         """Abandon the upload; nothing appears under the artifact's name."""
         destination = _destination(self, local_file, artifact_path)
-        self.row.server.presigner.abort_multipart(self, destination, upload_id or None)
+        self.row.server.presigner.abort_multipart(signing_view(self), destination, upload_id or None)
 
 
 def unsupported_multipart_upload():
@@ -135,7 +180,7 @@ class PresignedDownloads:
     def get_download_presigned_url(self, artifact_path, expiration=300):
         """A URL the client can GET (with ``Range``) for ``expiration`` seconds, and the file's size."""
         path = self._remote(clean_artifact_path(artifact_path))
-        return self.row.server.presigner.download_url(self, path, int(expiration))
+        return self.row.server.presigner.download_url(signing_view(self), path, int(expiration))
 
 
 class PresignedUploads:
@@ -149,7 +194,7 @@ class PresignedUploads:
         relative = clean_artifact_path(artifact_path)
         if not relative:
             raise ValueError("artifact_path must name a file")
-        url, headers = self.row.server.presigner.upload_url(self, self._remote(relative), int(expiration))
+        url, headers = self.row.server.presigner.upload_url(signing_view(self), self._remote(relative), int(expiration))
         return CreatePresignedUploadResponse(presigned_url=url, headers=headers)
 
 

@@ -181,6 +181,9 @@ class ServerCapabilities:
 
     #: signs URLs for direct client transfers (:class:`artifact_fs.presign.Presigner`); None: none
     presigner: Any = None
+    #: the engine (``variant``) whose client the presigner signs with, when not this row's own
+    #: (the obstore rows sign with s3fs: obstore cannot sign a multipart part's URL)
+    signs_with: str = ""
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,12 @@ def bucket(seaweedfs):
     return new_bucket(seaweedfs)
 
 
-@pytest.fixture(scope="module")
-def server(seaweedfs, bucket, tmp_path_factory):
+@pytest.fixture(scope="module", params=["fsspec", "obstore"])
+def server(request, seaweedfs, bucket, tmp_path_factory):
+    """The server on either engine (ARTIFACT_FS_ENGINE): on obstore the server still signs
+    multipart and download URLs (with s3fs) and streams uploads through obstore."""
     env = {**seaweedfs.env(), "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    env["ARTIFACT_FS_ENGINE"] = request.param
     # This module's own tracking server: it proxies to this module's bucket.
     with mlflow_server(tmp_path_factory.mktemp("mlflow-s3"), f"s3://{bucket}/mlartifacts", env, scrub=SCRUBBED) as srv:
         yield srv

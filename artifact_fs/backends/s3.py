@@ -196,6 +196,8 @@ _OBSTORE_TRANSFER = TransferTuning(
         part_sizes=obstore_part_sizes,
     ),
 )
+#: obstore signs GETs and PUTs but not a multipart part's URL: the server signs with s3fs
+_OBSTORE_SERVER = ServerCapabilities(presigner=S3Presigner(), signs_with="fsspec")
 _OBSTORE_DEFAULTS = {**s3_obstore.OBSTORE_ONE_ATTEMPT, **s3_obstore.OBSTORE_PARTS}
 
 
@@ -208,7 +210,15 @@ def _on_obstore(row: Scheme, defaults: dict) -> Scheme:
     )
     settings = s3_obstore.OBSTORE_SETTINGS_BY_ROW[row.name] + s3_obstore.S3_OBSTORE_PARTS_IN_FLIGHT
     client = dataclasses.replace(_OBSTORE_CLIENT, settings=settings, defaults={**defaults, **_OBSTORE_DEFAULTS})
-    return dataclasses.replace(row, uri=uri, client=client, transfer=_OBSTORE_TRANSFER, server=ServerCapabilities())
+    return dataclasses.replace(
+        row,
+        uri=uri,
+        client=client,
+        transfer=_OBSTORE_TRANSFER,
+        server=_OBSTORE_SERVER,
+        variant="obstore",
+        variant_var=ENGINE_VAR,
+    )
 
 
 def _row(
