@@ -93,7 +93,11 @@ def profiles_path(env: Mapping[str, str]) -> str | None:
 def matching_profile(uri: str, env: Mapping[str, str]) -> Profile | None:
     """The profile whose ``match`` is the longest prefix of ``uri`` (``None`` if none matches)."""
     path = profiles_path(env)
-    profiles = load_profiles(path) if path else ()
+    return best_profile(uri, load_profiles(path) if path else ())
+
+
+def best_profile(uri: str, profiles: tuple[Profile, ...]) -> Profile | None:
+    """The profile among ``profiles`` whose ``match`` is the longest prefix of ``uri`` (``None`` if none)."""
     if not profiles:
         return None
     keys = {match_key(uri), match_key(uri, port=False)}  # a match without a port takes any port
@@ -334,6 +338,7 @@ __all__ = [
     "PROFILE_KEYS",
     "Profile",
     "ProfilesWarning",
+    "best_profile",
     "load_profiles",
     "match_key",
     "matching_profile",

@@ -8,6 +8,7 @@ environment: no network I/O, no backend import.
 
 from __future__ import annotations
 
+import functools
 import operator
 import os
 import posixpath
@@ -20,6 +21,7 @@ from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from . import _compat, core, integrity, transfer
 from .errors import InvalidArtifactPathError, mlflow_errors, mlflow_exception, to_mlflow_exception
+from .lazy_base import DeferredBase
 from .opener import open_filesystem
 from .paths import (
     TEMP_PREFIX,
@@ -41,7 +43,14 @@ from .uri import redact_uri
 _STREAM_MIXIN = tuple(filter(None, [getattr(_mlflow_artifact_repo, "StreamUploadMixin", None)]))
 
 
-class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN):
+@functools.cache
+def _base_takes(cls: type) -> tuple[str, ...]:
+    """Which of ``tracking_uri``/``registry_uri`` the base ``__init__`` of ``cls`` accepts (once per class)."""
+    base_init = super(DeferredBase, cls).__init__
+    return tuple(_compat.accepted_kwargs(base_init, tracking_uri=None, registry_uri=None))
+
+
+class FsspecArtifactRepository(StreamUploads, DeferredBase, ArtifactRepository, *_STREAM_MIXIN):
     """An MLflow artifact repository backed by any fsspec filesystem.
 
     Parameters
@@ -74,7 +83,7 @@ class FsspecArtifactRepository(StreamUploads, ArtifactRepository, *_STREAM_MIXIN
     ):
         _compat.require_supported_mlflow()
         uris = {"tracking_uri": tracking_uri, "registry_uri": registry_uri}
-        super().__init__(artifact_uri, **_compat.accepted_kwargs(super().__init__, **uris))
+        self.start_base(artifact_uri, {name: uris[name] for name in _base_takes(type(self))})
         for name, value in uris.items():  # older MLflow base classes do not keep them
             if not hasattr(self, name):
                 setattr(self, name, value)

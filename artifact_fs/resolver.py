@@ -72,6 +72,19 @@ class Resolved:
         (worked out once per result; the factory's remembered results are reused)."""
         return secret_values(self.storage_options, self.secrets)
 
+    def for_location(self, uri: str, root: str, authority: str, how: Recipe | None) -> Resolved:
+        """This resolution moved to another URI of the same store: ``uri``, its root, authority
+        and recipe, every option (and the secret values worked out) shared with this one.
+
+        For :mod:`artifact_fs.resolve_memo`, whose results repositories only read: the caller
+        vouches that ``uri`` resolves to the same options (same row, profile, settings and URI
+        options), so only the per-URI fields differ. No ``__init__``: a copy of the fields."""
+        moved = object.__new__(Resolved)
+        fields = moved.__dict__
+        fields.update(self.__dict__)
+        fields["uri"], fields["root"], fields["authority"], fields["recipe"] = uri, root, authority, how
+        return moved
+
     @property
     def url(self) -> str:
         """The fsspec URL of the artifact root, e.g. ``s3://bucket/prefix``."""

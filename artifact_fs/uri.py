@@ -25,6 +25,7 @@ PROXIED_ARTIFACTS_ENDPOINT = "/mlflow-artifacts/artifacts"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def uri_scheme(uri: str) -> str:
     if _WINDOWS_DRIVE.match(uri):
         return ""
     scheme, sep, _ = uri.partition(":")
-    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme) or len(scheme) == 1:
+    if not sep or not _SCHEME.fullmatch(scheme) or len(scheme) == 1:
         return ""
     return scheme.lower()
 
@@ -72,7 +73,7 @@ def _split(uri: str) -> SplitResult:
     if _CONTROL.search(uri):
         raise InvalidURIError(f"URI {redact_uri(uri)!r} contains a control character")
     try:
-        parts = urlsplit(uri)
+        parts = urlsplit(uri, "", True)  # as urlparse calls it: the split MLflow's registry just made, cached
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
         raise InvalidURIError(f"URI {redact_uri(uri)!r} is malformed: {exc}") from None
@@ -135,17 +136,18 @@ def parse_azure(uri: str, row: Scheme) -> ParsedURI:
 def parse_userinfo_host(uri: str, row: Scheme) -> ParsedURI:
     """``sftp://[user[:password]@]host[:port]/path`` and ``ftp://...``; the password is URL-decoded."""
     parts = _split(uri)
-    if not parts.hostname:
+    host, port, user, password = parts.hostname, parts.port, parts.username, parts.password  # each parses the netloc
+    if not host:
         raise InvalidURIError(
             f"{row.name} URI {redact_uri(uri)!r} names no host: it must be of the form {row.uri.form}"
         )
-    options: dict[str, Any] = {"host": parts.hostname}
-    if parts.port is not None:
-        options["port"] = parts.port
-    if parts.username:
-        options["username"] = unquote(parts.username)
-    if parts.password is not None:
-        options["password"] = unquote(parts.password)
+    options: dict[str, Any] = {"host": host}
+    if port is not None:
+        options["port"] = port
+    if user:
+        options["username"] = unquote(user)
+    if password is not None:
+        options["password"] = unquote(password)
     authority = parts.netloc.rpartition("@")[2]
     return ParsedURI("/" + _path(parts, row), options, authority)
 
@@ -164,10 +166,11 @@ def parse_namenode_url(uri: str, row: Scheme) -> ParsedURI:
     parts = _split(uri)
     authority = parts.netloc.rpartition("@")[2]
     options: dict[str, Any] = {}
+    port = parts.port  # parses the netloc: once
     if parts.hostname:
-        options["host"] = authority.rpartition(":")[0] if parts.port is not None else authority
-    if parts.port is not None:
-        options["port"] = parts.port
+        options["host"] = authority.rpartition(":")[0] if port is not None else authority
+    if port is not None:
+        options["port"] = port
     return ParsedURI("/" + _path(parts, row), options, authority)
 
 
@@ -192,7 +195,7 @@ def parse_local(uri: str, row: Scheme) -> ParsedURI:
 
 def _file_uri_path(uri: str, row: Scheme) -> str:
     try:
-        parts = urlsplit(uri)
+        parts = urlsplit(uri, "", True)  # the split MLflow's registry just made (cached)
     except ValueError as exc:
         raise InvalidURIError(f"file URI {redact_uri(uri)!r} is malformed: {exc}") from None
     host = parts.netloc.rpartition("@")[2]

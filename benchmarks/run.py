@@ -195,8 +195,8 @@ def run_backend(args, name: str, tmp: pathlib.Path, data: dict) -> list[dict]:
                     unavailable = row.mlflow_unavailable if contender == "mlflow" else ""
                     if contender in ("af_obstore", "obstore") and not row.native_ops:
                         unavailable = "no obstore engine for this backend"
-                    elif contender == "obstore" and workload == "W6":
-                        unavailable = "W6 builds repositories: obstore's native calls have none"
+                    elif contender == "obstore" and workload in CONSTRUCTION:
+                        unavailable = f"{workload} builds repositories: obstore's native calls have none"
                     if unavailable:
                         if rep == 0:
                             records.append({**base, "unavailable": unavailable})
