@@ -24,7 +24,6 @@ obstore's configuration (:meth:`ObstoreFileSystem._store_config`).
 from __future__ import annotations
 
 import asyncio
-import datetime
 import os
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -35,28 +34,18 @@ from fsspec.asyn import sync
 from fsspec.callbacks import DEFAULT_CALLBACK
 from obstore.fsspec import FsspecStore
 
+from .obstore_config import (
+    HEADER_ATTRIBUTES,
+    NO_TIMEOUT,
+    ONE_ATTEMPT,
+    PART_BYTES,
+    PART_SIZE_METADATA,
+    PARTS_IN_FLIGHT,
+    STREAM_CHUNK,
+    durations,
+    refused_on_obstore,
+)
 from .obstore_files import ObstoreWriter, Published, as_builtin_error
-
-#: part size and parts in flight when the row gives none (the S3 row's defaults are the same)
-PART_BYTES = 8 * 2**20
-PARTS_IN_FLIGHT = 4
-#: bytes per write to the local file while streaming a download
-STREAM_CHUNK = 2**20
-
-#: user metadata holding the part size of a multipart upload (the s3fs engine writes the same
-#: key), so a multipart ETag can be recomputed by whoever reads the object later
-PART_SIZE_METADATA = "artifact-fs-part-size"
-
-#: the core's upload keyword arguments (s3fs's names) → obstore attribute names
-HEADER_ATTRIBUTES = {
-    "ContentType": "Content-Type",
-    "ContentEncoding": "Content-Encoding",
-    "ContentDisposition": "Content-Disposition",
-    "ContentLanguage": "Content-Language",
-    "CacheControl": "Cache-Control",
-    "StorageClass": "Storage-Class",
-}
-
 
 #: how many uploads' published ETags each filesystem remembers
 PUBLISHED_REMEMBERED = 10_000
@@ -384,36 +373,14 @@ class ObstoreFileSystem(FsspecStore):
         return f"<{type(self).__name__} protocol={self.protocol_name!r}>"
 
 
-#: obstore makes one attempt per request: the retry budget is artifact_fs's (ARTIFACT_FS_RETRIES)
-ONE_ATTEMPT = {"retry_config": {"max_retries": 0, "retry_timeout": datetime.timedelta(seconds=3600)}}
-#: obstore has no "no timeout": a month stands for none (its own default is 30 s per request)
-NO_TIMEOUT = datetime.timedelta(days=30)
-
-
-def durations(client: dict[str, Any]) -> dict[str, Any]:
-    """``client_options`` with seconds as timedeltas, no overall timeout (unset or None) as
-    :data:`NO_TIMEOUT` and no connect timeout (None) as obstore's default."""
-    for name in ("timeout", "connect_timeout"):
-        if isinstance(client.get(name), (int, float)):
-            client[name] = datetime.timedelta(seconds=client[name])
-    if client.get("timeout") is None:
-        client["timeout"] = NO_TIMEOUT
-    if "connect_timeout" in client and client["connect_timeout"] is None:
-        del client["connect_timeout"]
-    return client
-
-
-def refused_on_obstore(var: str, why: str):
-    """A settings converter that refuses any value: ``var`` cannot be honoured on this engine."""
-    from .errors import InvalidSettingError
-
-    def parse(value: str) -> Any:
-        raise InvalidSettingError(
-            f"{var} cannot be honoured by ARTIFACT_FS_ENGINE=obstore: {why}; unset it, or use ARTIFACT_FS_ENGINE=fsspec"
-        )
-
-    parse.__name__ = "refused_on_obstore"
-    return parse
-
-
-__all__ = ["HEADER_ATTRIBUTES", "PART_SIZE_METADATA", "ObstoreFileSystem", "Published", "as_builtin_error"]
+__all__ = [
+    "HEADER_ATTRIBUTES",
+    "NO_TIMEOUT",
+    "ONE_ATTEMPT",
+    "PART_SIZE_METADATA",
+    "ObstoreFileSystem",
+    "Published",
+    "as_builtin_error",
+    "durations",
+    "refused_on_obstore",
+]

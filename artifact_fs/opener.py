@@ -29,9 +29,9 @@ def filesystem_class(resolved: Resolved):
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        missing = (exc.name or module_name).split(".")[0]  # the package, also when our own module imports it
         raise BackendNotInstalledError(
-            f"{row.name or 'local'}:// artifacts need {module_name.split('.')[0]} "
-            f"({exc.name or exc}): {row.client.install_hint}"
+            f"{row.name or 'local'}:// artifacts need {missing} ({exc.name or exc}): {row.client.install_hint}"
         ) from exc
     needed_by = f"{row.name or 'local'}:// artifacts"
     require_declared_versions(None, ("fsspec",), needed_by)

@@ -22,6 +22,9 @@ from .servers.hdfs import hdfs_server
 from .servers.s3 import moto_server, seaweedfs_server
 from .servers.sftp import reused_sftp_server, sshd_server
 
+#: ``ARTIFACT_FS_TEST_ENGINE=obstore`` runs every test with that engine (a test that sets its own still wins)
+TEST_ENGINE_VAR = "ARTIFACT_FS_TEST_ENGINE"
+
 #: Every variable the table reads, plus the SDKs' own, so no developer setting leaks in.
 _ROWS = [*SCHEMES, *(alt for row in SCHEMES for alt in row.alternatives.values())]
 SCRUBBED = {setting.var for row in _ROWS for setting in row.client.settings} | {
@@ -55,6 +58,8 @@ def clean_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("BOTO_CONFIG", "/dev/null")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "no-xdg-config"))  # no user profiles file
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if os.environ.get(TEST_ENGINE_VAR):  # the whole suite again on one engine (docs/engines.md)
+        monkeypatch.setenv("ARTIFACT_FS_ENGINE", os.environ[TEST_ENGINE_VAR])
     yield
 
 

@@ -129,3 +129,24 @@ def test_wrong_credentials_are_permission_denied_naming_no_secret(seaweedfs, mon
     with pytest.raises(MlflowException) as info:
         FsspecArtifactRepository(f"s3://{new_bucket(seaweedfs)}/run").list_artifacts()
     assert info.value.error_code == "PERMISSION_DENIED" and "wrong-made-up-secret" not in info.value.message
+
+
+def test_without_obstore_everything_imports_and_opening_names_the_extra():
+    """obstore is an optional extra: nothing imports it until an obstore filesystem is opened."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['obstore'] = None\n"
+        "import artifact_fs\n"
+        "from artifact_fs import resolve\n"
+        "from artifact_fs.opener import open_filesystem\n"
+        "resolved = resolve('s3://b/p', {'ARTIFACT_FS_ENGINE': 'obstore'})\n"
+        "try:\n"
+        "    open_filesystem(resolved)\n"
+        "except ImportError as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "BackendNotInstalledError" in done.stdout and "artifact_fs[obstore]" in done.stdout, done.stdout

@@ -181,7 +181,7 @@ _SERVER = ServerCapabilities(presigner=S3Presigner())
 _DEFAULTS = {**NO_LISTINGS_CACHE, **S3_PARTS, **S3_ONE_ATTEMPT}
 
 
-_OBSTORE_CLIENT = Client(protocol="s3", impl="artifact_fs.backends.s3_obstore.ObstoreS3FileSystem", extra="obstore")
+_OBSTORE_CLIENT = Client(protocol="s3", impl="artifact_fs.backends.s3_obstore_fs.ObstoreS3FileSystem", extra="obstore")
 _OBSTORE_TRANSFER = TransferTuning(
     content_headers=("ContentType", "ContentEncoding"),
     upload_extra_option="upload_args",

@@ -23,11 +23,9 @@ with an error naming the setting and the engine, never dropped:
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
 
 from ..converters import SKIP, as_bool, as_timeout, one_of
-from ..errors import InvalidSettingError
-from ..obstore_fs import HEADER_ATTRIBUTES, ONE_ATTEMPT, ObstoreFileSystem, durations, refused_on_obstore
+from ..obstore_config import HEADER_ATTRIBUTES, ONE_ATTEMPT, refused_on_obstore
 from ..rows import Setting
 from ..settings import TIMEOUT, parts_in_flight
 
@@ -113,92 +111,6 @@ OBSTORE_ONE_ATTEMPT = ONE_ATTEMPT
 OBSTORE_PARTS = {"upload:chunksize": 8 * 2**20, "upload:max_concurrency": 4}
 
 
-class ObstoreS3FileSystem(ObstoreFileSystem):
-    """S3 and the S3-compatibles on obstore, taking the S3 rows' options (module docstring)."""
-
-    protocol = ("s3", "s3a")
-
-    def _store_config(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        kwargs.pop("use_listings_cache", None)
-        config = dict(kwargs.pop("config", None) or {})
-        client = dict(kwargs.pop("client_options", None) or {})
-        endpoint = kwargs.pop("endpoint_url", None)
-        if endpoint:
-            config["endpoint"] = endpoint
-            if endpoint.startswith("http://"):
-                client["allow_http"] = True
-        ca_bundle = kwargs.pop("ca_bundle", None)
-        if ca_bundle:
-            with open(ca_bundle, "rb") as handle:
-                client["root_certificate"] = handle.read()
-        durations(client)
-        self._apply_upload_args(dict(kwargs.pop("upload_args", None) or {}), config, client)
-        self.etag_is_md5 = config.get("server_side_encryption") not in ("aws:kms", "aws:kms:dsse")
-        profile = kwargs.pop("credentials_profile", None)
-        if profile or not config.get("access_key_id"):
-            provider = _botocore_credentials(profile) if not config.get("skip_signature") else None
-            if provider is not None:
-                kwargs["credential_provider"] = provider
-        return {**kwargs, "config": config, "client_options": client}
-
-    def _apply_upload_args(self, args: dict[str, Any], config: dict[str, Any], client: dict[str, Any]) -> None:
-        """MLFLOW_S3_UPLOAD_EXTRA_ARGS as attributes, tags, SSE settings and headers."""
-        for name, attribute in HEADER_ATTRIBUTES.items():
-            if args.get(name) is not None:
-                self.upload_attributes[attribute] = str(args[name])
-        for key, value in dict(args.get("Metadata") or {}).items():
-            self.upload_attributes[str(key)] = str(value)
-        if args.get("Tagging"):
-            self.upload_tags = dict(parse_qsl(str(args["Tagging"]), keep_blank_values=True))
-        if args.get("ServerSideEncryption"):
-            config["server_side_encryption"] = str(args["ServerSideEncryption"])
-        if args.get("SSEKMSKeyId"):
-            config["sse_kms_key_id"] = str(args["SSEKMSKeyId"])
-        if args.get("ExpectedBucketOwner"):
-            client["default_headers"] = {
-                **dict(client.get("default_headers") or {}),
-                "x-amz-expected-bucket-owner": str(args["ExpectedBucketOwner"]),
-            }
-
-
-def _botocore_credentials(profile: str | None):
-    """An obstore credential provider over botocore's chain (refreshable credentials are
-    re-read before they expire), or None when botocore is missing or finds nothing."""
-    try:
-        import botocore.session
-    except ImportError:
-        if profile:
-            raise InvalidSettingError(
-                f"AWS_PROFILE={profile!r} needs botocore on ARTIFACT_FS_ENGINE={ENGINE}: pip install botocore"
-            ) from None
-        return None
-    session = botocore.session.Session(profile=profile)
-    credentials = session.get_credentials()
-    if credentials is None:
-        return None
-    return _BotocoreProvider(credentials)
-
-
-class _BotocoreProvider:
-    """obstore's S3 credential provider protocol over botocore credentials."""
-
-    def __init__(self, credentials) -> None:
-        self._credentials = credentials
-
-    def __call__(self) -> dict[str, Any]:
-        frozen = self._credentials.get_frozen_credentials()
-        expiry = getattr(self._credentials, "_expiry_time", None)
-        return {
-            "access_key_id": frozen.access_key,
-            "secret_access_key": frozen.secret_key,
-            "token": frozen.token,
-            "expires_at": expiry,
-        }
-
-    def __repr__(self) -> str:
-        return "<botocore credentials>"
-
-
 def etag_is_md5(fs, _path: str) -> bool:
     """Single-part ETags are the MD5 of the body, except under SSE-KMS."""
     return bool(getattr(fs, "etag_is_md5", True))
@@ -215,4 +127,4 @@ OBSTORE_SETTINGS_BY_ROW = {
     "b2": S3_OBSTORE_CREDENTIALS + S3_OBSTORE_TRANSPORT + S3_OBSTORE_UPLOADS,
 }
 
-__all__ = ["OBSTORE_SETTINGS_BY_ROW", "OBSTORE_UPLOAD_ARGS", "ObstoreS3FileSystem", "etag_is_md5"]
+__all__ = ["OBSTORE_SETTINGS_BY_ROW", "OBSTORE_UPLOAD_ARGS", "etag_is_md5"]
