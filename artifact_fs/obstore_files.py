@@ -45,7 +45,13 @@ def as_builtin_error(exc: BaseException, path: str = "") -> BaseException:
 
     if isinstance(exc, OSError) and not isinstance(exc, ox.BaseError):
         return exc  # FileNotFoundError, and errors of the local file system
-    text = str(exc).split("\n\nDebug source:", 1)[0]
+    full = str(exc)
+    text = full.split("\n\nDebug source:", 1)[0]
+    detail = full.lower()  # the debug source names the cause a summary hides (a timeout, TLS)
+    if "certificate" in detail and "certificate" not in text.lower():
+        text += " (TLS: the server's certificate could not be verified)"
+    if ("timed out" in detail or "timeout" in detail) and "time" not in text.lower():
+        text += " (timed out)"
     if isinstance(exc, (ox.PermissionDeniedError, ox.UnauthenticatedError)):
         out: BaseException = PermissionError(text)
     elif isinstance(exc, ox.NotFoundError):
@@ -60,7 +66,7 @@ def as_builtin_error(exc: BaseException, path: str = "") -> BaseException:
         out = FileNotFoundError(path or text)
     elif "status code: 403" in text or "status code: 401" in text:
         out = PermissionError(text)
-    elif "timed out" in text.lower() or "timeout" in text.lower():
+    elif "timed out" in detail or "elapsed" in detail and "timeout" in detail:
         out = TimeoutError(text)
     elif _is_transport(text):
         out = ConnectionError(text)

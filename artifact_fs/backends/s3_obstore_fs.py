@@ -29,7 +29,7 @@ class ObstoreS3FileSystem(ObstoreFileSystem):
             if endpoint.startswith("http://"):
                 client["allow_http"] = True
         ca_bundle = kwargs.pop("ca_bundle", None)
-        if ca_bundle:
+        if ca_bundle and not client.get("allow_invalid_certificates"):  # MLFLOW_S3_IGNORE_TLS wins
             with open(ca_bundle, "rb") as handle:
                 client["root_certificate"] = handle.read()
         durations(client)
