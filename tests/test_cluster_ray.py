@@ -36,7 +36,7 @@ from .servers.relay import unix_to_tcp
 #: environment of scripts/matrix.sh, whose pinned minimums are below what Ray needs
 WITHOUT_RAY = os.environ.get("ARTIFACT_FS_TEST_WITHOUT_RAY")
 if WITHOUT_RAY:
-    pytest.skip(WITHOUT_RAY, allow_module_level=True)
+    pytest.skip(f"ray[data] is not installed in this environment: {WITHOUT_RAY}", allow_module_level=True)
 
 #: the child's own namespaces: the network (Ray binds every interface), and a PID namespace whose
 #: init is the child, so that every process Ray started dies with it, whatever happens
@@ -69,7 +69,7 @@ def tracking_server(tmp_path_factory):
 def test_ray_data_reads_and_writes_a_runs_table_from_its_workers(seaweedfs, tracking_server, monkeypatch):
     refused = namespaces_refused()
     if refused:
-        pytest.skip(refused)
+        pytest.skip(f"cannot make a private network namespace for the workers (unshare --net refused): {refused}")
     env = {**seaweedfs.env(), "MLFLOW_TRACKING_URI": tracking_server.url, "NO_PROXY": "127.0.0.1,localhost"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
