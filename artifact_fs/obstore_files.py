@@ -83,6 +83,22 @@ def _is_transport(text: str) -> bool:
     return any(marker in lowered for marker in markers)
 
 
+def translated(method):
+    """Wrap an async method so obstore's exceptions leave it as builtins."""
+
+    async def wrapper(self, path, *args, **kwargs):
+        try:
+            return await method(self, path, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - re-raised as its builtin class
+            translated = as_builtin_error(exc, str(path))
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
+    return wrapper
+
+
 class _Cancelled(Exception):
     """Put in the queue by :meth:`ObstoreWriter.discard`: the upload must not complete."""
 
@@ -218,4 +234,4 @@ async def _new_queue() -> asyncio.Queue:
     return asyncio.Queue(maxsize=QUEUED_BLOCKS)
 
 
-__all__ = ["ObstoreWriter", "Published", "as_builtin_error"]
+__all__ = ["ObstoreWriter", "Published", "as_builtin_error", "translated"]

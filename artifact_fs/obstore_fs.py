@@ -45,7 +45,8 @@ from .obstore_config import (
     durations,
     refused_on_obstore,
 )
-from .obstore_files import ObstoreWriter, Published, as_builtin_error
+from .obstore_files import ObstoreWriter, Published, as_builtin_error, translated
+from .obstore_listings import ObstoreListings
 
 #: how many uploads' published ETags each filesystem remembers
 PUBLISHED_REMEMBERED = 10_000
@@ -57,23 +58,7 @@ def _md5_shaped(etag: str) -> bool:
     return len(digest) == 32 and all(c in "0123456789abcdef" for c in digest) and (not parts or parts.isdigit())
 
 
-def _translated(method):
-    """Wrap an async method so obstore's exceptions leave it as builtins."""
-
-    async def wrapper(self, path, *args, **kwargs):
-        try:
-            return await method(self, path, *args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - re-raised as its builtin class
-            translated = as_builtin_error(exc, str(path))
-            if translated is exc:
-                raise
-            raise translated from exc
-
-    wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
-    return wrapper
-
-
-class ObstoreFileSystem(FsspecStore):
+class ObstoreFileSystem(ObstoreListings, FsspecStore):
     """FsspecStore with streamed downloads, headers on uploads, flat listings and builtin errors.
 
     ``config``, ``client_options`` and ``retry_config`` go to obstore as they are; a store
@@ -121,7 +106,7 @@ class ObstoreFileSystem(FsspecStore):
 
     # --- transfers ------------------------------------------------------------------------
 
-    @_translated
+    @translated
     async def _put_file(
         self, lpath: str, rpath: str, callback=DEFAULT_CALLBACK, chunksize: int | None = None,
         max_concurrency: int | None = None, mode: str = "overwrite", **headers: Any,
@@ -194,7 +179,7 @@ class ObstoreFileSystem(FsspecStore):
         """What this filesystem's own last upload of ``path`` published, if remembered."""
         return self.__dict__.get("_published", {}).get(self._strip_protocol(path))
 
-    @_translated
+    @translated
     async def _get_file(
         self, rpath: str, lpath: str, callback=DEFAULT_CALLBACK, chunksize: int | None = None, **_kwargs: Any
     ) -> None:
@@ -214,7 +199,7 @@ class ObstoreFileSystem(FsspecStore):
                     target.write(view)
                 callback.relative_update(len(view))
 
-    @_translated
+    @translated
     async def _pipe_file(self, path: str, value: Any, mode: str = "overwrite", **_kwargs: Any) -> Any:
         """Write ``value`` to ``path`` in one PUT."""
         store, _bucket, key = self._store_and_key(path)
@@ -223,7 +208,7 @@ class ObstoreFileSystem(FsspecStore):
         self.invalidate_cache(self._parent(self._strip_protocol(path)))
         return result
 
-    @_translated
+    @translated
     async def _cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
         """The object's bytes (or the range ``[start, end)``; negative offsets count from its end)."""
         if (start is not None and start < 0) or (end is not None and end < 0) or (start is None) != (end is None):
@@ -234,7 +219,7 @@ class ObstoreFileSystem(FsspecStore):
             return b""
         return await super()._cat_file(self._strip_protocol(path), start, end, **kwargs)
 
-    @_translated
+    @translated
     async def _attributes(self, path: str) -> dict[str, str]:
         """The object's attributes and user metadata (one HEAD)."""
         store, _bucket, key = self._store_and_key(path)
@@ -248,82 +233,9 @@ class ObstoreFileSystem(FsspecStore):
         except ValueError:
             return None
 
-    # --- listings -------------------------------------------------------------------------
-
-    @staticmethod
-    def _entry(bucket: str, meta: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "name": f"{bucket}/{meta['path']}" if bucket else meta["path"],
-            "size": meta["size"],
-            "type": "file",
-            "e_tag": meta.get("e_tag"),
-            "last_modified": meta.get("last_modified"),
-        }
-
-    @_translated
-    async def _info(self, path: str, **kwargs: Any) -> dict[str, Any]:
-        """The entry of a file (one HEAD) or a directory (a prefix with objects below it)."""
-        path = self._strip_protocol(path)
-        store, bucket, key = self._store_and_key(path)
-        if not key:  # the bucket: there when it can be listed
-            async for _page in store.list(None, chunk_size=1):
-                break
-            return {"name": bucket, "size": 0, "type": "directory"}
-        try:
-            return self._entry(bucket, await store.head_async(key))
-        except FileNotFoundError:
-            pass
-        listed = await store.list_with_delimiter_async(key.rstrip("/") + "/")
-        if listed["objects"] or listed["common_prefixes"]:
-            return {"name": path, "size": 0, "type": "directory"}
-        raise FileNotFoundError(path)
-
-    @_translated
-    async def _ls(self, path: str, detail: bool = True, **_kwargs: Any):
-        """One level below ``path``: files and the prefixes beneath it."""
-        path = self._strip_protocol(path)
-        store, bucket, key = self._store_and_key(path)
-        listed = await store.list_with_delimiter_async(key.rstrip("/") + "/" if key else None)
-        entries = [self._entry(bucket, meta) for meta in listed["objects"]]
-        entries += [
-            {"name": f"{bucket}/{prefix.rstrip('/')}", "size": 0, "type": "directory"}
-            for prefix in listed["common_prefixes"]
-        ]
-        if not entries:
-            info = await self._info(path)  # a file lists as itself; nothing there raises
-            entries = [info] if info["type"] == "file" else []
-        return entries if detail else sorted(entry["name"] for entry in entries)
-
-    @_translated
-    async def _find(self, path: str, maxdepth=None, withdirs: bool = False, detail: bool = False, **_kwargs):
-        """Every file below ``path`` from one flat, paged listing (``path`` itself if a file)."""
-        path = self._strip_protocol(path)
-        store, bucket, key = self._store_and_key(path)
-        prefix = key.rstrip("/") + "/" if key else None
-        found: dict[str, dict[str, Any]] = {}
-        async for page in store.list(prefix, chunk_size=1000):
-            for meta in page:
-                entry = self._entry(bucket, meta)
-                if maxdepth is None or entry["name"][len(path) :].count("/") <= maxdepth:
-                    found[entry["name"]] = entry
-        if not found and key:
-            try:
-                info = self._entry(bucket, await store.head_async(key))
-                found[info["name"]] = info
-            except FileNotFoundError:
-                pass
-        if withdirs:
-            for name in list(found):
-                parent = self._parent(name)
-                while len(parent) > len(path):
-                    found.setdefault(parent, {"name": parent, "size": 0, "type": "directory"})
-                    parent = self._parent(parent)
-        names = sorted(found)
-        return {name: found[name] for name in names} if detail else names
-
     # --- changes --------------------------------------------------------------------------
 
-    @_translated
+    @translated
     async def _rm_file(self, path: str, **_kwargs: Any) -> None:
         """Delete one object."""
         store, _bucket, key = self._store_and_key(path)
