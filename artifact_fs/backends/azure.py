@@ -16,11 +16,14 @@
   Content-MD5 checked (blobs up to 16 MiB carry one; larger ones are checked by size).
 * **Server**: :class:`AzureBlobPresigner` signs with the account key (SAS); without one,
   clients go through the server's streamed uploads and proxied downloads.
+* **Engine**: ``ARTIFACT_FS_ENGINE=obstore`` (profile key ``engine``) picks the same rows on
+  obstore (:mod:`artifact_fs.backends.azure_obstore`: its settings; sizes checked only).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime
 import posixpath
 import urllib.parse
@@ -37,7 +40,8 @@ from ..presign import (
     file_size,
 )
 from ..rows import Client, PathTraits, Scheme, ServerCapabilities, Setting, StoreChecksum, TransferTuning, UriGrammar
-from ..settings import NO_LISTINGS_CACHE, TIMEOUT, parts_in_flight
+from ..settings import ENGINE_VAR, NO_LISTINGS_CACHE, TIMEOUT, parts_in_flight
+from . import azure_obstore
 from .azure_client import azure_client_setup
 
 
@@ -274,7 +278,7 @@ _TRANSFER = TransferTuning(
 _SERVER = ServerCapabilities(presigner=AzureBlobPresigner())
 
 
-ROWS = (
+_ROWS = (
     Scheme(
         "abfss",
         UriGrammar(
@@ -305,4 +309,11 @@ ROWS = (
         _SERVER,
         mlflow_builtin="mlflow.store.artifact.azure_blob_artifact_repo:AzureBlobArtifactRepository",
     ),
+)
+
+ROWS = tuple(
+    dataclasses.replace(
+        row, variant="fsspec", variant_var=ENGINE_VAR, alternatives={"obstore": azure_obstore.on_obstore(row)}
+    )
+    for row in _ROWS
 )

@@ -16,10 +16,13 @@
   service-account key; anonymous access and user or metadata-server credentials hold no
   private key, so clients then go through the server's streamed uploads and proxied
   downloads. No multipart uploads (see :attr:`GCSPresigner.lacks`).
+* **Engine**: ``ARTIFACT_FS_ENGINE=obstore`` (profile key ``engine``) picks the same row on
+  obstore (:mod:`artifact_fs.backends.gcs_obstore`: its settings, refusals and checksum).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import posixpath
@@ -27,7 +30,8 @@ import posixpath
 from ..converters import as_timeout, constant, multiple_of
 from ..presign import Presigner, attachment_disposition, content_type, download_response, file_size
 from ..rows import Client, PathTraits, Scheme, ServerCapabilities, Setting, StoreChecksum, TransferTuning, UriGrammar
-from ..settings import NO_LISTINGS_CACHE, TIMEOUT, parts_in_flight
+from ..settings import ENGINE_VAR, NO_LISTINGS_CACHE, TIMEOUT, parts_in_flight
+from . import gcs_obstore
 
 GCS_CHUNK = multiple_of(256 * 1024)
 
@@ -110,21 +114,25 @@ class GCSPresigner(Presigner):
         return url, {"Content-Type": kind}
 
 
+_ROW = Scheme(
+    "gs",
+    UriGrammar("bucket", form="`gs://<bucket>[/<path>]`"),
+    Client(
+        protocol="gcs",
+        impl="gcsfs.core.GCSFileSystem",
+        extra="gcs",
+        settings=GCS_SETTINGS,
+        defaults={**NO_LISTINGS_CACHE, "download:concurrency": 1},  # one streamed GET per file
+        client_retries=True,
+    ),
+    PathTraits(),
+    TransferTuning(content_headers=("content_type",), checksum=StoreChecksum("md5Hash", "md5", "base64")),
+    ServerCapabilities(presigner=GCSPresigner()),
+    mlflow_builtin="mlflow.store.artifact.gcs_artifact_repo:GCSArtifactRepository",
+)
+
 ROWS = (
-    Scheme(
-        "gs",
-        UriGrammar("bucket", form="`gs://<bucket>[/<path>]`"),
-        Client(
-            protocol="gcs",
-            impl="gcsfs.core.GCSFileSystem",
-            extra="gcs",
-            settings=GCS_SETTINGS,
-            defaults={**NO_LISTINGS_CACHE, "download:concurrency": 1},  # one streamed GET per file
-            client_retries=True,
-        ),
-        PathTraits(),
-        TransferTuning(content_headers=("content_type",), checksum=StoreChecksum("md5Hash", "md5", "base64")),
-        ServerCapabilities(presigner=GCSPresigner()),
-        mlflow_builtin="mlflow.store.artifact.gcs_artifact_repo:GCSArtifactRepository",
+    dataclasses.replace(
+        _ROW, variant="fsspec", variant_var=ENGINE_VAR, alternatives={"obstore": gcs_obstore.on_obstore(_ROW)}
     ),
 )
