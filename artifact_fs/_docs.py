@@ -11,7 +11,7 @@ import sys
 
 from .backends import BUILTIN_SCHEMES_VAR, SCHEMES
 from .profiles import PROFILES_VAR
-from .settings import BUDGET_SETTINGS, TRANSFER_SETTINGS
+from .settings import BUDGET_SETTINGS, ENGINE_VAR, TRANSFER_SETTINGS
 
 
 def _option(path: str) -> str:
@@ -33,11 +33,14 @@ def schemes_markdown() -> str:
     return "\n".join(lines)
 
 
-def settings_markdown() -> str:
-    """A Markdown table: environment variable → storage option, per scheme, in precedence order."""
+def _engine(row) -> bool:
+    """A row whose alternatives are picked by ``ARTIFACT_FS_ENGINE`` (their settings are on docs/engines.md)."""
+    return row.variant_var == ENGINE_VAR
+
+
+def _settings_rows(rows) -> list[str]:
+    """Table lines: each (variable, option, converter...) once, with the schemes that read it."""
     merged: dict[tuple, list[str]] = {}
-    rows = [(row.name, row) for row in SCHEMES]
-    rows += [(f"{row.name} ({name})", alt) for row in SCHEMES for name, alt in row.alternatives.items()]
     for label, row in rows:
         for s in row.client.settings:
             key = (s.var, s.option, _converter_name(s.parse), s.secret, s.unless, s.doc)
@@ -50,6 +53,15 @@ def settings_markdown() -> str:
         if unless:
             notes.append("ignored when " + ", ".join(f"`{u}`" for u in unless) + " is set")
         lines.append(f"| `{var}` | {', '.join(schemes)} | {_option(option)} | {parse} | {'; '.join(notes)} |")
+    return lines
+
+
+def settings_markdown() -> str:
+    """A Markdown table: environment variable → storage option, per scheme, in precedence order
+    (the default engine's rows; the obstore engine's are on docs/engines.md)."""
+    rows = [(row.name, row) for row in SCHEMES]
+    rows += [(f"{row.name} ({n})", alt) for row in SCHEMES if not _engine(row) for n, alt in row.alternatives.items()]
+    lines = _settings_rows(rows)
     lines += [
         (
             f"| `{BUILTIN_SCHEMES_VAR}` | all | (registry) | comma list or `*` | schemes left to MLflow's own "
@@ -64,14 +76,23 @@ def settings_markdown() -> str:
     lines += [
         f"| `{s.var}` | all | {_option(s.option)} | {_converter_name(s.parse)} | {s.doc} |" for s in BUDGET_SETTINGS
     ]
+    switches: dict[tuple, list[str]] = {}
     for row in SCHEMES:
         if row.variant_var and row.alternatives:
-            choices = ", ".join(f"`{c}`" for c in [row.variant, *row.alternatives])
-            lines.append(f"| `{row.variant_var}` | {row.name} | (client) | {choices} | default `{row.variant}` |")
+            switches.setdefault((row.variant_var, row.variant, *row.alternatives), []).append(row.name)
+    for (var, default, *others), names in switches.items():
+        choices = ", ".join(f"`{c}`" for c in [default, *others])
+        lines.append(f"| `{var}` | {', '.join(names)} | (client) | {choices} | default `{default}` |")
     return "\n".join(lines)
 
 
-SECTIONS = {"schemes": schemes_markdown, "settings": settings_markdown}
+def engine_settings_markdown() -> str:
+    """The obstore engine's settings table (docs/engines.md), in the same form."""
+    rows = [(row.name, alt) for row in SCHEMES if _engine(row) for alt in row.alternatives.values()]
+    return "\n".join(_settings_rows(rows))
+
+
+SECTIONS = {"schemes": schemes_markdown, "settings": settings_markdown, "engine-settings": engine_settings_markdown}
 
 
 def render_into(text: str) -> str:

@@ -50,7 +50,7 @@ def as_builtin_error(exc: BaseException, path: str = "") -> BaseException:
     detail = full.lower()  # the debug source names the cause a summary hides (a timeout, TLS)
     if "certificate" in detail and "certificate" not in text.lower():
         text += " (TLS: the server's certificate could not be verified)"
-    if ("timed out" in detail or "timeout" in detail) and "time" not in text.lower():
+    if _timed_out(detail) and "timed out" not in text.lower():
         text += " (timed out)"
     if isinstance(exc, (ox.PermissionDeniedError, ox.UnauthenticatedError)):
         out: BaseException = PermissionError(text)
@@ -66,7 +66,7 @@ def as_builtin_error(exc: BaseException, path: str = "") -> BaseException:
         out = FileNotFoundError(path or text)
     elif "status code: 403" in text or "status code: 401" in text:
         out = PermissionError(text)
-    elif "timed out" in detail or "elapsed" in detail and "timeout" in detail:
+    elif _timed_out(detail):
         out = TimeoutError(text)
     elif _is_transport(text):
         out = ConnectionError(text)
@@ -74,6 +74,12 @@ def as_builtin_error(exc: BaseException, path: str = "") -> BaseException:
         out = OSError(text)
     out.__cause__ = exc
     return out
+
+
+def _timed_out(detail: str) -> bool:
+    """The debug source says the request timed out (``kind: Timeout``, reqwest's ``TimedOut``),
+    not merely ``retry_timeout``, which every retry error shows."""
+    return "timed out" in detail or "timedout" in detail or "kind: timeout" in detail
 
 
 def _is_transport(text: str) -> bool:

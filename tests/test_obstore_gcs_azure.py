@@ -240,14 +240,6 @@ def test_gcs_reads_listings_and_deletes_on_the_bare_emulator(fake_gcs, monkeypat
     assert list(fake_gcs.objects(bucket)) == ["run/a.txt"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "obstore_files.as_builtin_error (c5fbc8e) reads 'elapsed' and 'retry_timeout' in every RetryError's "
-        "debug source as a timeout: a 400 answer becomes a TimeoutError, which fsspec re-raises as a bare "
-        "FSTimeoutError, the server's message lost"
-    ),
-)
 def test_gcs_an_upload_the_emulator_refuses_fails_with_its_answer(fake_gcs, monkeypatch, tmp_path):
     """fake-gcs-server has no XML upload API (hence the shim elsewhere): its 400 must reach the caller."""
     for name, value in {**fake_gcs.env(), **OBSTORE}.items():

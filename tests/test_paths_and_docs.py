@@ -100,6 +100,11 @@ def test_readme_tables_match_the_code():
     text = readme.read_text(encoding="utf-8")
     assert render_into(text) == text, "README is stale: run python -m artifact_fs._docs --write README.md"
     assert "<!-- schemes:start -->\n| scheme |" in text and "<!-- settings:start -->\n| variable |" in text
+    engines = (readme.parent / "docs" / "engines.md").read_text(encoding="utf-8")
+    assert render_into(engines) == engines, (
+        "docs/engines.md is stale: run python -m artifact_fs._docs --write docs/engines.md"
+    )
+    assert "<!-- engine-settings:start -->\n| variable |" in engines
 
 
 def test_readme_starts_with_the_two_commands():
