@@ -5,6 +5,7 @@ settings use in :mod:`artifact_fs.converters`.
 
 from __future__ import annotations
 
+import dataclasses
 import mimetypes
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -222,3 +223,9 @@ class Scheme:
                 f"environment variable {self.variant_var}={wanted!r} is not valid: expected one of {choices}"
             )
         return self.alternatives[wanted]
+
+
+def as_variant(row: Scheme, variant: str, variant_var: str, **parts: Any) -> Scheme:
+    """``row`` served another way (another engine's client, settings and checks in ``parts``),
+    named as a variant of its own so the switch (``variant_var``) travels with it in pickles."""
+    return dataclasses.replace(row, variant=variant, variant_var=variant_var, **parts)

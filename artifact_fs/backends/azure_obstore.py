@@ -26,11 +26,9 @@ and HEADs do not carry the ``Content-MD5`` adlfs checks: this engine checks size
 
 from __future__ import annotations
 
-import dataclasses
-
 from ..converters import as_timeout
 from ..obstore_config import ONE_ATTEMPT
-from ..rows import Client, Scheme, ServerCapabilities, Setting, TransferTuning
+from ..rows import Client, Scheme, ServerCapabilities, Setting, TransferTuning, as_variant
 from ..settings import ENGINE_VAR, NO_LISTINGS_CACHE, TIMEOUT, parts_in_flight
 
 _CS, _ACCESS, _ACCOUNT_KEY, _SAS = (
@@ -130,14 +128,7 @@ _TRANSFER = TransferTuning(content_headers=("ContentType", "ContentEncoding"))
 
 def on_obstore(row: Scheme) -> Scheme:
     """An Azure row on the obstore engine: its URI grammar, this module's client, no presigner."""
-    return dataclasses.replace(
-        row,
-        client=_CLIENT,
-        transfer=_TRANSFER,
-        server=ServerCapabilities(),
-        variant="obstore",  # a variant of its own: ARTIFACT_FS_ENGINE travels in pickles
-        variant_var=ENGINE_VAR,
-    )
+    return as_variant(row, "obstore", ENGINE_VAR, client=_CLIENT, transfer=_TRANSFER, server=ServerCapabilities())
 
 
 __all__ = [

@@ -34,12 +34,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import re
 
 from ..converters import SKIP, as_timeout, constant, multiple_of
 from ..obstore_config import ONE_ATTEMPT, refused_on_obstore
-from ..rows import Client, Scheme, ServerCapabilities, Setting, StoreChecksum, TransferTuning
+from ..rows import Client, Scheme, ServerCapabilities, Setting, StoreChecksum, TransferTuning, as_variant
 from ..settings import ENGINE_VAR, NO_LISTINGS_CACHE, TIMEOUT, parts_in_flight
 
 MiB = 2**20
@@ -134,14 +133,7 @@ _TRANSFER = TransferTuning(content_headers=("ContentType",), checksum=StoreCheck
 
 def on_obstore(row: Scheme) -> Scheme:
     """The gs row on the obstore engine: its URI grammar, this module's client, no presigner."""
-    return dataclasses.replace(
-        row,
-        client=_CLIENT,
-        transfer=_TRANSFER,
-        server=ServerCapabilities(),
-        variant="obstore",  # a variant of its own: ARTIFACT_FS_ENGINE travels in pickles
-        variant_var=ENGINE_VAR,
-    )
+    return as_variant(row, "obstore", ENGINE_VAR, client=_CLIENT, transfer=_TRANSFER, server=ServerCapabilities())
 
 
 __all__ = ["GCS_OBSTORE_SETTINGS", "etag_md5", "on_obstore"]

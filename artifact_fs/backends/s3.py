@@ -27,7 +27,17 @@ from __future__ import annotations
 import dataclasses
 
 from ..converters import as_json_object, as_timeout, constant, except_word, false_when_true, one_of, only_word
-from ..rows import Client, PathTraits, Scheme, ServerCapabilities, Setting, StoreChecksum, TransferTuning, UriGrammar
+from ..rows import (
+    Client,
+    PathTraits,
+    Scheme,
+    ServerCapabilities,
+    Setting,
+    StoreChecksum,
+    TransferTuning,
+    UriGrammar,
+    as_variant,
+)
 from ..settings import ENGINE_VAR, NO_LISTINGS_CACHE, TIMEOUT, parts_in_flight
 from . import s3_client, s3_obstore
 from .s3_obstore_parts import obstore_part_sizes
@@ -210,14 +220,8 @@ def _on_obstore(row: Scheme, defaults: dict) -> Scheme:
     )
     settings = s3_obstore.OBSTORE_SETTINGS_BY_ROW[row.name] + s3_obstore.S3_OBSTORE_PARTS_IN_FLIGHT
     client = dataclasses.replace(_OBSTORE_CLIENT, settings=settings, defaults={**defaults, **_OBSTORE_DEFAULTS})
-    return dataclasses.replace(
-        row,
-        uri=uri,
-        client=client,
-        transfer=_OBSTORE_TRANSFER,
-        server=_OBSTORE_SERVER,
-        variant="obstore",
-        variant_var=ENGINE_VAR,
+    return as_variant(
+        row, "obstore", ENGINE_VAR, uri=uri, client=client, transfer=_OBSTORE_TRANSFER, server=_OBSTORE_SERVER
     )
 
 
