@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .resolver import Resolved, resolve
+from .settings import ENGINE_VAR
 from .spark_stores import FAMILIES, S3_EXTRA_ARGS, OptionsMapping
 from .uri import redact_uri, uri_scheme
 
@@ -74,10 +75,19 @@ NOT_CARRIED = {option: reason for reason, options in {
 }.items() for option in options}  # fmt: skip
 
 
+#: the engine whose options the Hadoop mappings read
+FSSPEC_ENGINE = "fsspec"
+
+
 def settings_for(resolved: Resolved, env: Mapping[str, str] | None = None, *, secrets: bool = False) -> SparkSettings:
     """The Spark settings for a resolve result; ``env`` is what it was resolved from (secret
     references name its variables). ValueError names any option Spark cannot be given."""
     scheme = resolved.scheme
+    if resolved.row.variant_var == ENGINE_VAR and resolved.row.variant != FSSPEC_ENGINE:
+        # Spark reads through its Hadoop connector, not obstore: the settings are those the
+        # same environment gives the fsspec engine (the same variables, in s3fs/adlfs/gcsfs terms)
+        base = os.environ if env is None else env
+        resolved = resolve(resolved.uri, {**base, ENGINE_VAR: FSSPEC_ENGINE})
     if scheme not in FAMILIES:
         raise ValueError(f"{scheme} -> Spark: {redact_uri(resolved.uri)} {REFUSED.get(scheme, 'has no Spark mapping')}")
     mapping = OptionsMapping(resolved, os.environ if env is None else env, secrets)
