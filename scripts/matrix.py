@@ -55,7 +55,7 @@ CONTRACT_TESTS = (
     "tests/test_s3.py",
 )
 #: Extras whose declared minimums the minimum-versions environment pins with ``==``.
-RUNTIME_EXTRAS = ("s3", "gcs", "azure", "obstore", "sftp", "hdfs", "hdfs-pyarrow", "pandas", "polars", "upath", "cli")
+RUNTIME_EXTRAS = ("s3", "gcs", "azure", "sftp", "hdfs", "hdfs-pyarrow", "pandas", "polars", "upath", "cli")
 SERVER_INSTALLS = ("sftp", "ftp", "gcs", "azure", "hdfs")
 #: Known gaps at the declared minimums, deselected by name in the minimum-versions
 #: environment (and listed in docs/compatibility.md): gcsfs before 2026.10 reads in its

@@ -9,6 +9,7 @@ at the end. A server that cannot start fails the tests that need it; nothing is 
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 
 import pytest
@@ -21,6 +22,12 @@ from .servers.gcs import gcs_server
 from .servers.hdfs import hdfs_server
 from .servers.s3 import moto_server, seaweedfs_server
 from .servers.sftp import reused_sftp_server, sshd_server
+
+#: tests of the obstore engine: obstore >= 0.12.1 needs Python 3.11 (pyproject's ``obstore`` extra)
+NEEDS_OBSTORE = pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="the obstore engine needs obstore >= 0.12.1, which is not installable on Python < 3.11",
+)
 
 #: ``ARTIFACT_FS_TEST_ENGINE=obstore`` runs every test with that engine (a test that sets its own still wins)
 TEST_ENGINE_VAR = "ARTIFACT_FS_TEST_ENGINE"

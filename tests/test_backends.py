@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from .conftest import new_bucket
+from .conftest import NEEDS_OBSTORE, new_bucket
 from .contract import RepositoryContract
 
 
@@ -94,6 +94,7 @@ class TestSeaweedFSBucketRoot(S3Contract):
         return lambda: set()
 
 
+@NEEDS_OBSTORE
 @pytest.mark.s3
 class TestSeaweedFSObstore(S3Contract):
     """The whole contract again on the obstore engine."""
@@ -102,12 +103,14 @@ class TestSeaweedFSObstore(S3Contract):
     engine = "obstore"
 
 
+@NEEDS_OBSTORE
 @pytest.mark.s3
 class TestMotoObstore(S3Contract):
     server_fixture = "moto"
     engine = "obstore"
 
 
+@NEEDS_OBSTORE
 @pytest.mark.s3
 class TestSeaweedFSBucketRootObstore(TestSeaweedFSBucketRoot):
     engine = "obstore"

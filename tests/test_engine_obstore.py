@@ -16,7 +16,9 @@ import artifact_fs
 from artifact_fs.errors import InvalidSettingError
 from artifact_fs.repository import FsspecArtifactRepository
 
-from .conftest import new_bucket
+from .conftest import NEEDS_OBSTORE, new_bucket
+
+pytestmark = NEEDS_OBSTORE
 
 ENGINE = {"ARTIFACT_FS_ENGINE": "obstore"}
 

@@ -26,10 +26,12 @@ from artifact_fs.errors import IntegrityError, InvalidSettingError
 from artifact_fs.obstore_config import NO_TIMEOUT
 from artifact_fs.opener import open_filesystem
 
-from .conftest import new_bucket
+from .conftest import NEEDS_OBSTORE, new_bucket
 from .gcs_xml_shim import GCSXMLShim
 from .servers.azure import ACCOUNT, KEY, azurite_server
 from .servers.gcs import gcs_server
+
+pytestmark = NEEDS_OBSTORE
 
 OBSTORE = {"ARTIFACT_FS_ENGINE": "obstore"}
 GS, WASBS, ABFSS = (
