@@ -119,7 +119,7 @@ def _transfer(fs, method: str, pairs: Sequence[Pair], workers: int = SYNC_WORKER
     if not getattr(fs, "async_impl", False) and method == "put_file" and not _skips_made_parents(fs):
         if kwargs.pop("parents_exist", False):  # async clients and prepared ones (SFTP, FTP) take it as an option
             method = _put_into_made_parent
-    if getattr(fs, "async_impl", False):
+    if getattr(fs, "async_impl", False) or getattr(fs, "transfers_in_batches", False):
         batched = method.removesuffix("_file")
         extra = {"batch_size": batch_size} if batch_size else {}
         getattr(fs, batched)([s for s, _ in pairs], [d for _, d in pairs], **extra, **kwargs)

@@ -1,9 +1,10 @@
-"""Proxied mode, client side: MLflow's client against artifact_fs's ``mlflow-artifacts`` row.
+"""Proxied mode, client side: both clients against both servers, and going direct.
 
-Starts SeaweedFS and one real ``mlflow server --artifacts-destination s3://…`` (MLflow's own
-S3 repository on the server, or artifact_fs with ``--server artifact_fs``), warms it with one
-request, then times, interleaved and each in a fresh process (a new repository, as a user's
-script has): uploading and downloading a directory of small files, and one big file, with
+Starts SeaweedFS and two real ``mlflow server --artifacts-destination s3://…`` on it, each
+warmed by one request: ``stock`` (MLflow's own server with its S3 repository) and ``app``
+(artifact_fs's repository and app, ``--app-name artifact-fs``: the batch endpoints). Then
+times, interleaved and each in a fresh process (a new repository, as a user's script has):
+uploading and downloading a directory of small files, and one big file, with
 
 * ``mlflow``: MLflow's client (``ARTIFACT_FS_BUILTIN_SCHEMES=mlflow-artifacts``),
 * ``artifact_fs``: artifact_fs's client for ``mlflow-artifacts:``,
@@ -11,7 +12,7 @@ script has): uploading and downloading a directory of small files, and one big f
 
 Every input is new (a new run per repetition). Prints medians and ratios.
 
-    python -m benchmarks.proxied [--files 500] [--big-mib 256] [--repeat 3] [--server stock] [--multipart]
+    python -m benchmarks.proxied [--files 500] [--big-mib 256] [--repeat 3] [--multipart]
 """
 
 from __future__ import annotations
@@ -56,20 +57,33 @@ def _time(uri: str, op: str, src: str, env: dict[str, str]) -> float:
     return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
 
 
-def proxying_server(stack: contextlib.ExitStack, work: pathlib.Path, kind: str):
-    """SeaweedFS and one ``mlflow server`` proxying to a new bucket on it, with artifact_fs on
-    the server or, for ``kind == "stock"``, MLflow's own S3 repository:
-    ``(the store's settings, the bucket, the server)``, stopped when ``stack`` closes."""
+def proxying_server(stack: contextlib.ExitStack, work: pathlib.Path, kind: str, s3=None):
+    """One ``mlflow server`` proxying to a new bucket on SeaweedFS (started unless ``s3`` is
+    given): ``kind`` ``stock`` is MLflow's own server and S3 repository, ``artifact_fs``
+    artifact_fs's repository on MLflow's app, ``app`` artifact_fs's repository and app
+    (``--app-name artifact-fs``, the batch endpoints). ``(the store's settings, the bucket,
+    the server, the SeaweedFS server)``, stopped when ``stack`` closes."""
     sys.path.insert(0, str(REPO))
     from tests.servers.mlflow import mlflow_server
     from tests.servers.s3 import seaweedfs_server
 
-    s3 = stack.enter_context(seaweedfs_server(work / "seaweedfs"))
+    if s3 is None:
+        s3 = stack.enter_context(seaweedfs_server(work / "seaweedfs"))
     bucket = f"bench-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(bucket)
     store = {**s3.env(), "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
     env = {**store, **({"ARTIFACT_FS_BUILTIN_SCHEMES": "*"} if kind == "stock" else {})}
-    return store, bucket, stack.enter_context(mlflow_server(work / "mlflow", f"s3://{bucket}/mlartifacts", env))
+    app = "artifact-fs" if kind == "app" else None
+    destination = f"s3://{bucket}/mlartifacts"
+    server = stack.enter_context(mlflow_server(work / f"mlflow-{kind}", destination, env, app_name=app))
+    return store, bucket, server, s3
+
+
+#: (client, server) pairs timed, and the column each fills
+CONTENDERS = (
+    ("mlflow", "stock"), ("mlflow", "app"), ("artifact_fs", "stock"), ("artifact_fs", "app"), ("direct", "app"),
+)  # fmt: skip
+OPS = ("upload_dir", "download_dir", "upload_file", "download_file")
 
 
 def main() -> None:
@@ -78,14 +92,16 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--big-mib", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--server", choices=["stock", "artifact_fs"], default="stock")
     parser.add_argument(
         "--multipart", action="store_true", help="MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD/DOWNLOAD on, for both clients"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         work = pathlib.Path(tmp)
-        store, bucket, server = proxying_server(stack, work, args.server)
+        servers = {}
+        store, bucket, servers["stock"], s3 = proxying_server(stack, work, "stock")
+        _, app_bucket, servers["app"], _ = proxying_server(stack, work, "app", s3)
+        buckets = {"stock": bucket, "app": app_bucket}
         small = work / "small"
         small.mkdir()
         for i in range(args.files):
@@ -94,7 +110,7 @@ def main() -> None:
         with open(big, "wb") as out:
             for _ in range(args.big_mib):
                 out.write(os.urandom(2**20))
-        base = {**os.environ, **store, "MLFLOW_TRACKING_URI": server.url, "NO_PROXY": "127.0.0.1,localhost"}
+        base = {**os.environ, **store, "NO_PROXY": "127.0.0.1,localhost"}
         base.pop("ARTIFACT_FS_BUILTIN_SCHEMES", None)
         if args.multipart:  # MLflow's defaults otherwise: 500 MiB minimum, 10 MiB parts, 100 MiB ranges
             base.update(
@@ -103,33 +119,36 @@ def main() -> None:
                 MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE=str(16 * 2**20),
                 MLFLOW_MULTIPART_DOWNLOAD_CHUNK_SIZE=str(16 * 2**20),
             )  # fmt: skip
-        clients = {
-            "mlflow": {**base, "ARTIFACT_FS_BUILTIN_SCHEMES": "mlflow-artifacts,http,https"},
-            "artifact_fs": base,
-            "direct": base,
-        }
-        _time(f"mlflow-artifacts:/warmup/{uuid.uuid4().hex}", "upload_file", str(small / "f00000.bin"), base)
-        times: dict[tuple[str, str], list[float]] = {}
+        mlflow_client = {"ARTIFACT_FS_BUILTIN_SCHEMES": "mlflow-artifacts,http,https"}
+        clients = {"mlflow": mlflow_client, "artifact_fs": {}, "direct": {}}
+        for server in servers.values():
+            env = {**base, "MLFLOW_TRACKING_URI": server.url}
+            _time(f"mlflow-artifacts:/warmup/{uuid.uuid4().hex}", "upload_file", str(small / "f00000.bin"), env)
+        times: dict[tuple[str, str, str], list[float]] = {}
         for _ in range(args.repeat):
-            for client, env in clients.items():
+            for client, kind in CONTENDERS:
+                env = {**base, **clients[client], "MLFLOW_TRACKING_URI": servers[kind].url}
                 run = uuid.uuid4().hex
-                uri = (
-                    f"s3://{bucket}/mlartifacts/bench/{run}" if client == "direct" else f"mlflow-artifacts:/bench/{run}"
-                )
+                direct = f"s3://{buckets[kind]}/mlartifacts/bench/{run}"
+                uri = direct if client == "direct" else f"mlflow-artifacts:/bench/{run}"
                 downloads = work / f"down-{run}"
                 downloads.mkdir()
-                for op, src in (
-                    ("upload_dir", small), ("download_dir", downloads),
-                    ("upload_file", big), ("download_file", downloads),
-                ):  # fmt: skip
-                    times.setdefault((client, op), []).append(_time(uri, op, str(src), env))
-        multipart = "on" if args.multipart else "off"
-        shape = f"{args.files} x 4 KiB, {args.big_mib} MiB; medians of {args.repeat}"
-        print(f"server: {args.server}; multipart {multipart}; {shape}")
-        print(f"{'workload':15} {'mlflow':>9} {'artifact_fs':>12} {'direct':>9} {'mlflow/afs':>11} {'afs/direct':>11}")
-        for op in ("upload_dir", "download_dir", "upload_file", "download_file"):
-            m, a, d = (statistics.median(times[(c, op)]) for c in ("mlflow", "artifact_fs", "direct"))
-            print(f"{op:15} {m:9.2f} {a:12.2f} {d:9.2f} {m / a:11.2f} {a / d:11.2f}")
+                for op in OPS:
+                    src = small if op == "upload_dir" else big if op == "upload_file" else downloads
+                    times.setdefault((client, kind, op), []).append(_time(uri, op, str(src), env))
+        _print(times, args)
+
+
+def _print(times: dict, args) -> None:
+    multipart = "on" if args.multipart else "off"
+    print(f"multipart {multipart}; {args.files} x 4 KiB, {args.big_mib} MiB; medians of {args.repeat} (seconds)")
+    heads = [f"{c}/{k}" for c, k in CONTENDERS[:-1]] + ["direct"]
+    ratios = f" {'mlflow/stock ÷ afs/app':>23} {'afs/app ÷ direct':>17}"
+    print(f"{'workload':15} " + " ".join(f"{h:>19}" for h in heads) + ratios)
+    for op in OPS:
+        medians = [statistics.median(times[(c, k, op)]) for c, k in CONTENDERS]
+        gain, cost = medians[0] / medians[3], medians[3] / medians[4]
+        print(f"{op:15} " + " ".join(f"{m:19.2f}" for m in medians) + f" {gain:23.2f} {cost:17.2f}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import posixpath
 import re
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, urlparse, urlunparse
 
@@ -106,6 +107,7 @@ class MlflowArtifactsFileSystem(AbstractFileSystem):
         self.retries = retries  # listings and deletes (transfers are the transfer core's to retry)
         self.parts_in_flight = parts_in_flight  # of one multipart upload
         self.capabilities: dict | None = None  # the server's /server-info answer, asked once
+        self.batches: bool | None = None  # whether it answers artifact_fs's batch endpoints, asked once
 
     @property
     def api_base_url(self) -> str:
@@ -147,11 +149,12 @@ class MlflowArtifactsFileSystem(AbstractFileSystem):
         text = response.text[:300]
         response.close()
         if status == 404:
-            raise FileNotFoundError(path)
+            raise FileNotFoundError(path or f"{endpoint}: {text}")
+        shown = path or endpoint
         if status in (401, 403):
-            raise PermissionError(f"{method} {path!r}: HTTP {status} from the tracking server: {text}")
+            raise PermissionError(f"{method} {shown!r}: HTTP {status} from the tracking server: {text}")
         error = ConnectionError if status in TRANSIENT_STATUS else OSError
-        raise error(f"{method} {path!r} on the tracking server failed: HTTP {status} {text}")
+        raise error(f"{method} {shown!r} on the tracking server failed: HTTP {status} {text}")
 
     @classmethod
     def _strip_protocol(cls, path):
@@ -217,6 +220,44 @@ class MlflowArtifactsFileSystem(AbstractFileSystem):
                     target.write(chunk)
                     if callback is not None:
                         callback.relative_update(len(chunk))
+
+    #: the transfer core hands this filesystem whole lists (``put``/``get``), as it does async ones
+    transfers_in_batches = True
+
+    def put(self, lpath, rpath, recursive=False, callback=None, maxdepth=None, batch_size=None, **kwargs):
+        """Upload files: lists of paths go as batches of small files where the server offers
+        them (:mod:`.tracking_server_batches`), the rest ``batch_size`` files in flight."""
+        if not isinstance(lpath, list):
+            return super().put(lpath, rpath, recursive=recursive, maxdepth=maxdepth, **kwargs)
+        from . import tracking_server_batches as batches
+
+        pairs = [(local, self._strip_protocol(remote)) for local, remote in zip(lpath, rpath)]
+        small, big = batches.split_uploads(pairs) if len(pairs) > 1 and batches.offered(self) else ([], pairs)
+        self._in_flight(self.put_file, big, batch_size)
+        batches.upload(self, small)
+
+    def get(self, rpath, lpath, recursive=False, callback=None, maxdepth=None, batch_size=None, **kwargs):
+        """Download files: lists of paths as batches of small files where the server offers
+        them, the rest ``batch_size`` files in flight."""
+        if not isinstance(rpath, list):
+            return super().get(rpath, lpath, recursive=recursive, maxdepth=maxdepth, **kwargs)
+        from . import tracking_server_batches as batches
+
+        pairs = [(self._strip_protocol(remote), local) for remote, local in zip(rpath, lpath)]
+        small, big = batches.split_downloads(self, pairs) if len(pairs) > 1 and batches.offered(self) else ([], pairs)
+        self._in_flight(self.get_file, big, batch_size)
+        batches.download(self, small)
+
+    def _in_flight(self, method, pairs, batch_size=None) -> None:
+        """``method(a, b)`` for every pair, ``batch_size`` (else 8) at a time."""
+        workers = min(batch_size or 8, len(pairs))
+        if workers <= 1:
+            for a, b in pairs:
+                method(a, b)
+            return
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for future in [pool.submit(method, a, b) for a, b in pairs]:
+                future.result()
 
     def put_file(self, lpath, rpath, callback=None, **kwargs):
         """Upload a local file: one ``PUT`` streamed from disk, or, when MLflow's client would

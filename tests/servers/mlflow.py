@@ -37,6 +37,7 @@ class MlflowServer:
     destination: str
     pid: int
     log_path: pathlib.Path
+    app_name: str | None = None  #: its ``--app-name`` (``artifact-fs``: the batch endpoints)
 
     def _session_pids(self) -> list[int]:
         """Every live process of the server's session (the CLI, uvicorn, its worker, job runners)."""
@@ -83,9 +84,13 @@ def mlflow_server(
     *,
     scrub: frozenset[str] | set[str] = frozenset(),
     timeout: float = 120.0,
+    app_name: str | None = None,
+    options: tuple[str, ...] = (),
 ) -> Iterator[MlflowServer]:
     """Run ``mlflow server`` proxying artifacts to ``destination`` (any URI artifact_fs takes), with
-    this process's environment minus the ``scrub`` names plus ``env``."""
+    this process's environment minus the ``scrub`` names plus ``env``; ``app_name`` is its
+    ``--app-name`` (``artifact-fs``: artifact_fs's app with the batch endpoints), ``options``
+    more of its command line (``--gunicorn-opts=...``)."""
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     (port,) = free_ports(1)
@@ -93,7 +98,7 @@ def mlflow_server(
     cmd = [
         find_binary("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
         "--backend-store-uri", store, "--serve-artifacts", "--artifacts-destination", destination,
-        "--workers", "1",
+        "--workers", "1", *(["--app-name", app_name] if app_name else []), *options,
     ]  # fmt: skip
     log_path = workdir / "mlflow-server.log"
     inherited = {name: value for name, value in os.environ.items() if name not in scrub}
@@ -111,7 +116,7 @@ def mlflow_server(
                 proc, lambda: _http_ok(f"{url}/health"), name="mlflow server", waiting_for=f"not ready at {url}/health",
                 timeout=timeout, cmd=cmd, log_path=log_path, interval=0.3,
             )  # fmt: skip
-            yield MlflowServer(url, store, destination, proc.pid, log_path)
+            yield MlflowServer(url, store, destination, proc.pid, log_path, app_name)
         finally:
             _kill_group(proc, grace=5)
 
