@@ -4,6 +4,7 @@ credentials, and unchanged MLflow tracking code going through artifact_fs."""
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import pathlib
@@ -119,6 +120,50 @@ def test_big_file_parts_in_flight_are_bounded_and_arrive_byte_for_byte(
     assert head["ETag"].strip('"').endswith("-7") and head["ContentLength"] == local.stat().st_size
     body = server.boto3_client().get_object(Bucket=bucket, Key="root/weights.bin")["Body"].read()
     assert hashlib.sha256(body).digest() == hashlib.sha256(local.read_bytes()).digest()
+    assert not server.boto3_client().list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+class _StreamOf(io.RawIOBase):
+    """``size`` bytes of ``data`` repeated, read 1 MiB at a time; raises once ``fail_at`` bytes are read."""
+
+    def __init__(self, data: bytes, size: int, fail_at: int | None = None):
+        self.data, self.size, self.fail_at, self.done = data, size, fail_at, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self.fail_at is not None and self.done >= self.fail_at:
+            raise ConnectionResetError("client went away")
+        count = min(len(buffer), self.size - self.done, 2**20)
+        start = self.done % len(self.data)
+        piece = (self.data[start:] + self.data)[:count]
+        buffer[:count] = piece
+        self.done += count
+        return count
+
+
+def test_a_streamed_write_sends_its_parts_in_flight_and_a_failed_one_publishes_nothing(server, bucket, monkeypatch):
+    from artifact_fs.backends.s3_streamed import STREAMED_PARTS_IN_FLIGHT
+
+    data = os.urandom(2**20 + 7)
+    size = 6 * 8 * 2**20 + 3  # 7 parts of the 8 MiB block, the last 3 bytes
+    proxy = RecordingProxy(server.endpoint_url)
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", proxy.endpoint_url)
+    try:
+        repo = get_artifact_repository(f"s3://{bucket}/root")
+        repo.log_artifact_from_stream(io.BufferedReader(_StreamOf(data, size)), "s.bin", "d")
+        with pytest.raises(MlflowException, match="client went away"):
+            repo.log_artifact_from_stream(io.BufferedReader(_StreamOf(data, size, fail_at=30 * 2**20)), "cut.bin", "d")
+    finally:
+        proxy.close()
+    assert 2 <= proxy.peak_in_flight <= STREAMED_PARTS_IN_FLIGHT
+    head = _head(server, bucket, "root/d/s.bin")
+    assert head["ETag"].strip('"').endswith("-7") and head["ContentLength"] == size
+    body = server.boto3_client().get_object(Bucket=bucket, Key="root/d/s.bin")["Body"].read()
+    expected = io.BufferedReader(_StreamOf(data, size)).read()
+    assert hashlib.sha256(body).digest() == hashlib.sha256(expected).digest()
+    assert [f.path for f in repo.list_artifacts("d")] == ["d/s.bin"]
     assert not server.boto3_client().list_multipart_uploads(Bucket=bucket).get("Uploads")
 
 

@@ -19,10 +19,14 @@ def s3_without_expect_continue(fs) -> None:
 
 
 def s3_client_setup(fs) -> None:
-    """The S3 rows' ``prepare``: no ``Expect: 100-continue``, parts sent in a sliding window,
-    and end-to-end digests (:func:`s3_end_to_end_digests`)."""
+    """The S3 rows' ``prepare``: no ``Expect: 100-continue``, parts sent in a sliding window
+    (files) or while the next fills (streamed writes, :mod:`.s3_streamed`), and end-to-end
+    digests (:func:`s3_end_to_end_digests`)."""
+    from .s3_streamed import s3_streamed_parts_in_flight
+
     s3_without_expect_continue(fs)
     s3_parts_in_a_sliding_window(fs)
+    s3_streamed_parts_in_flight(fs)
     s3_end_to_end_digests(fs)
 
 
