@@ -57,12 +57,13 @@ def _time(uri: str, op: str, src: str, env: dict[str, str]) -> float:
     return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
 
 
-def proxying_server(stack: contextlib.ExitStack, work: pathlib.Path, kind: str, s3=None):
+def proxying_server(stack: contextlib.ExitStack, work: pathlib.Path, kind: str, s3=None, engine: str = ""):
     """One ``mlflow server`` proxying to a new bucket on SeaweedFS (started unless ``s3`` is
     given): ``kind`` ``stock`` is MLflow's own server and S3 repository, ``artifact_fs``
     artifact_fs's repository on MLflow's app, ``app`` artifact_fs's repository and app
     (``--app-name artifact-fs``, the batch endpoints). ``(the store's settings, the bucket,
-    the server, the SeaweedFS server)``, stopped when ``stack`` closes."""
+    the server, the SeaweedFS server)``, stopped when ``stack`` closes. ``engine`` is artifact_fs's
+    ``ARTIFACT_FS_ENGINE`` on the server (empty: the default)."""
     sys.path.insert(0, str(REPO))
     from tests.servers.mlflow import mlflow_server
     from tests.servers.s3 import seaweedfs_server
@@ -73,6 +74,8 @@ def proxying_server(stack: contextlib.ExitStack, work: pathlib.Path, kind: str, 
     s3.create_bucket(bucket)
     store = {**s3.env(), "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
     env = {**store, **({"ARTIFACT_FS_BUILTIN_SCHEMES": "*"} if kind == "stock" else {})}
+    if engine and kind != "stock":
+        env["ARTIFACT_FS_ENGINE"] = engine
     app = "artifact-fs" if kind == "app" else None
     destination = f"s3://{bucket}/mlartifacts"
     server = stack.enter_context(mlflow_server(work / f"mlflow-{kind}", destination, env, app_name=app))
@@ -93,6 +96,9 @@ def main() -> None:
     parser.add_argument("--big-mib", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
+        "--engine", choices=["fsspec", "obstore"], default="", help="ARTIFACT_FS_ENGINE of the app server and direct"
+    )
+    parser.add_argument(
         "--multipart", action="store_true", help="MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD/DOWNLOAD on, for both clients"
     )
     args = parser.parse_args()
@@ -100,7 +106,7 @@ def main() -> None:
         work = pathlib.Path(tmp)
         servers = {}
         store, bucket, servers["stock"], s3 = proxying_server(stack, work, "stock")
-        _, app_bucket, servers["app"], _ = proxying_server(stack, work, "app", s3)
+        _, app_bucket, servers["app"], _ = proxying_server(stack, work, "app", s3, args.engine)
         buckets = {"stock": bucket, "app": app_bucket}
         small = work / "small"
         small.mkdir()
@@ -128,6 +134,8 @@ def main() -> None:
         for _ in range(args.repeat):
             for client, kind in CONTENDERS:
                 env = {**base, **clients[client], "MLFLOW_TRACKING_URI": servers[kind].url}
+                if client == "direct" and args.engine:
+                    env["ARTIFACT_FS_ENGINE"] = args.engine
                 run = uuid.uuid4().hex
                 direct = f"s3://{buckets[kind]}/mlartifacts/bench/{run}"
                 uri = direct if client == "direct" else f"mlflow-artifacts:/bench/{run}"
@@ -141,7 +149,8 @@ def main() -> None:
 
 def _print(times: dict, args) -> None:
     multipart = "on" if args.multipart else "off"
-    print(f"multipart {multipart}; {args.files} x 4 KiB, {args.big_mib} MiB; medians of {args.repeat} (seconds)")
+    shape = f"{args.files} x 4 KiB, {args.big_mib} MiB; medians of {args.repeat} (seconds)"
+    print(f"engine {args.engine or 'default'}; multipart {multipart}; {shape}")
     heads = [f"{c}/{k}" for c, k in CONTENDERS[:-1]] + ["direct"]
     ratios = f" {'mlflow/stock ÷ afs/app':>23} {'afs/app ÷ direct':>17}"
     print(f"{'workload':15} " + " ".join(f"{h:>19}" for h in heads) + ratios)

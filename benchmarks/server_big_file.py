@@ -1,12 +1,13 @@
 """The tracking server's memory during one big proxied upload and download.
 
 Starts SeaweedFS and one ``mlflow server --artifacts-destination s3://…`` (artifact_fs on the
-server, or MLflow's own S3 repository with ``--server stock``), warms it, then PUTs one file
-of ``--mib`` MiB through the proxied API (streamed from disk with a Content-Length, as MLflow's
-client sends it) and GETs it back, sampling the RSS of the server's whole process tree every
-50 ms. Prints the time and the peak growth over the RSS before each transfer.
+server, ``--server app`` with its app too, or MLflow's own S3 repository with ``--server
+stock``), warms it, then PUTs one file of ``--mib`` MiB through the proxied API (streamed
+from disk with a Content-Length, as MLflow's client sends it) and GETs it back, sampling
+the RSS of the server's whole process tree every 50 ms. Prints the time and the peak growth
+over the RSS before each transfer.
 
-    python -m benchmarks.server_big_file [--mib 1024] [--server artifact_fs|stock]
+    python -m benchmarks.server_big_file [--mib 1024] [--server artifact_fs|app|stock] [--engine obstore]
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def main() -> None:
     """Start the servers, move the file both ways, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=1024)
-    parser.add_argument("--server", choices=["artifact_fs", "stock"], default="artifact_fs")
+    parser.add_argument("--server", choices=["artifact_fs", "app", "stock"], default="artifact_fs")
+    parser.add_argument("--engine", choices=["fsspec", "obstore"], default="", help="the server's ARTIFACT_FS_ENGINE")
     args = parser.parse_args()
     import requests
 
@@ -56,7 +58,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         work = pathlib.Path(tmp)
-        _store, _bucket, server = proxying_server(stack, work, args.server)
+        _store, _bucket, server, _s3 = proxying_server(stack, work, args.server, engine=args.engine)
         big = work / "big.bin"
         with open(big, "wb") as out:
             for _ in range(args.mib):
@@ -75,7 +77,8 @@ def main() -> None:
                 for _ in answer.iter_content(2**20):
                     pass
 
-        print(f"server: {args.server}; {args.mib} MiB; server tree RSS at start {server.rss_bytes() / 2**20:.0f} MiB")
+        start = server.rss_bytes() / 2**20
+        print(f"server: {args.server} {args.engine}; {args.mib} MiB; server tree RSS at start {start:.0f} MiB")
         for name, transfer in (("upload", upload), ("download", download)):
             seconds, growth = _peak_growth(server, transfer)
             print(f"{name:9} {seconds:7.2f} s   peak RSS growth {growth / 2**20:6.0f} MiB")
