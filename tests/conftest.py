@@ -153,6 +153,38 @@ def new_bucket(server) -> str:
     return name
 
 
+@pytest.fixture(name="client")
+def tracking_client(server, monkeypatch):
+    """MLflow's client of the test module's ``server`` (a ``(running tracking server, bucket)``
+    pair), with artifact_fs answering the proxied schemes."""
+    from mlflow import MlflowClient
+
+    running, _ = server
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", running.url)
+    monkeypatch.delenv("ARTIFACT_FS_BUILTIN_SCHEMES", raising=False)
+    return MlflowClient()
+
+
+def write_tree(root, tree: dict[str, bytes]) -> None:
+    """Write ``tree`` (relative ``/`` path -> bytes) under the directory ``root``."""
+    for name, data in tree.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+
+
+def bucket_objects(server, bucket: str, prefix: str) -> dict[str, bytes]:
+    """Every object under ``prefix`` in ``bucket`` on the S3 ``server`` (folder markers left
+    out), by its key after the prefix."""
+    s3 = server.boto3_client()
+    keys = [
+        item["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", [])
+        if not item["Key"].endswith("/")
+    ]
+    return {key[len(prefix) :]: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
+
+
 @pytest.fixture(scope="module")
 def tracking_uri(tmp_path_factory):
     """A sqlite tracking store for one test module (its schema created once)."""

@@ -18,7 +18,7 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 
 from artifact_fs.backends.tracking_server_batches import BODY_MD5_HEADER, SMALL_FILE
 
-from .conftest import SCRUBBED, new_bucket
+from .conftest import SCRUBBED, bucket_objects, new_bucket, write_tree
 from .corrupting_proxy import CorruptingProxy
 from .recording_proxy import RecordingProxy
 from .servers.mlflow import mlflow_server
@@ -48,33 +48,8 @@ def server(request, seaweedfs, tmp_path_factory):
         yield running, bucket
 
 
-@pytest.fixture
-def client(server, monkeypatch):
-    running, _ = server
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", running.url)
-    monkeypatch.delenv("ARTIFACT_FS_BUILTIN_SCHEMES", raising=False)
-    return MlflowClient()
-
-
-def _write_tree(root) -> None:
-    for name, data in TREE.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(data)
-
-
 def _files(root) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
-def _objects(seaweedfs, bucket, prefix) -> dict[str, bytes]:
-    s3 = seaweedfs.boto3_client()
-    keys = [
-        item["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        for item in page.get("Contents", [])
-        if not item["Key"].endswith("/")
-    ]
-    return {key[len(prefix) :]: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
 
 
 def _tar(members: list[tuple[str, bytes]], kind: bytes = tarfile.REGTYPE) -> bytes:
@@ -97,7 +72,7 @@ def _post_upload(url: str, path: str, body: bytes, md5: str | None = None) -> re
 
 def test_a_tree_of_small_files_goes_in_a_few_requests_and_round_trips(client, server, seaweedfs, tmp_path):
     running, bucket = server
-    _write_tree(tmp_path / "src")
+    write_tree(tmp_path / "src", TREE)
     proxy = RecordingProxy(running.url)  # client -> proxy -> server: counts the requests
     try:
         os.environ["MLFLOW_TRACKING_URI"] = proxy.endpoint_url  # the client fixture's monkeypatch restores it
@@ -106,7 +81,7 @@ def test_a_tree_of_small_files_goes_in_a_few_requests_and_round_trips(client, se
         client.log_artifacts(run.info.run_id, str(tmp_path / "src" / "ckpt"), "ckpt")
         sent = proxy.requests - before
         prefix = f"mlartifacts/{run.info.experiment_id}/{run.info.run_id}/artifacts/"
-        assert _objects(seaweedfs, bucket, prefix) == TREE  # every name and byte exactly as written
+        assert bucket_objects(seaweedfs, bucket, prefix) == TREE  # every name and byte exactly as written
         before = proxy.requests
         local = client.download_artifacts(run.info.run_id, "ckpt", str(tmp_path / "down"))
         fetched = proxy.requests - before
@@ -135,7 +110,7 @@ def test_a_batch_corrupted_on_the_way_is_refused_and_sent_again(server, seaweedf
         client.log_artifacts(run.info.run_id, str(tmp_path), "d")
         assert [direction for direction, _ in proxy.flipped] == ["request"]
         prefix = f"mlartifacts/{run.info.experiment_id}/{run.info.run_id}/artifacts/d/"
-        assert _objects(seaweedfs, bucket, prefix) == files
+        assert bucket_objects(seaweedfs, bucket, prefix) == files
         proxy.corrupt_next("response", match="batches/download")
         client.download_artifacts(run.info.run_id, "d", str(tmp_path / "down"))
         assert [direction for direction, _ in proxy.flipped] == ["request", "response"]
@@ -160,7 +135,7 @@ def test_hostile_upload_batches_are_refused_whole_and_write_nothing(server, seaw
     answer = _post_upload(running.url, "hostile/run", _tar(members))
     assert answer.status_code == 400, answer.text
     assert culprit in answer.json()["message"]
-    assert _objects(seaweedfs, bucket, "mlartifacts/hostile/") == {}
+    assert bucket_objects(seaweedfs, bucket, "mlartifacts/hostile/") == {}
 
 
 def test_links_bad_bodies_and_bad_directories_are_refused(server, seaweedfs):
@@ -177,8 +152,8 @@ def test_links_bad_bodies_and_bad_directories_are_refused(server, seaweedfs):
     assert answer.status_code == 400 and BODY_MD5_HEADER in answer.json()["message"]
     answer = _post_upload(running.url, "../../outside", body)
     assert answer.status_code == 400 and "../../outside" in answer.json()["message"]
-    assert _objects(seaweedfs, bucket, "mlartifacts/hostile/") == {}
-    assert not [key for key in _objects(seaweedfs, bucket, "") if "outside" in key]
+    assert bucket_objects(seaweedfs, bucket, "mlartifacts/hostile/") == {}
+    assert not [key for key in bucket_objects(seaweedfs, bucket, "") if "outside" in key]
 
 
 def test_download_batches_name_a_missing_file_and_refuse_bad_names(server):

@@ -17,7 +17,7 @@ from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepositor
 
 from artifact_fs.repository import FsspecArtifactRepository
 
-from .conftest import SCRUBBED, new_bucket
+from .conftest import SCRUBBED, bucket_objects, new_bucket, write_tree
 from .recording_proxy import RecordingProxy
 from .servers.mlflow import MLFLOW_CLIENT, mlflow_server
 
@@ -48,34 +48,9 @@ def server(request, seaweedfs, tmp_path_factory):
         yield running, bucket
 
 
-@pytest.fixture
-def client(server, monkeypatch):
-    running, _ = server
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", running.url)
-    monkeypatch.delenv("ARTIFACT_FS_BUILTIN_SCHEMES", raising=False)
-    return MlflowClient()
-
-
-def _tree(root) -> None:
-    for name, data in TREE.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(data)
-
-
 def _digests(root) -> dict[str, str]:
     files = [p for p in root.rglob("*") if p.is_file()]
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-
-
-def _objects(seaweedfs, bucket, prefix) -> dict[str, bytes]:
-    s3 = seaweedfs.boto3_client()
-    keys = [
-        item["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        for item in page.get("Contents", [])
-        if not item["Key"].endswith("/")
-    ]
-    return {key[len(prefix) :]: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
 
 
 def test_proxied_schemes_are_artifact_fs_and_the_escape_hatch_gives_them_back(client, monkeypatch):
@@ -93,12 +68,12 @@ def test_proxied_schemes_are_artifact_fs_and_the_escape_hatch_gives_them_back(cl
 
 def test_a_tree_round_trips_byte_for_byte(client, server, seaweedfs, tmp_path):
     running, bucket = server
-    _tree(tmp_path / "src")
+    write_tree(tmp_path / "src", TREE)
     run = client.create_run(client.create_experiment("tree"))
     client.log_artifacts(run.info.run_id, str(tmp_path / "src" / "model"), "model")
     client.log_artifact(run.info.run_id, str(tmp_path / "src" / "model" / "weights.bin"))
     prefix = f"mlartifacts/{run.info.experiment_id}/{run.info.run_id}/artifacts/"
-    stored = _objects(seaweedfs, bucket, prefix)
+    stored = bucket_objects(seaweedfs, bucket, prefix)
     assert stored == {**TREE, "weights.bin": TREE["model/weights.bin"]}  # every name exactly as written
     listed = [(f.path, f.is_dir, f.file_size) for f in client.list_artifacts(run.info.run_id, "model/with space")]
     assert listed == [("model/with space/na\u00efve r\u00e9sum\u00e9.txt", False, 5)]
@@ -116,7 +91,7 @@ def test_many_files_are_in_flight_at_once_through_one_server(server, tmp_path, m
         monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "tok-3f9a1c-secret")
         client = MlflowClient()
         run = client.create_run(client.create_experiment("parallel"))
-        _tree(tmp_path / "src")
+        write_tree(tmp_path / "src", TREE)
         before = proxy.requests
         client.log_artifacts(run.info.run_id, str(tmp_path / "src" / "model" / "many"), "many")
         if running.app_name:  # the 40 files go as one batch (and a listing to check them)
