@@ -4,7 +4,8 @@ Starts SeaweedFS and two real ``mlflow server --artifacts-destination s3://…``
 warmed by one request: ``stock`` (MLflow's own server with its S3 repository) and ``app``
 (artifact_fs's repository and app, ``--app-name artifact-fs``: the batch endpoints). Then
 times, interleaved and each in a fresh process (a new repository, as a user's script has):
-uploading and downloading a directory of small files, and one big file, with
+uploading and downloading a directory of small files, and one big file, and listing a
+directory of ``--list-entries`` files (written once, straight to each bucket), with
 
 * ``mlflow``: MLflow's client (``ARTIFACT_FS_BUILTIN_SCHEMES=mlflow-artifacts``),
 * ``artifact_fs``: artifact_fs's client for ``mlflow-artifacts:``,
@@ -42,6 +43,8 @@ elif op == "upload_file":
     repo.log_artifact(src, "b")
 elif op == "download_dir":
     repo.download_artifacts("d", tempfile.mkdtemp(dir=src))
+elif op == "list_dir":
+    assert len(repo.list_artifacts("d")) == int(src)
 else:
     repo.download_artifacts("b", tempfile.mkdtemp(dir=src))
 print(json.dumps({"seconds": time.perf_counter() - started, "repo": type(repo).__name__}))
@@ -86,7 +89,7 @@ def proxying_server(stack: contextlib.ExitStack, work: pathlib.Path, kind: str, 
 CONTENDERS = (
     ("mlflow", "stock"), ("mlflow", "app"), ("artifact_fs", "stock"), ("artifact_fs", "app"), ("direct", "app"),
 )  # fmt: skip
-OPS = ("upload_dir", "download_dir", "upload_file", "download_file")
+OPS = ("upload_dir", "download_dir", "upload_file", "download_file", "list_dir")
 
 
 def main() -> None:
@@ -95,6 +98,8 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--big-mib", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--list-entries", type=int, default=5000, help="entries of the listed directory")
+    parser.add_argument("--ops", default=",".join(OPS), help=f"which of {', '.join(OPS)} (comma-separated)")
     parser.add_argument(
         "--engine", choices=["fsspec", "obstore"], default="", help="ARTIFACT_FS_ENGINE of the app server and direct"
     )
@@ -125,6 +130,13 @@ def main() -> None:
                 MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE=str(16 * 2**20),
                 MLFLOW_MULTIPART_DOWNLOAD_CHUNK_SIZE=str(16 * 2**20),
             )  # fmt: skip
+        ops = [op for op in OPS if op in args.ops.split(",")]
+        listing = work / "listing"  # written once per bucket, straight to the store
+        listing.mkdir()
+        for i in range(args.list_entries if "list_dir" in ops else 0):
+            (listing / f"e{i:05d}.txt").write_bytes(b"%d" % i)
+        for kind in buckets if "list_dir" in ops else ():
+            _time(f"s3://{buckets[kind]}/mlartifacts/listing", "upload_dir", str(listing), base)
         mlflow_client = {"ARTIFACT_FS_BUILTIN_SCHEMES": "mlflow-artifacts,http,https"}
         clients = {"mlflow": mlflow_client, "artifact_fs": {}, "direct": {}}
         for server in servers.values():
@@ -141,8 +153,10 @@ def main() -> None:
                 uri = direct if client == "direct" else f"mlflow-artifacts:/bench/{run}"
                 downloads = work / f"down-{run}"
                 downloads.mkdir()
-                for op in OPS:
+                for op in ops:
                     src = small if op == "upload_dir" else big if op == "upload_file" else downloads
+                    if op == "list_dir":
+                        src, uri = args.list_entries, uri.replace(f"bench/{run}", "listing")
                     times.setdefault((client, kind, op), []).append(_time(uri, op, str(src), env))
         _print(times, args)
 
@@ -154,7 +168,7 @@ def _print(times: dict, args) -> None:
     heads = [f"{c}/{k}" for c, k in CONTENDERS[:-1]] + ["direct"]
     ratios = f" {'mlflow/stock ÷ afs/app':>23} {'afs/app ÷ direct':>17}"
     print(f"{'workload':15} " + " ".join(f"{h:>19}" for h in heads) + ratios)
-    for op in OPS:
+    for op in [op for op in OPS if (CONTENDERS[0][0], CONTENDERS[0][1], op) in times]:
         medians = [statistics.median(times[(c, k, op)]) for c, k in CONTENDERS]
         gain, cost = medians[0] / medians[3], medians[3] / medians[4]
         print(f"{op:15} " + " ".join(f"{m:19.2f}" for m in medians) + f" {gain:23.2f} {cost:17.2f}")
