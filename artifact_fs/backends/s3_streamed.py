@@ -71,7 +71,7 @@ class S3FileWithPartsInFlight(S3File):
         number = self.__dict__.get("_numbered", 0) + 1
         self._numbered = number
         call = self.fs._call_s3(
-            "upload_part", self.s3_additional_kwargs, self._request_payer_kw,
+            "upload_part", self.s3_additional_kwargs, getattr(self, "_request_payer_kw", {}),
             Bucket=self.bucket, Key=self.key, PartNumber=number, UploadId=self.mpu["UploadId"], Body=body,
         )  # fmt: skip
         pending[asyncio.run_coroutine_threadsafe(call, self.fs.loop)] = number
