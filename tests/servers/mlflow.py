@@ -59,6 +59,15 @@ class MlflowServer:
                 total += int(counters["rchar"]) + int(counters["wchar"])
         return total
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server's live processes have used so far, summed."""
+        ticks = 0
+        for pid in self._session_pids():
+            with contextlib.suppress(OSError):
+                fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def rss_bytes(self) -> int:
         """Resident memory of the server's processes, summed."""
         total = 0
