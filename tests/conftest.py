@@ -165,6 +165,38 @@ def tracking_client(server, monkeypatch):
     return MlflowClient()
 
 
+#: seconds a call on a hung server may take before a test calls it a hang
+TIMEOUT_BOUND = 60
+
+
+def calls_on_a_paused_server(server, repo, tmp_path, label: str) -> dict[str, Exception]:
+    """Log, list and download ``a.txt`` (already logged in ``repo``) while ``server`` is
+    paused (SIGSTOP: connections accepted, nothing answered): each call must fail with an
+    ``MlflowException`` within :data:`TIMEOUT_BOUND`, and the repository works again once
+    the server is resumed. The errors, by call."""
+    import time
+
+    from mlflow.exceptions import MlflowException
+
+    calls = {
+        "log_artifact": lambda: repo.log_artifact(tmp_path / "a.txt", "again"),
+        "list_artifacts": repo.list_artifacts,
+        "download_artifacts": lambda: repo.download_artifacts("a.txt", str(tmp_path)),
+    }
+    errors = {}
+    for name, call in calls.items():
+        with server.paused():
+            started = time.monotonic()
+            with pytest.raises(MlflowException) as info:
+                call()
+            elapsed = time.monotonic() - started
+        print(f"{label}: {name} failed after {elapsed:.1f} s")
+        assert elapsed < TIMEOUT_BOUND, f"{name} took {elapsed:.1f} s"
+        errors[name] = info.value
+    assert "a.txt" in [i.path for i in repo.list_artifacts()]  # resumed: works again
+    return errors
+
+
 def write_tree(root, tree: dict[str, bytes]) -> None:
     """Write ``tree`` (relative ``/`` path -> bytes) under the directory ``root``."""
     for name, data in tree.items():

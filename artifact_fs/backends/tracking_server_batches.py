@@ -81,14 +81,15 @@ def _batches(pairs: Sequence[tuple[str, str, int]]) -> Iterator[list[tuple[str, 
         yield batch
 
 
-def _run(function, batches: list, workers: int = BATCHES_IN_FLIGHT) -> None:
-    """``function(batch)`` for every batch, ``workers`` at a time; the first error is raised."""
-    if len(batches) <= 1:
-        for batch in batches:
-            function(batch)
+def in_flight(function, items: list, workers: int = BATCHES_IN_FLIGHT) -> None:
+    """``function(item)`` for every item, ``workers`` at a time; the first error is raised."""
+    workers = min(workers, len(items))
+    if workers <= 1:
+        for item in items:
+            function(item)
         return
-    with ThreadPoolExecutor(max_workers=min(workers, len(batches))) as pool:
-        for future in [pool.submit(function, batch) for batch in batches]:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(function, item) for item in items]:
             future.result()
 
 
@@ -109,7 +110,7 @@ def split_uploads(pairs: Sequence[Pair]) -> tuple[list[tuple[str, str, int]], li
 
 def upload(fs, files: Sequence[tuple[str, str, int]]) -> None:
     """Send ``(local, remote, size)`` small files in batches, each checked against the server's answer."""
-    _run(lambda batch: _upload_batch(fs, batch), list(_batches(files)))
+    in_flight(lambda batch: _upload_batch(fs, batch), list(_batches(files)))
 
 
 def _upload_batch(fs, batch: Sequence[tuple[str, str, int]]) -> None:
@@ -180,7 +181,7 @@ def split_downloads(fs, pairs: Sequence[Pair]) -> tuple[list[tuple[str, str, int
 def download(fs, files: Sequence[tuple[str, str, int]]) -> None:
     """Fetch ``(remote, local, size)`` small files in batches; each member is checked against
     the MD5 the server sent with it and its listed size as it is written."""
-    _run(lambda batch: _download_batch(fs, batch), list(_batches(files)))
+    in_flight(lambda batch: _download_batch(fs, batch), list(_batches(files)))
 
 
 def _download_batch(fs, batch: Sequence[tuple[str, str, int]]) -> None:

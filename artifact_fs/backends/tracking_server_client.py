@@ -27,7 +27,6 @@ import posixpath
 import re
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, urlparse, urlunparse
 
@@ -38,6 +37,8 @@ from ..uri import PROXIED_ARTIFACTS_ENDPOINT as ENDPOINT
 SPOOL_MEMORY = 8 * 1024 * 1024
 CHUNK = 1024 * 1024
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+#: files in flight when the transfer core names no ``batch_size`` (the row's ``sync_threads``)
+FILES_IN_FLIGHT = 8
 
 
 def split_http_root(artifact_uri: str, tracking_uri: str | None) -> tuple[str, str]:
@@ -233,7 +234,7 @@ class MlflowArtifactsFileSystem(AbstractFileSystem):
 
         pairs = [(local, self._strip_protocol(remote)) for local, remote in zip(lpath, rpath)]
         small, big = batches.split_uploads(pairs) if len(pairs) > 1 and batches.offered(self) else ([], pairs)
-        self._in_flight(self.put_file, big, batch_size)
+        batches.in_flight(lambda pair: self.put_file(*pair), big, batch_size or FILES_IN_FLIGHT)
         batches.upload(self, small)
 
     def get(self, rpath, lpath, recursive=False, callback=None, maxdepth=None, batch_size=None, **kwargs):
@@ -245,19 +246,8 @@ class MlflowArtifactsFileSystem(AbstractFileSystem):
 
         pairs = [(self._strip_protocol(remote), local) for remote, local in zip(rpath, lpath)]
         small, big = batches.split_downloads(self, pairs) if len(pairs) > 1 and batches.offered(self) else ([], pairs)
-        self._in_flight(self.get_file, big, batch_size)
+        batches.in_flight(lambda pair: self.get_file(*pair), big, batch_size or FILES_IN_FLIGHT)
         batches.download(self, small)
-
-    def _in_flight(self, method, pairs, batch_size=None) -> None:
-        """``method(a, b)`` for every pair, ``batch_size`` (else 8) at a time."""
-        workers = min(batch_size or 8, len(pairs))
-        if workers <= 1:
-            for a, b in pairs:
-                method(a, b)
-            return
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for future in [pool.submit(method, a, b) for a, b in pairs]:
-                future.result()
 
     def put_file(self, lpath, rpath, callback=None, **kwargs):
         """Upload a local file: one ``PUT`` streamed from disk, or, when MLflow's client would
