@@ -45,6 +45,7 @@ from .obstore_config import (
     durations,
     refused_on_obstore,
 )
+from .obstore_exit import guard_loop
 from .obstore_files import ObstoreWriter, Published, as_builtin_error, translated
 from .obstore_listings import ObstoreListings
 
@@ -79,6 +80,13 @@ class ObstoreFileSystem(ObstoreListings, FsspecStore):
         self.upload_tags: dict[str, str] = {}
         options = self._store_config(kwargs)
         super().__init__(self.protocol_name, *args, **options)
+        cached_store = self._construct_store  # FsspecStore's cache of one store per bucket
+
+        def construct_store(bucket: str):
+            guard_loop()  # obstore answers on the running loop: exit waits for it (obstore_exit)
+            return cached_store(bucket)
+
+        self._construct_store = construct_store
 
     @property
     def protocol_name(self) -> str:
@@ -237,9 +245,13 @@ class ObstoreFileSystem(ObstoreListings, FsspecStore):
 
     @translated
     async def _rm_file(self, path: str, **_kwargs: Any) -> None:
-        """Delete one object."""
-        store, _bucket, key = self._store_and_key(path)
-        await store.delete_async(key)
+        """Delete one object; ``d/`` names a directory marker, which object_store cannot
+        address (it drops the slash): the store class deletes it (:meth:`delete_markers`)."""
+        store, bucket, key = self._store_and_key(path)
+        if str(path).endswith("/") and key:
+            await asyncio.to_thread(self.delete_markers, bucket, [key.rstrip("/") + "/"])
+        else:
+            await store.delete_async(key)
         self.invalidate_cache(self._parent(self._strip_protocol(path)))
 
     async def _rm(self, path, recursive: bool = False, batch_size=None, **_kwargs: Any) -> None:
@@ -260,6 +272,10 @@ class ObstoreFileSystem(ObstoreListings, FsspecStore):
                 except Exception as exc:  # noqa: BLE001 - re-raised as its builtin class
                     raise as_builtin_error(exc, bucket) from exc
         self.invalidate_cache()
+
+    def delete_markers(self, bucket: str, keys: list[str]) -> None:
+        """Delete ``dir/`` marker objects: nothing here, where object_store cannot address
+        them; a store class that can send the request itself does (S3)."""
 
     async def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         """Server-side copy within one bucket."""

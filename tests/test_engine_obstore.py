@@ -152,3 +152,46 @@ def test_without_obstore_everything_imports_and_opening_names_the_extra():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "BackendNotInstalledError" in done.stdout and "artifact_fs[obstore]" in done.stdout, done.stdout
+
+
+#: a child that widens the race obstore's last hand-over runs at exit: the tokio thread that
+#: wakes the loop with the last result is then up to 0.5 s late to return (as on a busy
+#: machine), and returns at once when the interpreter starts to finalize (obstore_exit)
+_SLOW_LAST_HANDOVER = """
+import sys, threading, time
+import fsspec.asyn
+import artifact_fs, artifact_fs.obstore_exit as obstore_exit
+if sys.argv[2] == "unguarded":
+    obstore_exit.wait_for_handoffs = lambda *args: True
+loop = fsspec.asyn.get_loop()
+wake = loop._write_to_self
+def late_wake():
+    wake()
+    if isinstance(threading.current_thread(), threading._DummyThread):  # obstore's thread
+        late = time.monotonic() + 0.5
+        while time.monotonic() < late and not sys.is_finalizing():
+            time.sleep(0.001)
+loop._write_to_self = late_wake
+fs, path = artifact_fs.filesystem(sys.argv[1])
+fs.ls(path)
+"""
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("guarded", [True, False])
+def test_a_process_exits_cleanly_after_its_last_obstore_call(seaweedfs, monkeypatch, guarded):
+    """The interpreter waits for obstore's last hand-over before it finalizes: unguarded, a
+    tokio thread asking for the GIL while it does ends the process with SIGABRT (CPython < 3.14)."""
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, **seaweedfs.env(), **ENGINE}
+    bucket = new_bucket(seaweedfs)
+    seaweedfs.boto3_client().put_object(Bucket=bucket, Key="run/a.txt", Body=b"a")
+    args = [sys.executable, "-c", _SLOW_LAST_HANDOVER, f"s3://{bucket}/run", "guarded" if guarded else "unguarded"]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    if guarded:
+        assert done.returncode == 0, done.stderr[-2000:]
+    elif sys.version_info < (3, 14):  # 3.14 parks such a thread instead of ending it
+        assert done.returncode == -signal.SIGABRT, "the race this guards against no longer aborts"

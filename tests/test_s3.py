@@ -15,7 +15,7 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 
 from artifact_fs import FsspecArtifactRepository
 
-from .conftest import new_bucket
+from .conftest import NEEDS_OBSTORE, new_bucket
 from .recording_proxy import RecordingProxy
 
 pytestmark = pytest.mark.s3
@@ -70,7 +70,14 @@ def test_upload_extra_args_apply_and_win_over_the_guess(server, bucket, tmp_path
     assert pathlib.Path(repo.download_artifacts("m.json", str(dst))).read_bytes() == b"{}"
 
 
-def test_directory_markers_are_not_listed_as_files(server, bucket, tmp_path):
+ENGINES = ["fsspec", pytest.param("obstore", marks=NEEDS_OBSTORE)]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_directory_markers_are_not_listed_as_files_and_go_with_their_directory(
+    server, bucket, tmp_path, monkeypatch, engine
+):
+    monkeypatch.setenv("ARTIFACT_FS_ENGINE", engine)
     client = server.boto3_client()
     client.put_object(Bucket=bucket, Key="root/d/", Body=b"")
     client.put_object(Bucket=bucket, Key="root/d/f.txt", Body=b"f")
@@ -87,6 +94,9 @@ def test_directory_markers_are_not_listed_as_files(server, bucket, tmp_path):
     assert (dst / "d" / "f.txt").read_bytes() == b"f" and (dst / "a.txt").read_bytes() == b"a"
     repo.delete_artifacts("d")
     assert "d" not in [i.path for i in repo.list_artifacts()]
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="root/").get("Contents", [])]
+    assert not [key for key in keys if key.startswith("root/d")]  # the marker too (obstore cannot address it)
+    assert "root/empty/" in keys or server.name == "seaweedfs"  # other markers stay
 
 
 def test_delete_paginates_past_one_thousand_objects(server, bucket):

@@ -20,7 +20,7 @@ from artifact_fs.errors import IntegrityError
 from artifact_fs.paths import TEMP_PREFIX
 from artifact_fs.staging import HOST_TAG, STALE_AFTER_SECONDS, debris_prefix, temp_name
 
-from .conftest import new_bucket
+from .conftest import NEEDS_OBSTORE, new_bucket
 from .servers.common import free_ports
 
 LONG_NAMES = ["n" * 251 + ".bin", "é" * 125 + ".bin"]  # 255 and 254 bytes (UTF-8): the longest names allowed
@@ -85,7 +85,9 @@ def test_a_rerun_removes_what_an_interrupted_upload_left(tmp_path, how):
     assert (store / "d" / "a.bin").read_bytes() == (src / "a.bin").read_bytes()
 
 
-def test_a_rerun_aborts_the_interrupted_multipart_upload_of_the_same_key(tmp_path, s3):
+@pytest.mark.parametrize("engine", ["fsspec", pytest.param("obstore", marks=NEEDS_OBSTORE)])
+def test_a_rerun_aborts_the_interrupted_multipart_upload_of_the_same_key(tmp_path, s3, monkeypatch, engine):
+    monkeypatch.setenv("ARTIFACT_FS_ENGINE", engine)
     server, bucket = s3
     client = server.boto3_client()
     stale = client.create_multipart_upload(Bucket=bucket, Key="run/big.bin")["UploadId"]

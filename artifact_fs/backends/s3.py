@@ -40,7 +40,7 @@ from ..rows import (
 )
 from ..settings import ENGINE_VAR, NO_LISTINGS_CACHE, TIMEOUT, parts_in_flight
 from . import s3_client, s3_obstore
-from .s3_obstore_parts import obstore_part_sizes
+from .s3_obstore_signed import obstore_abort_stale_uploads, obstore_part_sizes
 from .s3_presign import S3Presigner
 
 #: The keys ``MLFLOW_S3_UPLOAD_EXTRA_ARGS`` may hold: the upload arguments boto3's ``upload_file``
@@ -205,6 +205,7 @@ _OBSTORE_TRANSFER = TransferTuning(
         published=lambda fs, path: fs.published(path),
         part_sizes=obstore_part_sizes,
     ),
+    abort_stale_uploads=obstore_abort_stale_uploads,
 )
 #: obstore signs GETs and PUTs but not a multipart part's URL: the server signs with s3fs
 _OBSTORE_SERVER = ServerCapabilities(presigner=S3Presigner(), signs_with="fsspec")

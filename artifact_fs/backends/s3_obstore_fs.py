@@ -68,6 +68,12 @@ class ObstoreS3FileSystem(ObstoreFileSystem):
                 )
         return super()._construct_store(bucket)
 
+    def delete_markers(self, bucket: str, keys: list[str]) -> None:
+        """Delete ``dir/`` marker objects with signed ``DELETE <key>/`` requests (:mod:`.s3_obstore_signed`)."""
+        from .s3_obstore_signed import delete_markers
+
+        delete_markers(self, bucket, keys)
+
     def _apply_upload_args(self, args: dict[str, Any], config: dict[str, Any], client: dict[str, Any]) -> None:
         """MLFLOW_S3_UPLOAD_EXTRA_ARGS as attributes, tags, SSE settings and headers."""
         for name, attribute in HEADER_ATTRIBUTES.items():
