@@ -79,11 +79,21 @@ def settings_markdown() -> str:
     switches: dict[tuple, list[str]] = {}
     for row in SCHEMES:
         if row.variant_var and row.alternatives:
-            switches.setdefault((row.variant_var, row.variant, *row.alternatives), []).append(row.name)
-    for (var, default, *others), names in switches.items():
-        choices = ", ".join(f"`{c}`" for c in [default, *others])
-        lines.append(f"| `{var}` | {', '.join(names)} | (client) | {choices} | default `{default}` |")
+            key = (row.variant_var, row.preferred or row.variant, row.variant, *row.alternatives)
+            switches.setdefault(key, []).append(row.name)
+    for (var, default, *choices), names in switches.items():
+        shown = ", ".join(f"`{c}`" for c in choices)
+        note = f"default `{default}`"
+        lines.append(
+            f"| `{var}` | {', '.join(sorted(names))} | (client) | {shown} | {note}{_preferred_note(default)} |"
+        )
     return "\n".join(lines)
+
+
+def _preferred_note(default: str) -> str:
+    if default == "obstore":
+        return " where it is installed and honours every setting given, else `fsspec` (docs/engines.md)"
+    return ""
 
 
 def engine_settings_markdown() -> str:

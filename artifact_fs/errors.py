@@ -5,7 +5,8 @@ The tree::
     ValueError
     ├── InvalidURIError          a URI artifact_fs cannot parse (names the URI, secrets redacted)
     ├── InvalidSettingError      an environment value that does not parse (names the variable)
-    │   └── InvalidProfilesError a profiles file that does not parse (names the file and line)
+    │   ├── InvalidProfilesError a profiles file that does not parse (names the file and line)
+    │   └── NotOnThisEngineError a setting the engine named cannot honour (names both)
     └── InvalidArtifactPathError an artifact path outside the policy (names the path)
     ImportError
     └── BackendNotInstalledError the fsspec backend for a scheme is missing (names the pip extra)
@@ -44,6 +45,16 @@ class InvalidSettingError(ValueError):
 
 class InvalidProfilesError(InvalidSettingError):
     """A profiles file (or one of its entries) that cannot be used; the message names the file and line."""
+
+
+class NotOnThisEngineError(InvalidSettingError):
+    """A setting the engine (``ARTIFACT_FS_ENGINE``) cannot honour; the message names both.
+    Raised only when the engine was asked for by name: by default the other engine serves.
+    ``reason`` is the setting and why, in short."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class InvalidArtifactPathError(ValueError):

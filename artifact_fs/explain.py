@@ -67,6 +67,9 @@ def explain(uri: str | os.PathLike, **options: Any) -> dict[str, Any]:
         options=rows,
     )
     lines += [f"fsspec URL      {data['url']}", f"implementation  {data['implementation']}"]
+    if resolved.engine:
+        data["engine"] = resolved.engine
+        lines.append(f"engine          {resolved.engine}")
     data["profile"] = shown.get("profile")
     lines.append(f"matched         {data['profile'] or 'no profile'}")
     if location.cache is not None:

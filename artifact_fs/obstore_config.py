@@ -49,12 +49,11 @@ def durations(client: dict[str, Any]) -> dict[str, Any]:
 
 def refused_on_obstore(var: str, why: str):
     """A settings converter that refuses any value: ``var`` cannot be honoured on this engine."""
-    from .errors import InvalidSettingError
+    from .errors import NotOnThisEngineError
 
     def parse(value: str) -> Any:
-        raise InvalidSettingError(
-            f"{var} cannot be honoured by ARTIFACT_FS_ENGINE=obstore: {why}; unset it, or use ARTIFACT_FS_ENGINE=fsspec"
-        )
+        message = f"{var} cannot be honoured by ARTIFACT_FS_ENGINE=obstore: {why}"
+        raise NotOnThisEngineError(f"{message}; unset it, or use ARTIFACT_FS_ENGINE=fsspec", f"{var} ({why})")
 
     parse.__name__ = "refused_on_obstore"
     return parse

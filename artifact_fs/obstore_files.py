@@ -6,7 +6,7 @@ obstore's own writer (``open_writer``) says nothing when it closes; this one fee
 object. The writer hashes what it sends, each part of ``block_size`` bytes (obstore cuts a
 streamed multipart upload into exactly those) and the whole, so it knows the ETag the store
 must answer with when the bytes arrived intact. What it published is remembered by the
-filesystem (:class:`Published`), so :func:`artifact_fs.integrity.verify_written` can delete
+filesystem (:class:`~artifact_fs.obstore_digests.Published`), so :func:`artifact_fs.integrity.verify_written` can delete
 an object of ours whose bytes changed on the way, and a single PUT confirmed on receipt
 costs no second request. :meth:`ObstoreWriter.discard` cancels the upload: nothing is
 published. :func:`as_builtin_error` turns obstore's exceptions into the builtin ones.
@@ -26,21 +26,6 @@ QUEUED_BLOCKS = 1
 #: (a proxied 1 GiB upload grew the server by 108 MiB with 2 blocks queued and 4 parts in
 #: flight, over the 100 MiB the proxied-mode issue allows; benchmarks.server_big_file)
 STREAMED_PARTS_IN_FLIGHT = 3
-
-
-class Published(tuple):
-    """What a filesystem's own last upload of a key published: the ETag the store returned
-    (no quotes) and ``intact``: True when it is the MD5 (or multipart MD5) of the bytes sent,
-    False when it is an MD5 of other bytes, None when that cannot be told (not hashed here,
-    encrypted objects)."""
-
-    __slots__ = ()
-
-    def __new__(cls, etag: str, intact: bool | None = None):
-        return super().__new__(cls, (etag, intact))
-
-    etag = property(lambda self: self[0])
-    intact = property(lambda self: self[1])
 
 
 def as_builtin_error(exc: BaseException, path: str = "") -> BaseException:
@@ -247,4 +232,4 @@ async def _new_queue() -> asyncio.Queue:
     return asyncio.Queue(maxsize=QUEUED_BLOCKS)
 
 
-__all__ = ["ObstoreWriter", "Published", "as_builtin_error", "translated"]
+__all__ = ["ObstoreWriter", "as_builtin_error", "translated"]

@@ -34,6 +34,7 @@ from fsspec.asyn import sync
 from fsspec.callbacks import DEFAULT_CALLBACK
 from obstore.fsspec import FsspecStore
 
+from .obstore_changes import ObstoreChanges
 from .obstore_config import (
     HEADER_ATTRIBUTES,
     NO_TIMEOUT,
@@ -45,12 +46,20 @@ from .obstore_config import (
     durations,
     refused_on_obstore,
 )
+from .obstore_digests import ETagHasher, Published, Received, file_etag
 from .obstore_exit import guard_loop
-from .obstore_files import ObstoreWriter, Published, as_builtin_error, translated
+from .obstore_files import ObstoreWriter, as_builtin_error, translated
 from .obstore_listings import ObstoreListings
 
 #: how many uploads' published ETags each filesystem remembers
 PUBLISHED_REMEMBERED = 10_000
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _md5_shaped(etag: str) -> bool:
@@ -59,7 +68,7 @@ def _md5_shaped(etag: str) -> bool:
     return len(digest) == 32 and all(c in "0123456789abcdef" for c in digest) and (not parts or parts.isdigit())
 
 
-class ObstoreFileSystem(ObstoreListings, FsspecStore):
+class ObstoreFileSystem(ObstoreChanges, ObstoreListings, FsspecStore):
     """FsspecStore with streamed downloads, headers on uploads, flat listings and builtin errors.
 
     ``config``, ``client_options`` and ``retry_config`` go to obstore as they are; a store
@@ -131,6 +140,10 @@ class ObstoreFileSystem(ObstoreListings, FsspecStore):
                 attributes.setdefault(HEADER_ATTRIBUTES[name], str(value))
         if size > part and self.records_part_size:
             attributes[PART_SIZE_METADATA] = str(part)
+        layout = part if size > part else None  # the ETag the store must answer, hashed meanwhile
+        small = size < STREAM_CHUNK
+        hashing = None if small else asyncio.get_running_loop().run_in_executor(None, file_etag, lpath, layout)
+        expected = file_etag(lpath, layout) if small else None
         result = await store.put_async(
             key,
             Path(lpath),
@@ -142,7 +155,7 @@ class ObstoreFileSystem(ObstoreListings, FsspecStore):
             mode="create" if mode == "create" else "overwrite",
         )
         callback.relative_update(size)
-        self.remember_published(rpath, result)
+        self.remember_published(rpath, result, expected if hashing is None else await hashing)
         self.invalidate_cache(self._parent(self._strip_protocol(rpath)))
 
     def remember_published(self, rpath: str, result: Mapping[str, Any], expected: str | None = None) -> None:
@@ -197,15 +210,34 @@ class ObstoreFileSystem(ObstoreListings, FsspecStore):
         store, _bucket, key = self._store_and_key(rpath)
         response = await store.get_async(key)
         callback.set_size(int(response.meta["size"]))
+        etag = str(response.meta.get("e_tag") or "").strip('"').lower()
+        hasher = ETagHasher.for_etag(etag, _int(dict(response.attributes or {}).get(PART_SIZE_METADATA)))
         loop = asyncio.get_running_loop()
+
+        def keep(target, view: memoryview) -> None:
+            target.write(view)
+            hasher.update(view)
+
         with open(lpath, "wb") as target:
             async for chunk in response.stream(min_chunk_size=STREAM_CHUNK):
                 view = memoryview(chunk)
-                if len(view) >= STREAM_CHUNK:  # big writes off the event loop, small ones inline
-                    await loop.run_in_executor(None, target.write, view)
+                if len(view) >= STREAM_CHUNK:  # big writes (and hashing) off the event loop, small ones inline
+                    await loop.run_in_executor(None, keep, target, view)
                 else:
-                    target.write(view)
+                    keep(target, view)
                 callback.relative_update(len(view))
+        self.remember_received(lpath, hasher.received())
+
+    def remember_received(self, lpath: str, received: Received) -> None:
+        """Keep what this filesystem's download into ``lpath`` received (:meth:`received`)."""
+        kept = self.__dict__.setdefault("_received", OrderedDict())
+        kept[os.path.abspath(lpath)] = received
+        while len(kept) > PUBLISHED_REMEMBERED:
+            kept.popitem(last=False)
+
+    def received(self, lpath: str) -> Received | None:
+        """What this filesystem's own last download into ``lpath`` received, if remembered."""
+        return self.__dict__.get("_received", {}).get(os.path.abspath(lpath))
 
     @translated
     async def _pipe_file(self, path: str, value: Any, mode: str = "overwrite", **_kwargs: Any) -> Any:
@@ -235,67 +267,7 @@ class ObstoreFileSystem(ObstoreListings, FsspecStore):
 
     def recorded_part_size(self, path: str) -> int | None:
         """The part size this engine's multipart upload recorded in the object's metadata, or None."""
-        value = sync(self.loop, self._attributes, path).get(PART_SIZE_METADATA)
-        try:
-            return int(value) if value else None
-        except ValueError:
-            return None
-
-    # --- changes --------------------------------------------------------------------------
-
-    @translated
-    async def _rm_file(self, path: str, **_kwargs: Any) -> None:
-        """Delete one object; ``d/`` names a directory marker, which object_store cannot
-        address (it drops the slash): the store class deletes it (:meth:`delete_markers`)."""
-        store, bucket, key = self._store_and_key(path)
-        if str(path).endswith("/") and key:
-            await asyncio.to_thread(self.delete_markers, bucket, [key.rstrip("/") + "/"])
-        else:
-            await store.delete_async(key)
-        self.invalidate_cache(self._parent(self._strip_protocol(path)))
-
-    async def _rm(self, path, recursive: bool = False, batch_size=None, **_kwargs: Any) -> None:
-        """Delete objects (a directory with ``recursive``) in bulk requests."""
-        paths = path if isinstance(path, list) else [path]
-        keys_by_bucket: dict[str, list[str]] = {}
-        for one in paths:
-            one = self._strip_protocol(one)
-            names = await self._find(one) if recursive else [one]
-            for name in names or [one]:
-                bucket, key = self._split_path(name)
-                keys_by_bucket.setdefault(bucket, []).append(key)
-        for bucket, keys in keys_by_bucket.items():
-            store = self._construct_store(bucket)
-            for start in range(0, len(keys), 1000):
-                try:
-                    await store.delete_async(keys[start : start + 1000])
-                except Exception as exc:  # noqa: BLE001 - re-raised as its builtin class
-                    raise as_builtin_error(exc, bucket) from exc
-        self.invalidate_cache()
-
-    def delete_markers(self, bucket: str, keys: list[str]) -> None:
-        """Delete ``dir/`` marker objects: nothing here, where object_store cannot address
-        them; a store class that can send the request itself does (S3)."""
-
-    async def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
-        """Server-side copy within one bucket."""
-        try:
-            await super()._cp_file(self._strip_protocol(path1), self._strip_protocol(path2), **kwargs)
-        except Exception as exc:  # noqa: BLE001 - re-raised as its builtin class
-            raise as_builtin_error(exc, path1) from exc
-
-    async def _mv_file(self, path1: str, path2: str, **kwargs: Any) -> None:
-        await self._cp_file(path1, path2)
-        await self._rm_file(path1)
-
-    async def _makedirs(self, path: str, exist_ok: bool = False) -> None:
-        """Object stores have no directories: nothing to make."""
-
-    async def _mkdir(self, path: str, create_parents: bool = True, **_kwargs: Any) -> None:
-        """Object stores have no directories: nothing to make."""
-
-    async def _rmdir(self, path: str) -> None:
-        """Object stores have no directories: nothing to remove."""
+        return _int(sync(self.loop, self._attributes, path).get(PART_SIZE_METADATA))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} protocol={self.protocol_name!r}>"

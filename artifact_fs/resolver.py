@@ -28,7 +28,8 @@ from typing import Any
 from . import uri as uri_grammar
 from ._compat import parse_fsspec_kwarg_values
 from .backends import CLIENT_READ_CREDENTIALS, CREDENTIAL_VARIABLES, SCHEMES, scheme_row
-from .errors import BackendNotInstalledError, InvalidProfilesError, InvalidURIError
+from .engine_choice import engines_for
+from .errors import BackendNotInstalledError, InvalidProfilesError, InvalidURIError, NotOnThisEngineError
 from .portable import Recipe, recipe
 from .profiles import Profile, matching_profile, read_reference
 from .redaction import SECRET_OPTION_NAMES, secret_values
@@ -65,6 +66,7 @@ class Resolved:
     secrets: frozenset[str] = frozenset()
     profile: Profile | None = None  #: the profiles-file entry that matched, if any
     recipe: Recipe | None = None  #: how to resolve the same again in another process, with no credential
+    engine: str = ""  #: which implementation serves a scheme that has several, and why
 
     @functools.cached_property
     def secret_values(self) -> tuple[str, ...]:
@@ -107,6 +109,7 @@ class Resolved:
             "transfer_options": self.transfer_options,
             "sources": dict(self.sources),
             "profile": self.profile.label if self.profile else None,
+            "engine": self.engine or None,
         }
 
     def __repr__(self) -> str:
@@ -141,7 +144,25 @@ def resolve(uri: str, env: Mapping[str, str] | None = None, **overrides: Any) ->
     base = scheme_row(uri_grammar.uri_scheme(uri)) or _fsspec_row(uri)
     profile = matching_profile(uri, env)
     given = profile_variables(profile, env) if profile else {}
-    row = base.pick({**env, **given})
+    rows, engine = engines_for(base, {**env, **given}, overrides, profile)
+    for row in rows[:-1]:
+        try:
+            return _resolve_on(row, uri, env, given, profile, overrides, engine)
+        except NotOnThisEngineError as exc:  # the next engine serves, and says why
+            engine = f"{rows[-1].variant}, as {row.variant} cannot honour {exc.reason}"
+    return _resolve_on(rows[-1], uri, env, given, profile, overrides, engine)
+
+
+def _resolve_on(
+    row: Scheme,
+    uri: str,
+    env: Mapping[str, str],
+    given: Mapping[str, str],
+    profile: Profile | None,
+    overrides: Mapping[str, Any],
+    engine: str,
+) -> Resolved:
+    """:func:`resolve` with ``row`` picked; ``engine`` says why that row serves."""
     parsed = uri_grammar.parse(uri, row)
     layers = [
         ("default", _flat(row.client.defaults, "default")),
@@ -152,7 +173,8 @@ def resolve(uri: str, env: Mapping[str, str] | None = None, **overrides: Any) ->
         ("override", _flat(overrides, "override")),
     ]
     secrets = {s.option for s in row.client.settings if s.secret} | set(row.uri.secret_options)
-    return _assemble(uri, row, parsed, layers, secrets, profile, recipe(uri, row, env, overrides))
+    how = recipe(uri, row, env, overrides)
+    return _assemble(uri, row, parsed, layers, secrets, profile, how, engine if row.variant_var else "")
 
 
 def environment_options(row: Scheme, env: Mapping[str, str], origin: str = "environment") -> dict[str, tuple[Any, str]]:
@@ -243,7 +265,14 @@ def _flat(options: Mapping[str, Any], source: str, prefix: str = "") -> dict[str
 
 
 def _assemble(
-    uri: str, row: Scheme, parsed, layers, secrets: set[str], profile: Profile | None = None, how: Recipe | None = None
+    uri: str,
+    row: Scheme,
+    parsed,
+    layers,
+    secrets: set[str],
+    profile: Profile | None = None,
+    how: Recipe | None = None,
+    engine: str = "",
 ) -> Resolved:
     merged: dict[str, tuple[Any, str]] = {}
     for _name, options in layers:
@@ -269,6 +298,7 @@ def _assemble(
         row=row,
         profile=profile,
         recipe=how,
+        engine=engine,
     )
 
 

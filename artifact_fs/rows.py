@@ -75,6 +75,9 @@ class StoreChecksum:
     #: ``f(fs, path)``: what this client's own last upload of ``path`` published (ETag, and
     #: whether each body's ETag was the MD5 sent with it), or None
     published: Callable[[Any, str], Any] | None = None
+    #: ``f(fs, local)``: what this client's own download into ``local`` received (the ETag the
+    #: store sent it with, the size, and the ETag its bytes hashed to as they arrived), or None
+    received: Callable[[Any, str], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,8 @@ class Client:
     impl: str
     #: the pip extra that installs it (None: fsspec itself)
     extra: str | None = None
+    #: the module it needs, looked for before a preferred engine is picked by default
+    requires: str | None = None
     #: the environment rows, applied in order (a later row for the same option wins)
     settings: tuple[Setting, ...] = ()
     #: the lowest-precedence options (below fsspec's config, the environment, profiles and the URI)
@@ -211,6 +216,9 @@ class Scheme:
     variant_var: str | None = None
     #: other implementations of the scheme, by name
     alternatives: Mapping[str, Scheme] = field(default_factory=dict)
+    #: the alternative that serves when ``variant_var`` names none, where it is installed and
+    #: honours every setting given (else this row serves; :func:`artifact_fs.resolver.resolve`)
+    preferred: str = ""
 
     def pick(self, env: Mapping[str, str]) -> Scheme:
         """This row, or the alternative that ``env[variant_var]`` names (InvalidSettingError if unknown)."""

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .converters import SKIP, as_non_negative_int, as_positive_int, one_of
-from .errors import InvalidProfilesError, InvalidSettingError
+from .errors import InvalidProfilesError, InvalidSettingError, NotOnThisEngineError
 from .redaction import looks_secret
 from .rows import Setting
 
@@ -121,6 +121,8 @@ def _parse_setting(setting: Setting, raw: str, origin: str) -> Any:
         return setting.parse(raw)
     except ValueError as exc:
         shown = "" if setting.secret or looks_secret(raw) else f"={raw!r}"
-        if origin == "environment":
-            raise InvalidSettingError(f"environment variable {setting.var}{shown} is not valid: {exc}") from None
-        raise InvalidProfilesError(f"{origin}: {setting.var}{shown} is not valid: {exc}") from None
+        where = f"environment variable {setting.var}" if origin == "environment" else f"{origin}: {setting.var}"
+        message = f"{where}{shown} is not valid: {exc}"
+        if isinstance(exc, NotOnThisEngineError):  # kept: resolve then tries the next engine
+            raise NotOnThisEngineError(message, exc.reason) from None
+        raise (InvalidSettingError if origin == "environment" else InvalidProfilesError)(message) from None

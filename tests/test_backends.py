@@ -45,7 +45,7 @@ class S3Contract(RepositoryContract):
     """S3 through MLflow's own settings: the endpoint and keys come from the environment."""
 
     server_fixture = ""
-    engine = ""  # ARTIFACT_FS_ENGINE ("": the default)
+    engine = ""  # ARTIFACT_FS_ENGINE ("": the default, obstore where it is installed)
 
     @pytest.fixture
     def server(self, request, monkeypatch):
@@ -72,11 +72,13 @@ class S3Contract(RepositoryContract):
 @pytest.mark.s3
 class TestSeaweedFS(S3Contract):
     server_fixture = "seaweedfs"
+    engine = "fsspec"  # s3fs; the default (obstore) is TestSeaweedFSObstore
 
 
 @pytest.mark.s3
 class TestMoto(S3Contract):
     server_fixture = "moto"
+    engine = "fsspec"
 
 
 @pytest.mark.s3
@@ -84,6 +86,7 @@ class TestSeaweedFSBucketRoot(S3Contract):
     """A repository rooted at the bucket itself (MLflow's GCS/Blob get this wrong)."""
 
     server_fixture = "seaweedfs"
+    engine = "fsspec"
 
     @pytest.fixture
     def artifact_uri(self, bucket):

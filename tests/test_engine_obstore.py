@@ -28,10 +28,69 @@ def _options(uri: str, **env: str) -> dict:
 
 
 def test_the_engine_is_picked_by_variable_and_unknown_engines_are_refused():
-    assert artifact_fs.resolve("s3://b/p", {}).row.client.impl == "s3fs.S3FileSystem"
+    assert artifact_fs.resolve("s3://b/p", {"ARTIFACT_FS_ENGINE": "fsspec"}).row.client.impl == "s3fs.S3FileSystem"
     assert artifact_fs.resolve("s3://b/p", ENGINE).row.client.impl.endswith("ObstoreS3FileSystem")
     with pytest.raises(InvalidSettingError, match="ARTIFACT_FS_ENGINE='rust'.*fsspec, obstore"):
         artifact_fs.resolve("s3://b/p", {"ARTIFACT_FS_ENGINE": "rust"})
+
+
+@pytest.mark.parametrize(
+    "uri", ["s3://b/p", "r2://b@acct.r2.cloudflarestorage.com/p", "b2://b@s3.eu.backblazeb2.com/p"]
+)
+def test_obstore_is_the_default_on_the_s3_rows_and_says_so(uri):
+    resolved = artifact_fs.resolve(uri, {})
+    assert resolved.row.variant == "obstore" and resolved.engine == "obstore, the default where it is installed"
+    assert resolved.recipe is not None and "ARTIFACT_FS_ENGINE" not in resolved.recipe.settings
+    assert artifact_fs.resolve("gs://b/p", {}).row.variant == "fsspec"  # gs, wasbs, abfss: asked for by name
+    named = artifact_fs.resolve(uri, {"ARTIFACT_FS_ENGINE": "fsspec"})
+    assert named.row.variant == "fsspec" and named.engine == "fsspec, named by ARTIFACT_FS_ENGINE"
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("MLFLOW_S3_UPLOAD_EXTRA_ARGS", '{"ACL": "bucket-owner-full-control"}'),
+        ("MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION", "s3"),
+    ],
+)
+def test_a_setting_obstore_cannot_honour_keeps_the_default_on_fsspec_saying_why(var, value):
+    resolved = artifact_fs.resolve("s3://b/p", {var: value})
+    assert resolved.row.variant == "fsspec" and resolved.engine.startswith(f"fsspec, as obstore cannot honour {var}")
+    from artifact_fs.errors import NotOnThisEngineError
+
+    with pytest.raises(NotOnThisEngineError, match=var):  # asked for by name: refused, never dropped
+        artifact_fs.resolve("s3://b/p", {**ENGINE, var: value})
+    with pytest.raises(InvalidSettingError, match="MLFLOW_S3_IGNORE_TLS"):  # a bad value is bad on both
+        artifact_fs.resolve("s3://b/p", {var: value, "MLFLOW_S3_IGNORE_TLS": "maybe"})
+
+
+def test_storage_options_given_as_they_are_keep_the_fsspec_engine(tmp_path):
+    given = artifact_fs.resolve("s3://b/p", {}, key="k", client_kwargs={"region_name": "eu-west-1"})
+    assert given.row.variant == "fsspec" and "storage options given" in given.engine
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text('[profiles.lake]\nmatch = "s3://b"\n[profiles.lake.storage_options]\nanon = true\n')
+    profiled = artifact_fs.resolve("s3://b/p", {"ARTIFACT_FS_PROFILES": str(profiles)})
+    assert profiled.row.variant == "fsspec" and profiled.storage_options["anon"] is True
+    engine = 'engine = "obstore"\n'
+    profiles.write_text(f'[profiles.lake]\nmatch = "s3://b"\n{engine}')
+    assert artifact_fs.resolve("s3://b/p", {"ARTIFACT_FS_PROFILES": str(profiles)}).row.variant == "obstore"
+
+
+def test_without_obstore_the_s3_rows_run_on_fsspec_and_explain_says_why():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['obstore'] = None\n"
+        "import artifact_fs\n"
+        "resolved = artifact_fs.resolve('s3://b/p', {})\n"
+        "print(resolved.row.client.impl, '|', resolved.engine)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        "s3fs.S3FileSystem | fsspec, as obstore is not installed (pip install 'artifact_fs[obstore]')"
+    )
 
 
 def test_mlflow_s3_settings_map_onto_obstore_config():

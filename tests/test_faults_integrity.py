@@ -29,8 +29,7 @@ ORIGINAL, REPLACED = b"the bytes that were logged", b"THE BYTES THAT WERE LOGGED
 def store(request, monkeypatch):
     """``(repo, replace(key_below_root, data))`` on SeaweedFS (on either engine), fake-gcs-server or Azurite."""
     if request.param.startswith("s3"):
-        if request.param == "s3-obstore":
-            monkeypatch.setenv("ARTIFACT_FS_ENGINE", "obstore")
+        monkeypatch.setenv("ARTIFACT_FS_ENGINE", "obstore" if request.param == "s3-obstore" else "fsspec")
         server = request.getfixturevalue("seaweedfs")
         for name, value in server.env().items():
             monkeypatch.setenv(name, value)

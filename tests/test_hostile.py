@@ -160,7 +160,8 @@ def _local_store(request, monkeypatch, tmp_path) -> Store:
     return Store("local", str(root), _walk(root))
 
 
-def _s3_store(request, monkeypatch, tmp_path) -> Store:
+def _s3_store(request, monkeypatch, tmp_path, engine: str = "fsspec") -> Store:
+    monkeypatch.setenv("ARTIFACT_FS_ENGINE", engine)
     server = request.getfixturevalue("seaweedfs")
     for name, value in server.env().items():
         monkeypatch.setenv(name, value)
@@ -218,8 +219,7 @@ def _ftp_store(request, monkeypatch, tmp_path) -> Store:
 
 
 def _s3_obstore_store(request, monkeypatch, tmp_path) -> Store:
-    monkeypatch.setenv("ARTIFACT_FS_ENGINE", "obstore")
-    return _s3_store(request, monkeypatch, tmp_path)
+    return _s3_store(request, monkeypatch, tmp_path, "obstore")
 
 
 STORES = {

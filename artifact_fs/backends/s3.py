@@ -191,7 +191,9 @@ _SERVER = ServerCapabilities(presigner=S3Presigner())
 _DEFAULTS = {**NO_LISTINGS_CACHE, **S3_PARTS, **S3_ONE_ATTEMPT}
 
 
-_OBSTORE_CLIENT = Client(protocol="s3", impl="artifact_fs.backends.s3_obstore_fs.ObstoreS3FileSystem", extra="obstore")
+_OBSTORE_CLIENT = Client(
+    protocol="s3", impl="artifact_fs.backends.s3_obstore_fs.ObstoreS3FileSystem", extra="obstore", requires="obstore"
+)
 _OBSTORE_TRANSFER = TransferTuning(
     content_headers=("ContentType", "ContentEncoding"),
     upload_extra_option="upload_args",
@@ -203,6 +205,7 @@ _OBSTORE_TRANSFER = TransferTuning(
         is_plain_digest=s3_obstore.etag_is_md5,
         recorded_part_size=lambda fs, path: fs.recorded_part_size(path),
         published=lambda fs, path: fs.published(path),
+        received=lambda fs, local: fs.received(local),
         part_sizes=obstore_part_sizes,
     ),
     abort_stale_uploads=obstore_abort_stale_uploads,
@@ -232,7 +235,9 @@ def _row(
     client = dataclasses.replace(_CLIENT, settings=settings + S3_PARTS_IN_FLIGHT, defaults=defaults)
     row = Scheme(name, uri, client, PathTraits(), _TRANSFER, _SERVER, mlflow_builtin=f"mlflow.store.artifact.{builtin}")
     obstore = _on_obstore(row, obstore_defaults or {})
-    return dataclasses.replace(row, variant="fsspec", variant_var=ENGINE_VAR, alternatives={"obstore": obstore})
+    return dataclasses.replace(
+        row, variant="fsspec", variant_var=ENGINE_VAR, alternatives={"obstore": obstore}, preferred="obstore"
+    )
 
 
 ROWS = (
