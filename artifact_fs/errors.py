@@ -143,8 +143,9 @@ def mlflow_errors(action: str) -> Callable[[F], F]:
                 arg = args[0] if args else next(iter(kwargs.values()), None)
                 secrets = getattr(self, "secret_values", ())
                 error = to_mlflow_exception(exc, action.format(self=self, arg=arg), secrets)
-                if _leaks(exc, secrets):
-                    raise error from None  # the chained error would print the secret
+                if _leaks(exc, secrets) or isinstance(exc, InvalidArtifactPathError):
+                    # the chained error would print the secret; a refused path says it all
+                    raise error from None
                 raise error from exc
 
         return wrapper  # type: ignore[return-value]

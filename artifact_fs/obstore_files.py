@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from typing import Any
 
 #: smallest part S3 accepts (all but the last)
@@ -36,6 +37,8 @@ def as_builtin_error(exc: BaseException, path: str = "") -> BaseException:
         return exc  # FileNotFoundError, and errors of the local file system
     full = str(exc)
     text = full.split("\n\nDebug source:", 1)[0]
+    text = re.sub(r" in \d+(?:\.\d+)?(?:ns|µs|us|ms|s) - ", " - ", text)  # the same error reads the same
+    text = re.sub(r"<\?xml.*?</Error>", _error_body, text, flags=re.S)  # the store's code and message
     detail = full.lower()  # the debug source names the cause a summary hides (a timeout, TLS)
     if "certificate" in detail and "certificate" not in text.lower():
         text += " (TLS: the server's certificate could not be verified)"
@@ -50,7 +53,7 @@ def as_builtin_error(exc: BaseException, path: str = "") -> BaseException:
     elif isinstance(exc, ox.NotSupportedError):
         out = NotImplementedError(text)
     elif isinstance(exc, ox.InvalidPathError):
-        out = ValueError(text)
+        out = _listed_key_error(text) if "with invalid path" in text else ValueError(text)
     elif "status code: 404" in text or "NoSuchBucket" in text or "ContainerNotFound" in text:
         out = FileNotFoundError(path or text)
     elif "status code: 403" in text or "status code: 401" in text:
@@ -63,6 +66,27 @@ def as_builtin_error(exc: BaseException, path: str = "") -> BaseException:
         out = OSError(text)
     out.__cause__ = exc
     return out
+
+
+def _error_body(match: re.Match) -> str:
+    """An S3 error document as ``<Code>: <Message>`` (no request ids: the same error reads the same)."""
+    found = dict(re.findall(r"<(Code|Message)>(.*?)</\1>", match.group(0), flags=re.S))
+    return ": ".join(found[name] for name in ("Code", "Message") if name in found) or match.group(0)
+
+
+def _listed_key_error(text: str) -> ValueError:
+    """object_store refused a key the store listed (``..``, an empty segment): the listing is
+    refused whole, naming the key as object_store read it; nothing was downloaded."""
+    from .errors import InvalidArtifactPathError
+
+    match = re.search(r'Path "([^"]*)"', text)
+    key = match.group(1) if match else "?"
+    why = f"the store lists a key {key!r} that the path policy refuses (object_store: {text})"
+    error = InvalidArtifactPathError(
+        f"Invalid artifact path {key!r}: {why}; nothing was downloaded: remove or rename that key in the store"
+    )
+    error.reason = why
+    return error
 
 
 def _timed_out(detail: str) -> bool:

@@ -48,7 +48,8 @@ class ObstoreListings:
         path = self._strip_protocol(path)
         store, bucket, key = self._store_and_key(path)
         listed = await store.list_with_delimiter_async(key.rstrip("/") + "/" if key else None)
-        entries = [self._entry(bucket, meta) for meta in listed["objects"] if not _is_marker(meta)]
+        own = key.rstrip("/")  # the directory's own "d/" marker, listed (without its slash) inside it
+        entries = [self._entry(bucket, m) for m in listed["objects"] if not _is_marker(m) and m["path"] != own]
         entries += [
             {"name": f"{bucket}/{prefix.rstrip('/')}", "size": 0, "type": "directory"}
             for prefix in listed["common_prefixes"]
@@ -67,7 +68,7 @@ class ObstoreListings:
         found: dict[str, dict[str, Any]] = {}
         async for page in store.list(prefix, chunk_size=1000):
             for meta in page:
-                if _is_marker(meta):
+                if _is_marker(meta) or (key and meta["path"] == key.rstrip("/")):  # its own "d/" marker
                     continue
                 entry = self._entry(bucket, meta)
                 if maxdepth is None or entry["name"][len(path) :].count("/") <= maxdepth:

@@ -37,6 +37,7 @@ CACHE_DIR_VAR = "ARTIFACT_FS_CACHE_DIR"
 #: info() fields that change when an object's content does (any that the store reports)
 VERSION_FIELDS = (
     "ETag",
+    "e_tag",
     "etag",
     "md5Hash",
     "crc32c",

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-#: ``af_obstore``: artifact_fs on its obstore engine (``ARTIFACT_FS_ENGINE=obstore``);
-#: ``obstore``: obstore's native calls (benchmarks/raw_obstore.py). Both only where a row has the engine.
-CONTENDERS = ("artifact_fs", "af_obstore", "mlflow", "raw", "obstore")
+#: ``artifact_fs``: its default engine (obstore on S3 where installed, the fsspec clients elsewhere);
+#: ``af_obstore`` / ``af_fsspec``: artifact_fs with ``ARTIFACT_FS_ENGINE=obstore`` / ``fsspec``;
+#: ``obstore``: obstore's native calls (benchmarks/raw_obstore.py). The engine ones only where a
+#: row has the engine.
+CONTENDERS = ("artifact_fs", "af_obstore", "af_fsspec", "mlflow", "raw", "obstore")
+#: the contenders that are artifact_fs, and the engine each names (None: the default)
+ARTIFACT_FS_ENGINES = {"artifact_fs": None, "af_obstore": "obstore", "af_fsspec": "fsspec"}
 
 #: workload id -> one-line description (the order is the run order).
 WORKLOADS = {

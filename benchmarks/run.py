@@ -26,7 +26,7 @@ from importlib import metadata
 
 from . import datasets, report
 from .backends import BENCH_BACKENDS, BY_NAME
-from .config import BIG_FILE_OP, CONSTRUCTION, CONTENDERS, DEFAULT_WORKLOADS, SCALES, WORKLOADS
+from .config import ARTIFACT_FS_ENGINES, BIG_FILE_OP, CONSTRUCTION, CONTENDERS, DEFAULT_WORKLOADS, SCALES, WORKLOADS
 from .store import seed_inputs
 from .worker import MARKER
 
@@ -94,10 +94,10 @@ def worker_env(
     env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     if contender == "mlflow":
         env["ARTIFACT_FS_BUILTIN_SCHEMES"] = "*"
-    if contender in ("artifact_fs", "af_obstore"):
+    if contender in ARTIFACT_FS_ENGINES:
         env.update(settings or {})
-    if contender == "af_obstore":
-        env["ARTIFACT_FS_ENGINE"] = "obstore"
+    if ARTIFACT_FS_ENGINES.get(contender):
+        env["ARTIFACT_FS_ENGINE"] = ARTIFACT_FS_ENGINES[contender]
     return env
 
 
@@ -193,7 +193,7 @@ def run_backend(args, name: str, tmp: pathlib.Path, data: dict) -> list[dict]:
                 for contender in args.contenders:
                     base = {"backend": name, "contender": contender, "workload": workload, "rep": rep}
                     unavailable = row.mlflow_unavailable if contender == "mlflow" else ""
-                    if contender in ("af_obstore", "obstore") and not row.native_ops:
+                    if contender in ("af_obstore", "af_fsspec", "obstore") and not row.native_ops:
                         unavailable = "no obstore engine for this backend"
                     elif contender == "obstore" and workload in CONSTRUCTION:
                         unavailable = f"{workload} builds repositories: obstore's native calls have none"

@@ -27,7 +27,12 @@ from .config import BIG_FILE_NAME, BIG_FILE_OP, CONSTRUCTION, LIST_CALLS, SCALES
 from .store import Store, delete, remote_stats
 
 MARKER = "BENCH_RESULT "
-EXPECTED_MODULE = {"artifact_fs": "artifact_fs.", "af_obstore": "artifact_fs.", "mlflow": "mlflow."}
+EXPECTED_MODULE = {
+    "artifact_fs": "artifact_fs.",
+    "af_obstore": "artifact_fs.",
+    "af_fsspec": "artifact_fs.",
+    "mlflow": "mlflow.",
+}
 
 
 def _walk(repo) -> int:

@@ -32,6 +32,17 @@ NEEDS_OBSTORE = pytest.mark.skipif(
 #: ``ARTIFACT_FS_TEST_ENGINE=obstore`` runs every test with that engine (a test that sets its own still wins)
 TEST_ENGINE_VAR = "ARTIFACT_FS_TEST_ENGINE"
 
+
+def resolve_on_fsspec(uri, env=None, **overrides):
+    """:func:`artifact_fs.resolve` on the fsspec engine unless ``env`` names another: for tests
+    of the table of the rows' own clients (s3fs's option names; the obstore engine's table is
+    checked in tests/test_engine_obstore.py)."""
+    from artifact_fs import resolve
+
+    given = os.environ if env is None else env
+    return resolve(uri, {"ARTIFACT_FS_ENGINE": "fsspec", **given}, **overrides)
+
+
 #: Every variable the table reads, plus the SDKs' own, so no developer setting leaks in.
 _ROWS = [*SCHEMES, *(alt for row in SCHEMES for alt in row.alternatives.values())]
 SCRUBBED = {setting.var for row in _ROWS for setting in row.client.settings} | {

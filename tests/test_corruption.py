@@ -25,7 +25,7 @@ from artifact_fs.backends.s3_client import S3_PART_SIZE_METADATA
 from artifact_fs.errors import CorruptedInTransit, IntegrityError, error_code_for
 from artifact_fs.protocols import RunsFileSystem
 
-from .conftest import new_bucket
+from .conftest import NEEDS_OBSTORE, new_bucket
 from .corrupting_proxy import CorruptingProxy
 
 MIB = 2**20
@@ -54,7 +54,15 @@ def _s3_behind_a_proxy(request, monkeypatch):
     return server, new_bucket(server), proxy
 
 
-@pytest.fixture(params=["seaweedfs", "moto", "seaweedfs-obstore", "moto-obstore"])
+ENGINE_PARAMS = [
+    "seaweedfs-fsspec",
+    "moto-fsspec",
+    pytest.param("seaweedfs-obstore", marks=NEEDS_OBSTORE),
+    pytest.param("moto-obstore", marks=NEEDS_OBSTORE),
+]
+
+
+@pytest.fixture(params=ENGINE_PARAMS)
 def s3(request, monkeypatch, sdk_checksums):
     """``(server, bucket, proxy)``: a fresh bucket on SeaweedFS (refuses a bad Content-MD5)
     or moto (ignores it), reached by artifact_fs through a corrupting proxy."""
@@ -63,12 +71,10 @@ def s3(request, monkeypatch, sdk_checksums):
     proxy.close()
 
 
-@pytest.fixture(params=["seaweedfs", "moto", "seaweedfs-obstore", "moto-obstore"])
+@pytest.fixture(params=ENGINE_PARAMS)
 def s3_any_engine(request, monkeypatch, sdk_checksums):
-    """:func:`s3`, and the same on the obstore engine (``ARTIFACT_FS_ENGINE=obstore``): for the
-    file transfers of the one core (repository, ``af.cp``, the CLI).
-    Streamed writes, open reads and the read cache are checked on the default engine only:
-    the obstore engine does not verify them yet (docs/engines.md)."""
+    """:func:`s3` (both engines), for the file transfers of the one core (repository,
+    ``af.cp``, the CLI)."""
     server, bucket, proxy = _s3_behind_a_proxy(request, monkeypatch)
     yield server, bucket, proxy
     proxy.close()
@@ -368,7 +374,7 @@ def test_fsspec_open_read_of_a_corrupted_response_raises_or_reads_healthy_bytes(
     except IntegrityError as refused:
         assert "read of" in str(refused)
     else:  # obstore's reader fetches ranges again: what it returned must be the object
-        assert os.environ.get("ARTIFACT_FS_ENGINE") == "obstore" and read == data
+        assert os.environ["ARTIFACT_FS_ENGINE"] == "obstore" and read == data
     assert not proxy.armed
     with fs.open(f"runs://{run_id}/f.bin", block_size=MIB) as f:
         assert f.read() == data

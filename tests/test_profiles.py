@@ -13,9 +13,10 @@ import warnings
 
 import pytest
 
-from artifact_fs import resolve
 from artifact_fs.errors import InvalidProfilesError
 from artifact_fs.profiles import ProfilesWarning, match_key
+
+from .conftest import resolve_on_fsspec as resolve  # profiles give s3fs's option names here
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ URI = "s3://memo-bucket/runs"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_memo():
+def _fresh_memo(monkeypatch):
+    monkeypatch.setenv("ARTIFACT_FS_ENGINE", "fsspec")  # the tests read s3fs's option names
     resolve_memo.clear()
     yield
     resolve_memo.clear()

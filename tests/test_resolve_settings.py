@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
-from artifact_fs import InvalidSettingError, resolve
+from artifact_fs import InvalidSettingError
 from artifact_fs.backends import SCHEMES
+
+from .conftest import resolve_on_fsspec as resolve  # the table of s3fs's options
 
 SAMPLE_URI = {
     "": "/tmp/artifact-root",
@@ -375,7 +378,6 @@ def test_unknown_hdfs_client_is_refused_with_the_choices():
 
 def test_hdfs_native_ticket_cache_and_user_are_exported_only_when_opened(monkeypatch):
     """hdfs-native reads them only from the environment (its Kerberos via GSSAPI's KRB5CCNAME)."""
-    import os
 
     from artifact_fs.opener import open_filesystem
 

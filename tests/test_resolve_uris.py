@@ -6,7 +6,9 @@ import os
 
 import pytest
 
-from artifact_fs import InvalidURIError, resolve
+from artifact_fs import InvalidURIError
+
+from .conftest import resolve_on_fsspec as resolve  # exact options: s3fs's names
 
 NO_CACHE = {"use_listings_cache": False}
 AZURE_DEFAULTS = {"anon": False, "skip_instance_cache": True, **NO_CACHE}

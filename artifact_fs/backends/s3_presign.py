@@ -24,8 +24,10 @@ class S3Presigner(Presigner):
     mixins = ("MultipartUploadMixin", "MultipartDownloadMixin", "PresignedUploadMixin")
 
     def can_presign(self, resolved) -> bool:
-        """Anonymous (unsigned) access cannot sign; any credentials botocore finds can."""
-        return not resolved.storage_options.get("anon")
+        """Anonymous (unsigned) access cannot sign (s3fs's ``anon``, obstore's ``skip_signature``);
+        any credentials botocore finds can."""
+        options = resolved.storage_options
+        return not options.get("anon") and not (options.get("config") or {}).get("skip_signature")
 
     @staticmethod
     def _signing(fs):
