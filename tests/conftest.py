@@ -33,6 +33,17 @@ NEEDS_OBSTORE = pytest.mark.skipif(
 TEST_ENGINE_VAR = "ARTIFACT_FS_TEST_ENGINE"
 
 
+def run_without_obstore(code: str) -> str:
+    """Run ``code`` in a fresh interpreter where ``import obstore`` fails (as where it is not
+    installed); its standard output. The child must exit cleanly."""
+    import subprocess
+
+    child = "import sys; sys.modules['obstore'] = None\n" + code
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def resolve_on_fsspec(uri, env=None, **overrides):
     """:func:`artifact_fs.resolve` on the fsspec engine unless ``env`` names another: for tests
     of the table of the rows' own clients (s3fs's option names; the obstore engine's table is

@@ -16,7 +16,7 @@ import artifact_fs
 from artifact_fs.errors import InvalidSettingError
 from artifact_fs.repository import FsspecArtifactRepository
 
-from .conftest import NEEDS_OBSTORE, new_bucket
+from .conftest import NEEDS_OBSTORE, new_bucket, run_without_obstore
 
 pytestmark = NEEDS_OBSTORE
 
@@ -77,18 +77,8 @@ def test_storage_options_given_as_they_are_keep_the_fsspec_engine(tmp_path):
 
 
 def test_without_obstore_the_s3_rows_run_on_fsspec_and_explain_says_why():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; sys.modules['obstore'] = None\n"
-        "import artifact_fs\n"
-        "resolved = artifact_fs.resolve('s3://b/p', {})\n"
-        "print(resolved.row.client.impl, '|', resolved.engine)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == (
+    code = "import artifact_fs\nr = artifact_fs.resolve('s3://b/p', {})\nprint(r.row.client.impl, '|', r.engine)\n"
+    assert run_without_obstore(code).strip() == (
         "s3fs.S3FileSystem | fsspec, as obstore is not installed (pip install 'artifact_fs[obstore]')"
     )
 
@@ -194,11 +184,7 @@ def test_wrong_credentials_are_permission_denied_naming_no_secret(seaweedfs, mon
 
 def test_without_obstore_everything_imports_and_opening_names_the_extra():
     """obstore is an optional extra: nothing imports it until an obstore filesystem is opened."""
-    import subprocess
-    import sys
-
     code = (
-        "import sys; sys.modules['obstore'] = None\n"
         "import artifact_fs\n"
         "from artifact_fs import resolve\n"
         "from artifact_fs.opener import open_filesystem\n"
@@ -208,9 +194,8 @@ def test_without_obstore_everything_imports_and_opening_names_the_extra():
         "except ImportError as exc:\n"
         "    print(type(exc).__name__, exc)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert "BackendNotInstalledError" in done.stdout and "artifact_fs[obstore]" in done.stdout, done.stdout
+    out = run_without_obstore(code)
+    assert "BackendNotInstalledError" in out and "artifact_fs[obstore]" in out, out
 
 
 #: a child that widens the race obstore's last hand-over runs at exit: the tokio thread that

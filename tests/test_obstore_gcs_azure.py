@@ -25,7 +25,7 @@ from artifact_fs.errors import IntegrityError, InvalidSettingError
 from artifact_fs.obstore_config import NO_TIMEOUT
 from artifact_fs.opener import open_filesystem
 
-from .conftest import NEEDS_OBSTORE, calls_on_a_paused_server, new_bucket
+from .conftest import NEEDS_OBSTORE, calls_on_a_paused_server, new_bucket, run_without_obstore
 from .gcs_xml_shim import GCSXMLShim
 from .servers.azure import ACCOUNT, KEY, azurite_server
 from .servers.gcs import gcs_server
@@ -356,11 +356,7 @@ def test_the_filesystem_of_an_obstore_uri(azure_obstore):
 
 def test_without_obstore_gs_and_azure_resolve_and_opening_names_the_extra():
     """obstore is an optional extra: the rows' settings import none of it; opening names the extra."""
-    import subprocess
-    import sys
-
     code = (
-        "import sys; sys.modules['obstore'] = None\n"
         "from artifact_fs import resolve\n"
         "from artifact_fs.opener import open_filesystem\n"
         f"for uri in ({GS!r}, {WASBS!r}, {ABFSS!r}):\n"
@@ -370,6 +366,5 @@ def test_without_obstore_gs_and_azure_resolve_and_opening_names_the_extra():
         "    except ImportError as exc:\n"
         "        print(type(exc).__name__, 'artifact_fs[obstore]' in str(exc))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:3] == ["BackendNotInstalledError True"] * 3, done.stdout
+    out = run_without_obstore(code)
+    assert out.split("\n")[:3] == ["BackendNotInstalledError True"] * 3, out
