@@ -41,6 +41,7 @@ class BenchBackend:
     seed_threads: int = 1  #: threads the admin client seeds the small files with
     notes: str = field(default="")
     native_ops: str = ""  #: ``module:NAME`` of obstore's native ``{workload: op}`` (rows with the obstore engine)
+    engines: bool = False  #: the row has both engines (ARTIFACT_FS_ENGINE): af_obstore and af_fsspec run
 
     def raw(self) -> dict:
         """The raw client's ``{workload: op}``."""
@@ -199,6 +200,7 @@ BENCH_BACKENDS: tuple[BenchBackend, ...] = (
         preload=("boto3", "s3fs"),
         notes="SeaweedFS `weed server -s3`",
         native_ops="benchmarks.raw_obstore:S3",
+        engines=True,
     ),
     BenchBackend(
         "sftp",
@@ -223,6 +225,7 @@ BENCH_BACKENDS: tuple[BenchBackend, ...] = (
         preload=("azure.storage.blob", "azure.storage.blob.aio", "adlfs"),
         big_cap=SLOW_EMULATOR_CAP,
         notes="Azurite 3.35 in memory (slow emulator: largest file 256 MiB)",
+        engines=True,
     ),
     BenchBackend(
         "gcs",
@@ -235,6 +238,7 @@ BENCH_BACKENDS: tuple[BenchBackend, ...] = (
         preload=("google.cloud.storage", "gcsfs"),
         big_cap=SLOW_EMULATOR_CAP,
         notes="fake-gcs-server in memory (slow emulator: largest file 256 MiB)",
+        engines=True,
     ),
     BenchBackend(
         "ftp",

@@ -193,8 +193,10 @@ def run_backend(args, name: str, tmp: pathlib.Path, data: dict) -> list[dict]:
                 for contender in args.contenders:
                     base = {"backend": name, "contender": contender, "workload": workload, "rep": rep}
                     unavailable = row.mlflow_unavailable if contender == "mlflow" else ""
-                    if contender in ("af_obstore", "af_fsspec", "obstore") and not row.native_ops:
+                    if contender in ("af_obstore", "af_fsspec") and not row.engines:
                         unavailable = "no obstore engine for this backend"
+                    elif contender == "obstore" and not row.native_ops:
+                        unavailable = "obstore's native calls are written for S3 only (benchmarks/raw_obstore.py)"
                     elif contender == "obstore" and workload in CONSTRUCTION:
                         unavailable = f"{workload} builds repositories: obstore's native calls have none"
                     if unavailable:

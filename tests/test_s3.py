@@ -165,11 +165,12 @@ def test_a_streamed_write_sends_its_parts_in_flight_and_a_failed_one_publishes_n
     try:
         repo = get_artifact_repository(f"s3://{bucket}/root")
         repo.log_artifact_from_stream(io.BufferedReader(_StreamOf(data, size)), "s.bin", "d")
+        peak = proxy.peak_in_flight  # the failed stream's abort may overlap its cancelled parts
         with pytest.raises(MlflowException, match="client went away"):
             repo.log_artifact_from_stream(io.BufferedReader(_StreamOf(data, size, fail_at=30 * 2**20)), "cut.bin", "d")
     finally:
         proxy.close()
-    assert 2 <= proxy.peak_in_flight <= STREAMED_PARTS_IN_FLIGHT
+    assert 2 <= peak <= STREAMED_PARTS_IN_FLIGHT
     head = _head(server, bucket, "root/d/s.bin")
     assert head["ETag"].strip('"').endswith("-7") and head["ContentLength"] == size
     body = server.boto3_client().get_object(Bucket=bucket, Key="root/d/s.bin")["Body"].read()
